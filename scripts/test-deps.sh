@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the test suite uses, installed from Debian when missing
+# (CI and fresh machines run as root with the Debian registry reachable).
+set -euo pipefail
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v git >/dev/null 2>&1 || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test-deps: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "test-deps: installing ${need[*]} from Debian" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

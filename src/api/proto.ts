@@ -1,0 +1,93 @@
+/**
+ * Loads `proto/cairn/ledger/v1/ledger.proto` at run time (proto-loader): one
+ * definition for the server, the client and reflection, and no generated code
+ * to drift from the .proto. uint64 fields arrive as decimal strings so that a
+ * value above 2^53 is rejected by name instead of silently rounded.
+ */
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import * as protoLoader from '@grpc/proto-loader';
+import * as grpc from '@grpc/grpc-js';
+import { invalidArgument } from '../core/errors.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/src/api -> repository root. */
+export const PROTO_ROOT = join(here, '..', '..', '..', 'proto');
+export const LEDGER_PROTO = 'cairn/ledger/v1/ledger.proto';
+export const LEDGER_SERVICE = 'cairn.ledger.v1.Ledger';
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+let cached: protoLoader.PackageDefinition | undefined;
+
+export function ledgerPackageDefinition(): protoLoader.PackageDefinition {
+  cached ??= protoLoader.loadSync(LEDGER_PROTO, LOADER_OPTIONS);
+  return cached;
+}
+
+export function ledgerServiceDefinition(): grpc.ServiceDefinition {
+  return ledgerPackageDefinition()[LEDGER_SERVICE] as grpc.ServiceDefinition;
+}
+
+export function ledgerClientConstructor(): grpc.ServiceClientConstructor {
+  return grpc.makeClientConstructor(ledgerServiceDefinition(), 'Ledger');
+}
+
+/** Parses a uint64 field (decimal string from proto-loader) into a safe integer. */
+export function u64(field: string, v: unknown): number {
+  if (v === undefined || v === null || v === '') return 0;
+  const s = typeof v === 'number' ? String(v) : v;
+  if (typeof s !== 'string' || !/^[0-9]{1,20}$/.test(s)) throw invalidArgument(field, 'is not an unsigned integer');
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `${s} is above 2^53-1`);
+  return n;
+}
+
+// Wire shapes (proto-loader objects, camelCase).
+export interface WireEntry {
+  log: string;
+  seq: string;
+  body: Uint8Array;
+  signature: Uint8Array;
+  hash: Uint8Array;
+}
+export interface WireCheckpoint {
+  log: string;
+  size: string;
+  rootHash: Uint8Array;
+  note: string;
+}
+export interface WireReceipt {
+  entry: WireEntry;
+  checkpoint: WireCheckpoint;
+  inclusionProof: Uint8Array[];
+  replayed: boolean;
+}
+export interface WireInclusionProof {
+  log: string;
+  seq: string;
+  size: string;
+  hashes: Uint8Array[];
+  checkpoint: WireCheckpoint;
+}
+export interface WireConsistencyProof {
+  log: string;
+  fromSize: string;
+  toSize: string;
+  hashes: Uint8Array[];
+  checkpoint: WireCheckpoint;
+}
+export interface WirePublicKey {
+  algorithm: string;
+  spkiDer: Uint8Array;
+  pem: string;
+  keyId: string;
+  nodeName: string;
+}

@@ -1,0 +1,336 @@
+/**
+ * `cairn`: the node (serve) and its clients. Each command validates its
+ * flags, talks to the node at --server ($CAIRN_SERVER, default
+ * 127.0.0.1:7700) or works offline, and prints JSON on stdout.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { LedgerClient } from '../client/ledger-client.js';
+import { verifyBundleFile, verifyLogOnline } from '../client/verify-log.js';
+import { createProgress } from '../client/progress.js';
+import { openLogCheckpoint } from '../core/log-verifier.js';
+import { verifyConsistency, verifyInclusion, leafHash } from '../core/merkle.js';
+import { verifyReceipt } from '../core/receipt.js';
+import { decodeBody, entryHash } from '../core/entry.js';
+import { pemToDer } from '../core/ecdsa-der.js';
+import { formatBundleEntry, formatBundleHeader, BUNDLE_FORMAT } from '../core/bundle.js';
+import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../core/bytes.js';
+import { loadConfig } from '../service/config.js';
+import { startNode } from '../service/node.js';
+import { createLogger } from '../service/logger.js';
+import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
+import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
+import { USAGE } from './usage.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
+
+const SERVER: Options = { server: { type: 'string' } };
+
+function parse(args: string[], options: Options, positionals = 0): { values: Values; positionals: string[] } {
+  let r;
+  try {
+    r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals > 0, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (r.positionals.length > positionals) throw new UsageError(`unexpected argument ${r.positionals[positionals]}`);
+  return { values: r.values as Values, positionals: r.positionals };
+}
+
+function need(v: Values, name: string): string {
+  const x = v[name];
+  if (typeof x !== 'string' || x === '') throw new UsageError(`--${name} is required`);
+  return x;
+}
+
+function int(v: Values, name: string, required = true): number | undefined {
+  const x = v[name];
+  if (x === undefined) {
+    if (required) throw new UsageError(`--${name} is required`);
+    return undefined;
+  }
+  if (typeof x !== 'string' || !/^[0-9]{1,16}$/.test(x) || !Number.isSafeInteger(Number(x))) throw new UsageError(`--${name} must be a non-negative integer`);
+  return Number(x);
+}
+
+function client(v: Values): LedgerClient {
+  const address = (v.server as string | undefined) || process.env.CAIRN_SERVER || '127.0.0.1:7700';
+  return new LedgerClient(address);
+}
+
+async function pinnedKey(v: Values): Promise<Uint8Array> {
+  const path = (v.pubkey as string | undefined) || process.env.CAIRN_PUBKEY;
+  if (!path) throw new UsageError('--pubkey FILE is required: verification uses a pinned key, never the server\'s word');
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read --pubkey ${path}: ${(e as Error).message}`);
+  }
+  return pemToDer(pem, 'PUBLIC KEY', '--pubkey');
+}
+
+async function withClient<T>(v: Values, fn: (c: LedgerClient) => Promise<T>): Promise<T> {
+  const c = client(v);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
+function receiptJson(r: { entry: { log: string; seq: number; body: Uint8Array; signature: Uint8Array; hash: Uint8Array }; checkpoint: { size: number; rootHash: Uint8Array; note: string }; inclusionProof: Uint8Array[]; replayed: boolean }): Record<string, unknown> {
+  return {
+    log: r.entry.log,
+    seq: r.entry.seq,
+    hash: toHex(r.entry.hash),
+    replayed: r.replayed,
+    entry: entryJson(r.entry as never),
+    checkpoint: { size: r.checkpoint.size, rootHash: toHex(r.checkpoint.rootHash), note: r.checkpoint.note },
+    inclusionProof: r.inclusionProof.map(toHex),
+  };
+}
+
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  async serve(args) {
+    const { values } = parse(args, {
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      listen: { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      'node-name': { type: 'string' },
+      'key-file': { type: 'string' },
+      'log-level': { type: 'string' },
+      'max-batch': { type: 'string' },
+      'max-queue': { type: 'string' },
+      'max-logs': { type: 'string' },
+      'max-payload-bytes': { type: 'string' },
+    });
+    const config = await loadConfig({ flags: values as Record<string, string>, env: process.env });
+    const logger = createLogger(config.logLevel);
+    const node = await startNode(config, logger);
+    process.stderr.write(`cairn: serving gRPC on ${node.grpcAddress}${node.metricsAddress ? `, metrics and health on http://${node.metricsAddress}` : ''} (data ${config.dataDir}, key ${node.key.keyIdHex})\n`);
+    const stop = async (signal: string): Promise<void> => {
+      logger.info('shutting down', { signal });
+      await node.close();
+    };
+    await Promise.race([once(process, 'SIGINT').then(() => stop('SIGINT')), once(process, 'SIGTERM').then(() => stop('SIGTERM'))]);
+    return EXIT_OK;
+  },
+
+  async keygen(args) {
+    const { values } = parse(args, { out: { type: 'string' } });
+    const dir = need(values, 'out');
+    const key = SigningKey.generate();
+    const paths = await writeKeyFiles(dir, key);
+    printJson({ privateKey: paths.privatePath, publicKey: paths.publicPath, keyId: key.keyIdHex });
+    return EXIT_OK;
+  },
+
+  async pubkey(args) {
+    const { values } = parse(args, SERVER);
+    const k = await withClient(values, (c) => c.publicKey());
+    process.stdout.write(k.pem);
+    return EXIT_OK;
+  },
+
+  async record(args) {
+    const { values } = parse(args, {
+      ...SERVER,
+      log: { type: 'string' },
+      'config-id': { type: 'string' },
+      operator: { type: 'string' },
+      action: { type: 'string' },
+      commit: { type: 'string' },
+      source: { type: 'string' },
+      data: { type: 'string' },
+      'data-file': { type: 'string' },
+      'request-id': { type: 'string' },
+    });
+    if (values.data !== undefined && values['data-file'] !== undefined) throw new UsageError('give --data or --data-file, not both');
+    let payloadJson = (values.data as string | undefined) ?? '';
+    if (values['data-file'] !== undefined) payloadJson = await readFile(values['data-file'] as string, 'utf8');
+    if (payloadJson !== '') {
+      try {
+        JSON.parse(payloadJson);
+      } catch (e) {
+        throw new UsageError(`--data is not valid JSON: ${(e as Error).message}`);
+      }
+    }
+    const r = await withClient(values, (c) =>
+      c.append({
+        log: need(values, 'log'),
+        configId: need(values, 'config-id'),
+        operator: need(values, 'operator'),
+        action: need(values, 'action'),
+        commit: (values.commit as string) ?? '',
+        source: (values.source as string) ?? '',
+        payloadJson,
+        requestId: (values['request-id'] as string) ?? '',
+      }),
+    );
+    printJson(receiptJson(r));
+    return EXIT_OK;
+  },
+
+  async 'verify-receipt'(args) {
+    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' } }, 1);
+    if (!positionals[0]) throw new UsageError('usage: cairn verify-receipt FILE --pubkey FILE');
+    const key = await pinnedKey(values);
+    const r = JSON.parse(await readFile(positionals[0], 'utf8')) as { log: string; seq: number; entry: { body: string; signature: string; hash: string }; checkpoint: { note: string }; inclusionProof: string[] };
+    const cp = verifyReceipt(
+      {
+        entry: { log: r.log, seq: r.seq, body: utf8(r.entry.body), signature: fromBase64(r.entry.signature, 'signature'), hash: fromHex(r.entry.hash, 'hash') },
+        checkpointNote: r.checkpoint.note,
+        inclusionProof: r.inclusionProof.map((h) => fromHex(h, 'inclusionProof')),
+      },
+      key,
+      values['node-name'] as string | undefined,
+    );
+    printJson({ ok: true, log: r.log, seq: r.seq, checkpointSize: cp.size, rootHash: toHex(cp.rootHash) });
+    return EXIT_OK;
+  },
+
+  async get(args) {
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, seq: { type: 'string' } });
+    const e = await withClient(values, (c) => c.getEntry(need(values, 'log'), int(values, 'seq')!));
+    printJson(entryJson(e));
+    return EXIT_OK;
+  },
+
+  async checkpoint(args) {
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, size: { type: 'string' } });
+    const cp = await withClient(values, (c) => c.getCheckpoint(need(values, 'log'), int(values, 'size', false) ?? 0));
+    printJson({ log: cp.log, size: cp.size, rootHash: toHex(cp.rootHash), note: cp.note });
+    return EXIT_OK;
+  },
+
+  async logs(args) {
+    const { values } = parse(args, SERVER);
+    const logs = await withClient(values, (c) => c.listLogs());
+    printJson(logs.map((l) => ({ log: l.log, size: l.size, rootHash: toHex(l.rootHash) })));
+    return EXIT_OK;
+  },
+
+  async verify(args) {
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' } });
+    const log = need(values, 'log');
+    const key = await pinnedKey(values);
+    const r = await withClient(values, (c) =>
+      verifyLogOnline(c, log, { publicKeySpki: key, statePath: values.state as string | undefined, nodeName: values['node-name'] as string | undefined }),
+    );
+    printJson({ ok: true, ...r });
+    return EXIT_OK;
+  },
+
+  async export(args) {
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, out: { type: 'string' } });
+    const log = need(values, 'log');
+    const outPath = need(values, 'out');
+    await withClient(values, async (c) => {
+      const [cp, key] = await Promise.all([c.getCheckpoint(log), c.publicKey()]);
+      const out = createWriteStream(outPath, { flags: 'wx' });
+      const write = async (line: string): Promise<void> => {
+        if (!out.write(line + '\n')) await once(out, 'drain');
+      };
+      await write(formatBundleHeader({ format: BUNDLE_FORMAT, log, size: cp.size, checkpoint: cp.note, publicKey: key.pem }));
+      const bar = createProgress(`export ${log}`, cp.size);
+      let n = 0;
+      for await (const e of c.listEntries(log, 0, cp.size)) {
+        await write(formatBundleEntry(e));
+        if ((++n & 1023) === 0) bar.update(n);
+      }
+      bar.finish();
+      out.end();
+      await once(out, 'finish');
+      printJson({ log, size: cp.size, out: outPath });
+    });
+    return EXIT_OK;
+  },
+
+  async 'verify-bundle'(args) {
+    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' } }, 1);
+    if (!positionals[0]) throw new UsageError('usage: cairn verify-bundle FILE --pubkey FILE');
+    const key = await pinnedKey(values);
+    const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName: values['node-name'] as string | undefined });
+    printJson({ ok: true, ...r });
+    return EXIT_OK;
+  },
+
+  async proof(args) {
+    const { values } = parse(args, {
+      ...SERVER,
+      log: { type: 'string' },
+      seq: { type: 'string' },
+      size: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      pubkey: { type: 'string' },
+      'node-name': { type: 'string' },
+    });
+    const log = need(values, 'log');
+    const key = await pinnedKey(values);
+    const nodeName = values['node-name'] as string | undefined;
+    const signedAt = async (c: LedgerClient, size: number): Promise<{ size: number; rootHash: Uint8Array; note: string }> => {
+      const cp = await c.getCheckpoint(log, size);
+      if (!cp.note) throw new UsageError(`the node signed no checkpoint at size ${size} (sizes inside a group commit have none); use a size from a receipt or 'cairn checkpoint'`);
+      const opened = openLogCheckpoint(cp.note, log, key, nodeName);
+      return { size: opened.size, rootHash: opened.rootHash, note: cp.note };
+    };
+    if (values.seq !== undefined) {
+      if (values.from !== undefined || values.to !== undefined) throw new UsageError('give --seq [--size] or --from/--to, not both');
+      const seq = int(values, 'seq')!;
+      const out = await withClient(values, async (c) => {
+        const p = await c.inclusionProof(log, seq, int(values, 'size', false) ?? 0);
+        const cp = await signedAt(c, p.size);
+        const e = await c.getEntry(log, seq);
+        // The leaf is recomputed from the entry's signed bytes, not taken from the server.
+        const body = decodeBody(e.body, { log, seq });
+        const hash = entryHash(fromHex(body.prevHash), e.body, e.signature);
+        verifyInclusion(leafHash(hash), seq, cp.size, p.hashes, cp.rootHash);
+        return { verified: true, log, seq, size: cp.size, leafHash: toHex(leafHash(hash)), rootHash: toHex(cp.rootHash), hashes: p.hashes.map(toHex), checkpoint: cp.note };
+      });
+      printJson(out);
+      return EXIT_OK;
+    }
+    const from = int(values, 'from')!;
+    const to = int(values, 'to')!;
+    if (from < 1 || from > to) throw new UsageError('--from must be at least 1 and at most --to');
+    const out = await withClient(values, async (c) => {
+      const [a, b] = await Promise.all([signedAt(c, from), signedAt(c, to)]);
+      const p = await c.consistencyProof(log, from, to);
+      verifyConsistency(from, to, p.hashes, a.rootHash, b.rootHash);
+      return { verified: true, log, from, to, fromRoot: toHex(a.rootHash), toRoot: toHex(b.rootHash), hashes: p.hashes.map(toHex) };
+    });
+    printJson(out);
+    return EXIT_OK;
+  },
+
+  async help() {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE);
+    return cmd ? EXIT_OK : 2;
+  }
+  const fn = commands[cmd];
+  if (!fn) return reportError(new UsageError(`unknown command "${cmd}"`));
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  try {
+    return await fn(rest);
+  } catch (err) {
+    return reportError(err);
+  }
+}
+

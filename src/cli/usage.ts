@@ -1,0 +1,32 @@
+export const USAGE = `cairn: tamper-evident audit ledger for configuration changes
+
+Usage: cairn <command> [flags]
+
+Node
+  serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--metrics-listen HOST:PORT]
+        [--node-name NAME] [--key-file FILE] [--log-level LEVEL] [--max-batch N] [--max-queue N]
+        [--max-logs N] [--max-payload-bytes N]
+        Settings: flags > environment (CAIRN_*) > config file (--config or $CONFIG_PATH) > defaults.
+  keygen --out DIR             write a new P-256 key pair (private key mode 0600)
+
+Recording (talk to --server, default $CAIRN_SERVER or 127.0.0.1:7700)
+  record --log NAME --config-id ID --operator WHO --action ACTION [--commit SHA] [--source S]
+         [--data JSON | --data-file FILE] [--request-id ID]
+                               prints the receipt (entry, signed checkpoint, inclusion proof)
+  get --log NAME --seq N       one entry
+  checkpoint --log NAME [--size N]
+  logs                         every log with its size and root
+  pubkey                       the node's public key (PEM)
+
+Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
+  verify --log NAME --pubkey FILE [--state FILE]
+                               every entry, signature, chain link and the Merkle root; with --state,
+                               also rollback and fork detection against the last verified checkpoint
+  proof --log NAME --seq N [--size M] --pubkey FILE      inclusion proof, verified before printing
+  proof --log NAME --from A --to B --pubkey FILE         consistency proof, verified before printing
+  export --log NAME --out FILE                          offline bundle (JSON Lines)
+  verify-bundle FILE --pubkey FILE                      verify a bundle with no server
+  verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
+
+Exit codes: 0 ok, 1 verification failed or tampering found, 2 usage, input or connection error.
+`;

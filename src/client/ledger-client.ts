@@ -1,0 +1,128 @@
+/**
+ * A typed client for cairn.ledger.v1.Ledger. Converts wire shapes into the
+ * core's types; verifies nothing itself (see verify-log.ts and the core's
+ * pure verifiers, which never trust what this returns).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ledgerClientConstructor, u64, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof, type WirePublicKey, type WireReceipt } from '../api/proto.js';
+import type { SignedEntry } from '../core/entry.js';
+import type { AppendInput } from '../core/append-request.js';
+
+export interface ClientCheckpoint {
+  log: string;
+  size: number;
+  rootHash: Uint8Array;
+  note: string;
+}
+
+export interface ClientReceipt {
+  entry: SignedEntry;
+  checkpoint: ClientCheckpoint;
+  inclusionProof: Uint8Array[];
+  replayed: boolean;
+}
+
+export interface ClientProof {
+  log: string;
+  hashes: Uint8Array[];
+  checkpoint: ClientCheckpoint;
+}
+
+const bytes = (b: Uint8Array | undefined): Uint8Array => (b ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : new Uint8Array(0));
+
+export function fromWireEntry(w: WireEntry): SignedEntry {
+  return { log: w.log, seq: u64('seq', w.seq), body: bytes(w.body), signature: bytes(w.signature), hash: bytes(w.hash) };
+}
+
+export function fromWireCheckpoint(w: WireCheckpoint): ClientCheckpoint {
+  return { log: w.log, size: u64('size', w.size), rootHash: bytes(w.rootHash), note: w.note };
+}
+
+type Callback<T> = (err: grpc.ServiceError | null, res?: T) => void;
+type UnaryFn = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<unknown>) => grpc.ClientUnaryCall;
+
+export interface ClientOptions {
+  /** Per-call deadline for unary calls. */
+  timeoutMs?: number;
+  credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export class LedgerClient {
+  readonly #client: grpc.Client & Record<string, unknown>;
+  readonly #timeoutMs: number;
+
+  constructor(address: string, opts: ClientOptions = {}) {
+    const Ctor = ledgerClientConstructor();
+    this.#client = new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions ?? {}) as grpc.Client & Record<string, unknown>;
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+
+  #unary<T>(method: string, req: unknown): Promise<T> {
+    const fn = this.#client[method] as UnaryFn;
+    return new Promise<T>((resolve, reject) => {
+      fn.call(this.#client, req, new grpc.Metadata(), { deadline: Date.now() + this.#timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
+    });
+  }
+
+  async *#stream(method: string, req: unknown, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
+    const fn = this.#client[method] as (req: unknown) => grpc.ClientReadableStream<WireEntry>;
+    const call = fn.call(this.#client, req);
+    const onAbort = (): void => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const w of call as AsyncIterable<WireEntry>) yield fromWireEntry(w);
+    } catch (err) {
+      if ((err as grpc.ServiceError).code === grpc.status.CANCELLED && signal?.aborted) return;
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  async append(input: AppendInput): Promise<ClientReceipt> {
+    const w = await this.#unary<WireReceipt>('Append', input);
+    return { entry: fromWireEntry(w.entry), checkpoint: fromWireCheckpoint(w.checkpoint), inclusionProof: w.inclusionProof.map(bytes), replayed: w.replayed };
+  }
+
+  async getEntry(log: string, seq: number): Promise<SignedEntry> {
+    return fromWireEntry(await this.#unary<WireEntry>('GetEntry', { log, seq: String(seq) }));
+  }
+
+  listEntries(log: string, start = 0, end = 0, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
+    return this.#stream('ListEntries', { log, start: String(start), end: String(end) }, signal);
+  }
+
+  watch(log: string, start = 0, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
+    return this.#stream('Watch', { log, start: String(start) }, signal);
+  }
+
+  async getCheckpoint(log: string, size = 0): Promise<ClientCheckpoint> {
+    return fromWireCheckpoint(await this.#unary<WireCheckpoint>('GetCheckpoint', { log, size: String(size) }));
+  }
+
+  async inclusionProof(log: string, seq: number, size = 0): Promise<ClientProof & { seq: number; size: number }> {
+    const w = await this.#unary<WireInclusionProof>('GetInclusionProof', { log, seq: String(seq), size: String(size) });
+    return { log: w.log, seq: u64('seq', w.seq), size: u64('size', w.size), hashes: w.hashes.map(bytes), checkpoint: fromWireCheckpoint(w.checkpoint) };
+  }
+
+  async consistencyProof(log: string, fromSize: number, toSize = 0): Promise<ClientProof & { from: number; to: number }> {
+    const w = await this.#unary<WireConsistencyProof>('GetConsistencyProof', { log, fromSize: String(fromSize), toSize: String(toSize) });
+    return { log: w.log, from: u64('from_size', w.fromSize), to: u64('to_size', w.toSize), hashes: w.hashes.map(bytes), checkpoint: fromWireCheckpoint(w.checkpoint) };
+  }
+
+  async listLogs(): Promise<ClientCheckpoint[]> {
+    const w = await this.#unary<{ logs: WireCheckpoint[] }>('ListLogs', {});
+    return w.logs.map(fromWireCheckpoint);
+  }
+
+  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string }> {
+    const w = await this.#unary<WirePublicKey>('GetPublicKey', {});
+    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm };
+  }
+}

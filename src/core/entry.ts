@@ -1,0 +1,153 @@
+/**
+ * The entry format: what is signed, hashed and chained for each record.
+ *
+ *   body        = RFC 8785 (JCS) canonical JSON of {@link EntryBody}
+ *   contentHash = SHA-256(body)
+ *   signature   = ECDSA P-256 / SHA-256 over body, DER, low-S
+ *   entryHash   = SHA-256(prevHash || contentHash || signature)   (seq 0: prevHash = 32 zero bytes)
+ *   Merkle leaf = SHA-256(0x00 || entryHash)                     (RFC 6962 section 2.1)
+ *
+ * The body carries the previous entry's hash, so the chain is inside what is
+ * signed; the entry hash covers the signature, so a re-signed entry changes
+ * every later hash and the Merkle root. docs/FORMAT.md is the normative text.
+ *
+ * Pure module: no Node-only imports.
+ */
+import { canonicalize } from 'json-canonicalize';
+import { sha256, verifyP256 } from '#crypto';
+import { bytesEqual, concatBytes, fromUtf8, toHex, utf8 } from './bytes.js';
+import { invalidArgument, VerificationError } from './errors.js';
+import { isLowS } from './ecdsa-der.js';
+
+export const ENTRY_FORMAT_VERSION = 1;
+export const ZERO_HASH = new Uint8Array(32);
+
+/** Log names: a log per tenant or pipeline. Lowercase so names compare literally. */
+export const LOG_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export interface EntryBody {
+  v: number;
+  log: string;
+  seq: number;
+  /** RFC 3339 UTC with milliseconds, assigned by the server. */
+  time: string;
+  configId: string;
+  operator: string;
+  action: string;
+  source: string;
+  commit: string;
+  /** Any JSON value; null when the record has none. */
+  payload: unknown;
+  requestId: string;
+  /** Hex of the previous entry's hash (64 zeros for seq 0). */
+  prevHash: string;
+}
+
+const BODY_KEYS = ['action', 'commit', 'configId', 'log', 'operator', 'payload', 'prevHash', 'requestId', 'seq', 'source', 'time', 'v'];
+
+/** A stored or transmitted entry: the signed bytes plus what is derived from them. */
+export interface SignedEntry {
+  log: string;
+  seq: number;
+  body: Uint8Array;
+  signature: Uint8Array;
+  hash: Uint8Array;
+}
+
+export function encodeBody(body: EntryBody): Uint8Array {
+  return utf8(canonicalize(body));
+}
+
+export function entryHash(prevHash: Uint8Array, body: Uint8Array, signature: Uint8Array): Uint8Array {
+  return sha256(concatBytes(prevHash, sha256(body), signature));
+}
+
+export function validateLogName(name: unknown, field = 'log'): string {
+  if (typeof name !== 'string' || name.length === 0) throw invalidArgument(field, 'is required');
+  if (!LOG_NAME_RE.test(name)) throw invalidArgument(field, 'must match [a-z0-9][a-z0-9._-]{0,62}');
+  return name;
+}
+
+/**
+ * Decodes a body and checks it is exactly the canonical encoding of a
+ * well-formed {@link EntryBody}. The bytes are attacker-controlled: a body
+ * that is valid JSON but not canonical would let two byte strings carry one
+ * meaning, so it is rejected.
+ * @throws VerificationError ENTRY_MALFORMED or ENTRY_BODY_MISMATCH
+ */
+export function decodeBody(bytes: Uint8Array, where: { log?: string; seq?: number } = {}): EntryBody {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fromUtf8(bytes, 'body'));
+  } catch (cause) {
+    throw new VerificationError('ENTRY_MALFORMED', `entry ${where.seq ?? '?'}: body is not UTF-8 JSON`, { ...where }, { cause });
+  }
+  const problem = bodyShapeProblem(parsed);
+  if (problem) throw new VerificationError('ENTRY_MALFORMED', `entry ${where.seq ?? '?'}: ${problem}`, { ...where });
+  const body = parsed as EntryBody;
+  let canonical: Uint8Array;
+  try {
+    canonical = encodeBody(body);
+  } catch (cause) {
+    throw new VerificationError('ENTRY_MALFORMED', `entry ${where.seq ?? '?'}: body cannot be canonicalized`, { ...where }, { cause });
+  }
+  if (!bytesEqual(canonical, bytes)) {
+    throw new VerificationError('ENTRY_MALFORMED', `entry ${where.seq ?? '?'}: body is not in RFC 8785 canonical form`, { ...where });
+  }
+  return body;
+}
+
+function bodyShapeProblem(b: unknown): string | undefined {
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) return 'body is not a JSON object';
+  const keys = Object.keys(b).sort();
+  if (keys.length !== BODY_KEYS.length || keys.some((k, i) => k !== BODY_KEYS[i])) return `body keys are [${keys.join(',')}]`;
+  const o = b as Record<string, unknown>;
+  if (o.v !== ENTRY_FORMAT_VERSION) return `unsupported format version ${String(o.v)}`;
+  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) return 'seq is not a non-negative integer';
+  for (const k of ['log', 'time', 'configId', 'operator', 'action', 'source', 'commit', 'requestId', 'prevHash']) {
+    if (typeof o[k] !== 'string') return `${k} is not a string`;
+  }
+  if (!/^[0-9a-f]{64}$/.test(o.prevHash as string)) return 'prevHash is not 64 lowercase hex digits';
+  return undefined;
+}
+
+/** What a verifier knows before looking at an entry: where it must sit in the chain. */
+export interface ChainPosition {
+  log: string;
+  seq: number;
+  prevHash: Uint8Array;
+}
+
+/**
+ * Checks one entry from its raw bytes against its chain position and a pinned
+ * key: canonical body, log/seq/prevHash fields, low-S signature over the body,
+ * and the entry hash recomputed (never taken from the server).
+ * @returns the recomputed entry hash
+ * @throws VerificationError naming the seq and what differs
+ */
+export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpki: Uint8Array): { hash: Uint8Array; body: EntryBody } {
+  const ev = { log: pos.log, seq: pos.seq };
+  const body = decodeBody(entry.body, ev);
+  if (body.log !== pos.log) throw new VerificationError('ENTRY_BODY_MISMATCH', `entry ${pos.seq}: body names log "${body.log}"`, { ...ev, expected: pos.log, actual: body.log });
+  if (body.seq !== pos.seq || entry.seq !== pos.seq) {
+    throw new VerificationError('ENTRY_BODY_MISMATCH', `entry ${pos.seq}: body has seq ${body.seq}`, { ...ev, expected: String(pos.seq), actual: String(body.seq) });
+  }
+  const prevHex = toHex(pos.prevHash);
+  if (body.prevHash !== prevHex) {
+    throw new VerificationError('CHAIN_BROKEN', `entry ${pos.seq}: prevHash does not match the hash of entry ${pos.seq - 1}`, { ...ev, expected: prevHex, actual: body.prevHash });
+  }
+  let lowS = false;
+  try {
+    lowS = isLowS(entry.signature);
+  } catch {
+    lowS = false;
+  }
+  if (!lowS || !verifyP256(publicKeySpki, entry.body, entry.signature)) {
+    throw new VerificationError('SIGNATURE_INVALID', `entry ${pos.seq}: signature does not verify under the pinned key`, { ...ev, actual: toHex(entry.signature) });
+  }
+  const hash = entryHash(pos.prevHash, entry.body, entry.signature);
+  if (!bytesEqual(hash, entry.hash)) {
+    throw new VerificationError('ENTRY_HASH_MISMATCH', `entry ${pos.seq}: stored hash differs from the recomputed one`, { ...ev, expected: toHex(hash), actual: toHex(entry.hash) });
+  }
+  return { hash, body };
+}

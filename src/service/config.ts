@@ -1,0 +1,147 @@
+/**
+ * Node settings. Precedence: command-line flags > environment > config file
+ * ($CONFIG_PATH or --config, JSON) > embedded defaults, resolved once into a
+ * frozen object. Every setting is validated here and an error names it.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { CairnError } from '../core/errors.js';
+import { isLogLevel, type LogLevel } from './logger.js';
+
+export interface NodeConfig {
+  dataDir: string;
+  listen: string;
+  metricsListen: string;
+  /** Empty: metrics/health HTTP endpoint off. */
+  nodeName: string;
+  keyFile: string;
+  logLevel: LogLevel;
+  maxBatch: number;
+  maxQueue: number;
+  maxLogs: number;
+  maxPayloadBytes: number;
+}
+
+interface Setting {
+  key: keyof NodeConfig;
+  file: string;
+  env: string;
+  flag: string;
+  kind: 'string' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name';
+  min?: number;
+  max?: number;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'dataDir', file: 'data_dir', env: 'CAIRN_DATA_DIR', flag: 'data-dir', kind: 'string' },
+  { key: 'listen', file: 'listen', env: 'CAIRN_LISTEN', flag: 'listen', kind: 'hostport' },
+  { key: 'metricsListen', file: 'metrics_listen', env: 'CAIRN_METRICS_LISTEN', flag: 'metrics-listen', kind: 'hostport?' },
+  { key: 'nodeName', file: 'node_name', env: 'CAIRN_NODE_NAME', flag: 'node-name', kind: 'name' },
+  { key: 'keyFile', file: 'key_file', env: 'CAIRN_KEY_FILE', flag: 'key-file', kind: 'string' },
+  { key: 'logLevel', file: 'log_level', env: 'CAIRN_LOG_LEVEL', flag: 'log-level', kind: 'level' },
+  { key: 'maxBatch', file: 'max_batch', env: 'CAIRN_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, max: 4096 },
+  { key: 'maxQueue', file: 'max_queue', env: 'CAIRN_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, max: 1_000_000 },
+  { key: 'maxLogs', file: 'max_logs', env: 'CAIRN_MAX_LOGS', flag: 'max-logs', kind: 'int', min: 1, max: 1_000_000 },
+  { key: 'maxPayloadBytes', file: 'max_payload_bytes', env: 'CAIRN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes', kind: 'int', min: 0, max: 16 * 1024 * 1024 },
+];
+
+export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string } = {
+  dataDir: './data',
+  listen: '127.0.0.1:7700',
+  metricsListen: '127.0.0.1:9464',
+  nodeName: '',
+  keyFile: '',
+  logLevel: 'warn',
+  maxBatch: 256,
+  maxQueue: 8192,
+  maxLogs: 10_000,
+  maxPayloadBytes: 64 * 1024,
+};
+
+function bad(where: string, name: string, problem: string): CairnError {
+  return new CairnError('INVALID_ARGUMENT', `setting ${name} (${where}): ${problem}`, { field: name });
+}
+
+/** host:port with a numeric port; IPv6 as [::1]:7700. */
+export function parseHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2]!;
+  if (m[1] && isIP(m[1]) !== 6) return undefined;
+  return { host, port };
+}
+
+function convert(s: Setting, raw: unknown, where: string): unknown {
+  const name = where === 'flag' ? `--${s.flag}` : where === 'env' ? s.env : s.file;
+  switch (s.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw bad(where, name, 'must be a non-empty string');
+      return raw;
+    case 'name':
+      if (typeof raw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/.test(raw)) {
+        throw bad(where, name, 'must be 1-128 of [A-Za-z0-9._/-] (a C2SP note key name: no spaces, no +)');
+      }
+      return raw;
+    case 'hostport':
+    case 'hostport?':
+      if (s.kind === 'hostport?' && raw === '') return '';
+      if (typeof raw !== 'string' || !parseHostPort(raw)) throw bad(where, name, 'must be HOST:PORT (IPv6 as [addr]:port)');
+      return raw;
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n < (s.min ?? 0) || n > (s.max ?? Number.MAX_SAFE_INTEGER)) {
+        throw bad(where, name, `must be an integer in [${s.min}, ${s.max}]`);
+      }
+      return n;
+    }
+    case 'level':
+      if (typeof raw !== 'string' || !isLogLevel(raw)) throw bad(where, name, 'must be one of debug, info, warn, error, silent');
+      return raw;
+  }
+}
+
+export interface ConfigSources {
+  flags?: Partial<Record<string, string>>;
+  env?: NodeJS.ProcessEnv;
+  configPath?: string;
+}
+
+/** @throws CairnError INVALID_ARGUMENT naming the setting and where it came from */
+export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<NodeConfig>> {
+  const env = src.env ?? {};
+  const flags = src.flags ?? {};
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  const path = flags.config ?? src.configPath ?? env.CONFIG_PATH;
+  if (path) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(path, 'utf8'));
+    } catch (cause) {
+      throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${(cause as Error).message}`, { field: 'config', cause });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: must be a JSON object`, { field: 'config' });
+    const known = new Set(SETTINGS.map((s) => s.file));
+    for (const k of Object.keys(parsed)) {
+      if (!known.has(k)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`, { field: k });
+    }
+    for (const s of SETTINGS) {
+      const v = (parsed as Record<string, unknown>)[s.file];
+      if (v !== undefined) out[s.key] = convert(s, v, `file ${path}`);
+    }
+  }
+  for (const s of SETTINGS) {
+    const v = env[s.env];
+    if (v !== undefined) out[s.key] = convert(s, v, 'env');
+  }
+  for (const s of SETTINGS) {
+    const v = flags[s.flag];
+    if (v !== undefined) out[s.key] = convert(s, v, 'flag');
+  }
+  const cfg = out as unknown as NodeConfig;
+  cfg.dataDir = resolve(cfg.dataDir);
+  if (!cfg.keyFile) cfg.keyFile = resolve(cfg.dataDir, 'signing-key.pem');
+  return Object.freeze(cfg);
+}

@@ -1,0 +1,163 @@
+/**
+ * The gRPC face of a {@link Ledger}: cairn.ledger.v1.Ledger plus the standard
+ * grpc.health.v1 service and server reflection (grpcurl works without the
+ * .proto). Handlers validate and convert; the ledger does the work; every
+ * error goes through status.ts.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { ledgerPackageDefinition, ledgerServiceDefinition, LEDGER_SERVICE, u64, type WireCheckpoint, type WireEntry } from '../api/proto.js';
+import { toServiceError } from './status.js';
+import { CairnError, invalidArgument } from '../core/errors.js';
+import { toHex } from '../core/bytes.js';
+import { validateLogName, type SignedEntry } from '../core/entry.js';
+import type { Ledger, SignedCheckpoint } from './ledger.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+export function wireEntry(e: SignedEntry): WireEntry {
+  return { log: e.log, seq: String(e.seq), body: e.body, signature: e.signature, hash: e.hash };
+}
+
+export function wireCheckpoint(c: SignedCheckpoint): WireCheckpoint {
+  return { log: c.log, size: String(c.size), rootHash: c.rootHash, note: c.note };
+}
+
+export interface GrpcServerOptions {
+  /** Bytes; requests above are refused by grpc-js with RESOURCE_EXHAUSTED. */
+  maxReceiveMessageLength: number;
+}
+
+type Req = Record<string, unknown>;
+
+function str(req: Req, key: string): string {
+  const v = req[key];
+  return typeof v === 'string' ? v : '';
+}
+
+export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, opts: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': opts.maxReceiveMessageLength,
+    'grpc.max_send_message_length': 16 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+
+  const done = (method: string, code: grpc.status): void => {
+    metrics.rpcs.inc({ method, code: grpc.status[code] ?? String(code) });
+  };
+
+  const fail = (method: string, err: unknown): grpc.ServiceError => {
+    const s = toServiceError(err);
+    if (s.code === grpc.status.INTERNAL || s.code === grpc.status.DATA_LOSS) log.error('request failed', { method, err });
+    else log.debug('request rejected', { method, code: grpc.status[s.code], details: s.details });
+    done(method, s.code);
+    return Object.assign(new Error(s.details), s) as grpc.ServiceError;
+  };
+
+  const unary = <T>(method: string, fn: (req: Req) => Promise<T>): grpc.handleUnaryCall<Req, T> => {
+    return (call, callback) => {
+      fn(call.request).then(
+        (res) => {
+          done(method, grpc.status.OK);
+          callback(null, res);
+        },
+        (err) => callback(fail(method, err)),
+      );
+    };
+  };
+
+  /** Streams chunks with backpressure: waits for 'drain' when grpc-js buffers fill. */
+  const stream = (method: string, fn: (req: Req, signal: AbortSignal) => AsyncGenerator<SignedEntry[]>): grpc.handleServerStreamingCall<Req, WireEntry> => {
+    return (call) => {
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      call.on('close', () => ac.abort());
+      (async () => {
+        for await (const chunk of fn(call.request, ac.signal)) {
+          for (const e of chunk) {
+            if (ac.signal.aborted) return;
+            if (!call.write(wireEntry(e))) {
+              await new Promise<void>((resolve) => {
+                const go = (): void => {
+                  call.off('drain', go);
+                  ac.signal.removeEventListener('abort', go);
+                  resolve();
+                };
+                call.on('drain', go);
+                ac.signal.addEventListener('abort', go, { once: true });
+              });
+            }
+          }
+        }
+      })().then(
+        () => {
+          if (!ac.signal.aborted) {
+            done(method, grpc.status.OK);
+            call.end();
+          }
+        },
+        (err) => {
+          if (!ac.signal.aborted) call.destroy(fail(method, err));
+        },
+      );
+    };
+  };
+
+  const checkLog = (req: Req): string => validateLogName(req.log, 'log');
+
+  server.addService(ledgerServiceDefinition(), {
+    Append: unary('Append', async (req) => {
+      const started = process.hrtime.bigint();
+      const r = await ledger.append({
+        log: str(req, 'log'),
+        configId: str(req, 'configId'),
+        operator: str(req, 'operator'),
+        action: str(req, 'action'),
+        source: str(req, 'source'),
+        commit: str(req, 'commit'),
+        payloadJson: str(req, 'payloadJson'),
+        requestId: str(req, 'requestId'),
+      });
+      metrics.appendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return { entry: wireEntry(r.entry), checkpoint: wireCheckpoint(r.checkpoint), inclusionProof: r.inclusionProof, replayed: r.replayed };
+    }),
+    GetEntry: unary('GetEntry', async (req) => wireEntry(await ledger.getEntry(checkLog(req), u64('seq', req.seq)))),
+    ListEntries: stream('ListEntries', (req) => {
+      const log = checkLog(req);
+      const start = u64('start', req.start);
+      const end = u64('end', req.end);
+      if (end !== 0 && end < start) throw invalidArgument('end', 'must be 0 or at least start');
+      return ledger.listEntries(log, start, end === 0 ? undefined : end);
+    }),
+    Watch: stream('Watch', (req, signal) => ledger.follow(checkLog(req), u64('start', req.start), signal)),
+    GetCheckpoint: unary('GetCheckpoint', async (req) => {
+      const size = u64('size', req.size);
+      return wireCheckpoint(await ledger.getCheckpoint(checkLog(req), size === 0 ? undefined : size));
+    }),
+    GetInclusionProof: unary('GetInclusionProof', async (req) => {
+      const size = u64('size', req.size);
+      const p = await ledger.inclusionProof(checkLog(req), u64('seq', req.seq), size === 0 ? undefined : size);
+      return { log: p.log, seq: String(p.seq), size: String(p.size), hashes: p.hashes, checkpoint: wireCheckpoint(p.checkpoint) };
+    }),
+    GetConsistencyProof: unary('GetConsistencyProof', async (req) => {
+      const to = u64('to_size', req.toSize);
+      const p = await ledger.consistencyProof(checkLog(req), u64('from_size', req.fromSize), to === 0 ? undefined : to);
+      return { log: p.log, fromSize: String(p.from), toSize: String(p.to), hashes: p.hashes, checkpoint: wireCheckpoint(p.checkpoint) };
+    }),
+    ListLogs: unary('ListLogs', async () => ({ logs: (await ledger.listLogs()).map(wireCheckpoint) })),
+    GetPublicKey: unary('GetPublicKey', async () => ({
+      algorithm: 'ecdsa-p256-sha256',
+      spkiDer: ledger.key.publicKeySpki,
+      pem: ledger.key.publicKeyPem,
+      keyId: ledger.key.keyIdHex,
+      nodeName: ledger.options.nodeName,
+    })),
+  } satisfies Record<string, grpc.UntypedHandleCall>);
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [LEDGER_SERVICE]: 'NOT_SERVING' });
+  health.addToServer(server);
+  new ReflectionService(ledgerPackageDefinition()).addToServer(server);
+  return { server, health };
+}
+

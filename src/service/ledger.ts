@@ -1,0 +1,191 @@
+/**
+ * The ledger: every log a node hosts, behind one interface that the gRPC
+ * service, the sync engine and tests share. Reads only ever see durable
+ * groups (a log's size is its latest durable checkpoint's size).
+ */
+import { CairnError } from '../core/errors.js';
+import { validateAppend, type AppendInput, type AppendLimits } from '../core/append-request.js';
+import { validateLogName, type SignedEntry } from '../core/entry.js';
+import { consistencyProofPlan, inclusionProofPlan, rootPlan } from '../core/merkle.js';
+import { LedgerStore } from '../storage/ledger-store.js';
+import { LogSequencer, type Receipt, type SequencerHooks, type SignedCheckpoint } from './sequencer.js';
+import type { SigningKey } from './signing-key.js';
+
+export type { Receipt, SignedCheckpoint } from './sequencer.js';
+
+export interface LedgerOptions {
+  /** Key name on checkpoint signatures and prefix of every log's origin. */
+  nodeName: string;
+  maxBatch: number;
+  maxQueue: number;
+  maxLogs: number;
+  limits: AppendLimits;
+}
+
+export interface Proof {
+  log: string;
+  hashes: Uint8Array[];
+  checkpoint: SignedCheckpoint;
+}
+
+export class Ledger {
+  readonly store: LedgerStore;
+  readonly key: SigningKey;
+  readonly options: Readonly<LedgerOptions>;
+  readonly #hooks: SequencerHooks;
+  readonly #sequencers = new Map<string, Promise<LogSequencer>>();
+  #closed = false;
+
+  constructor(store: LedgerStore, key: SigningKey, options: LedgerOptions, hooks: SequencerHooks = {}) {
+    this.store = store;
+    this.key = key;
+    this.options = options;
+    this.#hooks = hooks;
+  }
+
+  originOf(log: string): string {
+    return `${this.options.nodeName}/${log}`;
+  }
+
+  /** @throws CairnError INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED, UNAVAILABLE */
+  async append(input: AppendInput): Promise<Receipt> {
+    const req = validateAppend(input, this.options.limits);
+    const seq = await this.#sequencer(req.log, true);
+    return seq.append(req);
+  }
+
+  /** @throws CairnError NOT_FOUND for an unknown log */
+  async logSequencer(log: string): Promise<LogSequencer> {
+    return this.#sequencer(validateLogName(log), false);
+  }
+
+  async #sequencer(log: string, create: boolean): Promise<LogSequencer> {
+    if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
+    let p = this.#sequencers.get(log);
+    if (!p) {
+      if (!create && !(await this.store.getHead(log))) throw new CairnError('NOT_FOUND', `log ${log} not found`);
+      p = this.#sequencers.get(log);
+      if (!p) {
+        if (this.#sequencers.size >= this.options.maxLogs) {
+          throw new CairnError('RESOURCE_EXHAUSTED', `node already hosts ${this.options.maxLogs} logs (max_logs)`);
+        }
+        p = LogSequencer.open(log, this.store, this.key, this.key.noteSigner(this.options.nodeName), {
+          maxBatch: this.options.maxBatch,
+          maxQueue: this.options.maxQueue,
+          origin: this.originOf(log),
+        }, this.#hooks);
+        this.#sequencers.set(log, p);
+        p.catch(() => this.#sequencers.delete(log));
+      }
+    }
+    return p;
+  }
+
+  async listLogs(): Promise<SignedCheckpoint[]> {
+    const names = await this.store.listLogs();
+    return Promise.all(names.map(async (n) => (await this.#sequencer(n, false)).checkpoint));
+  }
+
+  /** @throws CairnError NOT_FOUND for an unknown log or a seq not yet recorded */
+  async getEntry(log: string, seq: number): Promise<SignedEntry> {
+    const s = await this.logSequencer(log);
+    if (seq >= s.size) throw new CairnError('NOT_FOUND', `log ${log} has no entry ${seq} (size ${s.size})`);
+    const e = await this.store.getEntry(log, seq);
+    if (!e) throw new CairnError('CORRUPTION', `log ${log}: entry ${seq} is missing below size ${s.size}`);
+    return e;
+  }
+
+  /** Entries [start, end) in chunks; end is clipped to the current size. */
+  async *listEntries(log: string, start: number, end?: number): AsyncGenerator<SignedEntry[]> {
+    const s = await this.logSequencer(log);
+    const stop = Math.min(end ?? s.size, s.size);
+    yield* this.store.readEntries(log, start, stop);
+  }
+
+  /**
+   * Entries from `start` on, following new groups as they become durable.
+   * Lossless at any pace: the follower reads storage by seq, so a slow one
+   * falls behind in storage, never in memory, and is never dropped.
+   */
+  async *follow(log: string, start: number, signal?: AbortSignal): AsyncGenerator<SignedEntry[]> {
+    const s = await this.logSequencer(log);
+    let next = start;
+    while (!signal?.aborted && !this.#closed) {
+      const size = s.size;
+      if (next < size) {
+        for await (const chunk of this.store.readEntries(log, next, size)) {
+          yield chunk;
+          next += chunk.length;
+          if (signal?.aborted) return;
+        }
+        continue;
+      }
+      const committed = s.nextCommit();
+      if (!signal) await committed;
+      else {
+        await new Promise<void>((resolve) => {
+          const onAbort = (): void => resolve();
+          signal.addEventListener('abort', onAbort, { once: true });
+          committed.then(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          });
+        });
+      }
+    }
+  }
+
+  /** The latest checkpoint, or the one stored at exactly `size`. */
+  async getCheckpoint(log: string, size?: number): Promise<SignedCheckpoint> {
+    const s = await this.logSequencer(log);
+    const latest = s.checkpoint;
+    if (size === undefined || size === latest.size) return latest;
+    if (size > latest.size) throw new CairnError('NOT_FOUND', `log ${log} has size ${latest.size}, less than ${size}`);
+    const cp = await this.#checkpointOrUnsigned(log, size, s);
+    if (!cp.note) throw new CairnError('NOT_FOUND', `log ${log}: no checkpoint was issued at size ${size}`);
+    return cp;
+  }
+
+  /**
+   * Inclusion proof of `seq` against the latest checkpoint, or against tree size `size`.
+   * @throws CairnError INVALID_ARGUMENT when seq >= size; NOT_FOUND beyond the log
+   */
+  async inclusionProof(log: string, seq: number, size?: number): Promise<Proof & { seq: number; size: number }> {
+    const s = await this.logSequencer(log);
+    const checkpoint = size === undefined ? s.checkpoint : await this.#checkpointOrUnsigned(log, size, s);
+    const n = checkpoint.size;
+    if (seq >= n) throw new CairnError('INVALID_ARGUMENT', `seq: ${seq} is not below tree size ${n}`, { field: 'seq' });
+    const plan = inclusionProofPlan(seq, n);
+    return { log, seq, size: n, hashes: plan.finish(await this.store.getNodes(log, plan.nodes)), checkpoint };
+  }
+
+  /** @throws CairnError INVALID_ARGUMENT unless 0 < from <= to <= size */
+  async consistencyProof(log: string, from: number, to?: number): Promise<Proof & { from: number; to: number }> {
+    const s = await this.logSequencer(log);
+    const checkpoint = to === undefined ? s.checkpoint : await this.#checkpointOrUnsigned(log, to, s);
+    const n = checkpoint.size;
+    if (from < 1 || from > n) throw new CairnError('INVALID_ARGUMENT', `from_size: must be in [1, ${n}]`, { field: 'from_size' });
+    const plan = consistencyProofPlan(from, n);
+    return { log, from, to: n, hashes: plan.finish(await this.store.getNodes(log, plan.nodes)), checkpoint };
+  }
+
+  /**
+   * The checkpoint at a past size. Groups are signed at their end only, so a
+   * size inside a group has no signed checkpoint: the proof is still valid
+   * and the caller checks it against a root it already trusts.
+   */
+  async #checkpointOrUnsigned(log: string, size: number, s: LogSequencer): Promise<SignedCheckpoint> {
+    if (size > s.size) throw new CairnError('INVALID_ARGUMENT', `size: ${size} is beyond the log's size ${s.size}`, { field: 'size' });
+    if (size === s.size) return s.checkpoint;
+    const cp = await this.store.getCheckpoint(log, size);
+    const plan = rootPlan(size);
+    const rootHash = plan.finish(await this.store.getNodes(log, plan.nodes));
+    return { log, size, rootHash, note: cp?.note ?? '' };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = await Promise.allSettled(this.#sequencers.values());
+    for (const r of all) if (r.status === 'fulfilled') await r.value.close();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Prometheus metrics of one node, on a registry of its own (two nodes in one
+ * process, as in tests, do not mix their figures).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly appends: Counter<'log'>;
+  readonly appendSeconds: Histogram;
+  readonly groupSize: Histogram;
+  readonly groupCommitSeconds: Histogram;
+  readonly rpcs: Counter<'method' | 'code'>;
+  readonly logSize: Gauge<'log'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.appends = new Counter({ name: 'cairn_appends_total', help: 'Entries durably appended', labelNames: ['log'], registers });
+    this.appendSeconds = new Histogram({
+      name: 'cairn_append_duration_seconds',
+      help: 'Append latency, request received to receipt ready (entry durable)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.groupSize = new Histogram({
+      name: 'cairn_group_commit_entries',
+      help: 'Entries per group commit (one synced batch and one checkpoint signature each)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers,
+    });
+    this.groupCommitSeconds = new Histogram({
+      name: 'cairn_group_commit_duration_seconds',
+      help: 'Group build start to durable',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers,
+    });
+    this.rpcs = new Counter({ name: 'cairn_grpc_requests_total', help: 'gRPC requests by method and status code', labelNames: ['method', 'code'], registers });
+    this.logSize = new Gauge({ name: 'cairn_log_size', help: 'Entries in each log (latest durable checkpoint)', labelNames: ['log'], registers });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'cairn_' });
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * A running Cairn node: storage, signing key, ledger, gRPC and the HTTP
+ * endpoint for metrics and health. `startNode` resolves once every port is
+ * bound; `close` drains gracefully (in-flight groups finish, then storage
+ * closes).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LedgerStore } from '../storage/ledger-store.js';
+import { Ledger } from './ledger.js';
+import { createGrpcServer } from './grpc-server.js';
+import { Metrics } from './metrics.js';
+import { createLogger, type Logger } from './logger.js';
+import { loadKeyFile, loadOrCreateKey, PRIVATE_KEY_FILE, type SigningKey } from './signing-key.js';
+import { parseHostPort, type NodeConfig } from './config.js';
+import { LEDGER_SERVICE } from '../api/proto.js';
+
+export interface RunningNode {
+  readonly config: Readonly<NodeConfig>;
+  readonly ledger: Ledger;
+  readonly key: SigningKey;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** host:port actually bound (port 0 resolved). */
+  readonly grpcAddress: string;
+  readonly metricsAddress: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startNode(config: Readonly<NodeConfig>, logger: Logger = createLogger(config.logLevel)): Promise<RunningNode> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  let key: SigningKey;
+  if (config.keyFile === join(config.dataDir, PRIVATE_KEY_FILE)) {
+    const r = await loadOrCreateKey(config.dataDir);
+    key = r.key;
+    if (r.created) logger.warn('created a new signing key', { publicKey: join(config.dataDir, 'signing-key.pub.pem'), keyId: key.keyIdHex });
+  } else {
+    key = await loadKeyFile(config.keyFile);
+  }
+  const nodeName = config.nodeName || `cairn-${key.keyIdHex}`;
+  const store = await LedgerStore.open(join(config.dataDir, 'ledger'));
+  const metrics = new Metrics({ defaultMetrics: true });
+  const ledger = new Ledger(
+    store,
+    key,
+    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes } },
+    {
+      committed(log, cp, n, startNs) {
+        metrics.appends.inc({ log }, n);
+        metrics.groupSize.observe(n);
+        metrics.groupCommitSeconds.observe(Number(process.hrtime.bigint() - startNs) / 1e9);
+        metrics.logSize.set({ log }, cp.size);
+      },
+    },
+  );
+  const { server, health } = createGrpcServer(ledger, logger, metrics, {
+    // Payload JSON plus every other field at its maximum, with room for framing.
+    maxReceiveMessageLength: config.maxPayloadBytes + 16 * 1024,
+  });
+
+  const listen = parseHostPort(config.listen)!;
+  let grpcPort: number;
+  try {
+    grpcPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  health.setStatus('', 'SERVING');
+  health.setStatus(LEDGER_SERVICE, 'SERVING');
+  const grpcAddress = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${grpcPort}`;
+
+  let http: HttpServer | undefined;
+  let metricsAddress: string | undefined;
+  let serving = true;
+  if (config.metricsListen) {
+    const m = parseHostPort(config.metricsListen)!;
+    http = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.registry.contentType });
+            res.end(text);
+          },
+          () => {
+            res.writeHead(500).end();
+          },
+        );
+      } else if (req.url === '/healthz' || req.url === '/readyz') {
+        res.writeHead(serving ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: serving ? 'SERVING' : 'NOT_SERVING' }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      http!.once('error', reject);
+      http!.listen(m.port, m.host, () => resolve());
+    });
+    const addr = http.address();
+    metricsAddress = typeof addr === 'object' && addr ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${addr.port}` : undefined;
+  }
+  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      serving = false;
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
+      await ledger.close();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+      http?.closeAllConnections();
+      await store.close();
+      logger.info('node stopped');
+    })();
+    return closing;
+  };
+  return { config, ledger, key, metrics, logger, grpcAddress, metricsAddress, close };
+}

@@ -1,0 +1,367 @@
+/**
+ * One log's write path: sequencing, integration and publishing in one group
+ * commit.
+ *
+ * Guarantees
+ * - `append` resolves to a receipt only after its entry, the Merkle nodes it
+ *   completes and a signed checkpoint covering it are durable (one synced
+ *   LevelDB batch, see LedgerStore.commit). It never resolves for an entry
+ *   that a crash could lose.
+ * - Concurrent appends are grouped: one synced batch and one checkpoint
+ *   signature per group, so throughput rises with concurrency.
+ * - Groups commit strictly in order. The next group is built (signed, hashed,
+ *   integrated) while the previous one syncs; if a commit fails, every group
+ *   built on top of it fails too and the state is reloaded from storage.
+ * - The queue is bounded: past `maxQueue` waiting appends, `append` fails at
+ *   once with RESOURCE_EXHAUSTED and a retry hint, never an unbounded queue.
+ * - A `requestId` already recorded (or in flight) in this log returns the
+ *   original entry, never a second one.
+ */
+import { CairnError } from '../core/errors.js';
+import { encodeBody, entryHash, ENTRY_FORMAT_VERSION, ZERO_HASH, type SignedEntry } from '../core/entry.js';
+import { CompactRange, inclusionProofPlan, leafHash, type NodeId } from '../core/merkle.js';
+import { parseCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { bytesEqual, toHex } from '../core/bytes.js';
+import type { ValidAppend } from '../core/append-request.js';
+import type { NoteSigner } from '../core/note.js';
+import type { LedgerStore } from '../storage/ledger-store.js';
+
+export interface SignedCheckpoint {
+  log: string;
+  size: number;
+  rootHash: Uint8Array;
+  /** The C2SP signed note. */
+  note: string;
+}
+
+export interface Receipt {
+  entry: SignedEntry;
+  checkpoint: SignedCheckpoint;
+  /** RFC 6962 audit path of entry.seq in checkpoint.size. */
+  inclusionProof: Uint8Array[];
+  /** True when the requestId had been recorded before and this is the original entry. */
+  replayed: boolean;
+}
+
+export interface EntrySigner {
+  sign(message: Uint8Array): Uint8Array;
+}
+
+export interface SequencerOptions {
+  maxBatch: number;
+  maxQueue: number;
+  /** Checkpoint origin line: `<node name>/<log>`. */
+  origin: string;
+}
+
+export interface SequencerHooks {
+  /** Called after each durable group, in order. */
+  committed?(log: string, checkpoint: SignedCheckpoint, entries: number, batchStartNs: bigint): void;
+}
+
+interface Pending {
+  req: ValidAppend;
+  resolve(r: Receipt): void;
+  reject(e: unknown): void;
+}
+
+interface TreeState {
+  size: number;
+  lastHash: Uint8Array;
+  lastTimeMs: number;
+  range: CompactRange;
+  /** Hashes of the complete subtrees of [0, size): what a proof for a new entry needs from before its group. */
+  frontier: Map<string, Uint8Array>;
+}
+
+const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
+const REMEMBERED_REQUESTS = 100_000;
+const MAX_INFLIGHT_GROUPS = 2;
+
+export class LogSequencer {
+  readonly log: string;
+  readonly #store: LedgerStore;
+  readonly #signer: EntrySigner;
+  readonly #noteSigner: NoteSigner;
+  readonly #opts: Readonly<SequencerOptions>;
+  readonly #hooks: SequencerHooks;
+  /** Where the next group is built: ahead of what is durable while groups are in flight. */
+  #built: TreeState;
+  #committed: SignedCheckpoint;
+  #queue: Pending[] = [];
+  #inflight = 0;
+  #tail: Promise<void> = Promise.resolve();
+  #broken: CairnError | undefined;
+  #scheduled = false;
+  #closed = false;
+  readonly #requestsInFlight = new Map<string, Promise<Receipt>>();
+  readonly #requestsDone = new Map<string, number>();
+  #waiters: (() => void)[] = [];
+
+  private constructor(log: string, store: LedgerStore, signer: EntrySigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, state: TreeState, cp: SignedCheckpoint) {
+    this.log = log;
+    this.#store = store;
+    this.#signer = signer;
+    this.#noteSigner = noteSigner;
+    this.#opts = opts;
+    this.#hooks = hooks;
+    this.#built = state;
+    this.#committed = cp;
+  }
+
+  static async open(log: string, store: LedgerStore, signer: EntrySigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks = {}): Promise<LogSequencer> {
+    const { state, checkpoint, damage } = await LogSequencer.#load(log, store, noteSigner, opts.origin);
+    const s = new LogSequencer(log, store, signer, noteSigner, opts, hooks, state, checkpoint);
+    if (damage) s.#broken = new CairnError('CORRUPTION', `log ${log}: ${damage}; appends refused (run cairn verify)`);
+    return s;
+  }
+
+  static async #load(log: string, store: LedgerStore, noteSigner: NoteSigner, origin: string): Promise<{ state: TreeState; checkpoint: SignedCheckpoint; damage?: string | undefined }> {
+    const head = await store.getHead(log);
+    if (!head) {
+      const range = CompactRange.empty();
+      const rootHash = range.root();
+      return {
+        state: { size: 0, lastHash: ZERO_HASH, lastTimeMs: 0, range, frontier: new Map() },
+        // An empty log's checkpoint is signed on demand and never stored.
+        checkpoint: { log, size: 0, rootHash, note: signCheckpoint({ origin, size: 0, rootHash, extensions: [] }, noteSigner) },
+      };
+    }
+    const ids = CompactRange.nodesFor(head.size);
+    const hashes = await store.getNodes(log, ids);
+    const range = CompactRange.fromNodes(head.size, hashes);
+    const frontier = new Map<string, Uint8Array>();
+    ids.forEach((id, i) => frontier.set(nodeKey(id), hashes[i]!));
+    const cp = await store.getCheckpoint(log, head.size);
+    if (!cp) throw new CairnError('CORRUPTION', `log ${log}: no checkpoint for head size ${head.size}`);
+    // Refuse to extend a log whose stored state disagrees with itself: appending
+    // on top would sign over the damage. (Full verification is `cairn verify`.)
+    // Reads stay available so that an auditor can find the damage with `cairn verify`.
+    let damage: string | undefined;
+    let signedRoot: Uint8Array | undefined;
+    try {
+      signedRoot = parseCheckpoint(cp.note.slice(0, cp.note.lastIndexOf('\n\n') + 1)).rootHash;
+    } catch {
+      damage = `the stored checkpoint at size ${head.size} does not parse`;
+    }
+    if (signedRoot && !bytesEqual(signedRoot, range.root())) damage = `stored Merkle nodes do not match the signed checkpoint at size ${head.size}`;
+    const last = await store.getEntry(log, head.size - 1).catch(() => undefined);
+    if (!last || !bytesEqual(last.hash, head.lastHash)) damage ??= `the head does not match entry ${head.size - 1}`;
+    return {
+      state: { size: head.size, lastHash: head.lastHash, lastTimeMs: head.lastTimeMs, range, frontier },
+      checkpoint: { log, size: head.size, rootHash: signedRoot ?? range.root(), note: cp.note },
+      damage,
+    };
+  }
+
+  /** The latest durable checkpoint. */
+  get checkpoint(): SignedCheckpoint {
+    return this.#committed;
+  }
+
+  get size(): number {
+    return this.#committed.size;
+  }
+
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+
+  /** Resolves at the next durable group (or close): for followers of the log. */
+  nextCommit(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /**
+   * Records one validated request.
+   * @throws CairnError RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE if storage failed
+   */
+  async append(req: ValidAppend): Promise<Receipt> {
+    if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
+    if (this.#broken && this.#inflight === 0) throw this.#broken;
+    const id = req.requestId;
+    if (id) {
+      const existing = this.#lookupRequest(id);
+      if (existing) return existing;
+      const seq = await this.#store.getRequestSeq(this.log, id);
+      // Checked again after the await: a concurrent duplicate may have enqueued meanwhile.
+      const again = this.#lookupRequest(id);
+      if (again) return again;
+      if (seq !== undefined) return this.#replay(seq);
+    }
+    if (this.#queue.length >= this.#opts.maxQueue) {
+      throw new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 });
+    }
+    const p = new Promise<Receipt>((resolve, reject) => this.#queue.push({ req, resolve, reject }));
+    if (id) {
+      this.#requestsInFlight.set(id, p);
+      p.then(
+        (r) => this.#remember(id, r.entry.seq),
+        () => this.#requestsInFlight.delete(id),
+      );
+    }
+    this.#schedule();
+    return p;
+  }
+
+  #lookupRequest(id: string): Promise<Receipt> | undefined {
+    const p = this.#requestsInFlight.get(id);
+    if (p) return p.then((r) => ({ ...r, replayed: true }));
+    const seq = this.#requestsDone.get(id);
+    return seq === undefined ? undefined : this.#replay(seq);
+  }
+
+  #remember(id: string, seq: number): void {
+    this.#requestsInFlight.delete(id);
+    if (this.#requestsDone.size >= REMEMBERED_REQUESTS) {
+      // Oldest first: Map iteration order is insertion order. Forgotten ids are still in storage.
+      const oldest = this.#requestsDone.keys().next().value;
+      if (oldest !== undefined) this.#requestsDone.delete(oldest);
+    }
+    this.#requestsDone.set(id, seq);
+  }
+
+  async #replay(seq: number): Promise<Receipt> {
+    const entry = await this.#store.getEntry(this.log, seq);
+    if (!entry) throw new CairnError('CORRUPTION', `log ${this.log}: request index points at missing entry ${seq}`);
+    const checkpoint = this.#committed;
+    const plan = inclusionProofPlan(seq, checkpoint.size);
+    const proof = plan.finish(await this.#store.getNodes(this.log, plan.nodes));
+    return { entry, checkpoint, inclusionProof: proof, replayed: true };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // setImmediate lets the appends that arrived in this I/O turn join the group.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#inflight < MAX_INFLIGHT_GROUPS && !this.#broken) {
+      this.#buildGroup(this.#queue.splice(0, this.#opts.maxBatch));
+    }
+  }
+
+  #buildGroup(batch: Pending[]): void {
+    const startNs = process.hrtime.bigint();
+    const s = this.#built;
+    const startSize = s.size;
+    const nodes = new Map(s.frontier);
+    const written: { id: NodeId; hash: Uint8Array }[] = [];
+    const entries: SignedEntry[] = [];
+    const requests: { requestId: string; seq: number }[] = [];
+    let lastHash = s.lastHash;
+    const range = s.range.clone();
+    const timeMs = Math.max(Date.now(), s.lastTimeMs);
+    const time = new Date(timeMs).toISOString();
+    for (const p of batch) {
+      const seq = startSize + entries.length;
+      const r = p.req;
+      const body = encodeBody({
+        v: ENTRY_FORMAT_VERSION,
+        log: this.log,
+        seq,
+        time,
+        configId: r.configId,
+        operator: r.operator,
+        action: r.action,
+        source: r.source,
+        commit: r.commit,
+        payload: r.payload,
+        requestId: r.requestId,
+        prevHash: toHex(lastHash),
+      });
+      const signature = this.#signer.sign(body);
+      const hash = entryHash(lastHash, body, signature);
+      for (const n of range.append(leafHash(hash))) {
+        nodes.set(nodeKey(n.id), n.hash);
+        written.push(n);
+      }
+      entries.push({ log: this.log, seq, body, signature, hash });
+      if (r.requestId) requests.push({ requestId: r.requestId, seq });
+      lastHash = hash;
+    }
+    const size = startSize + entries.length;
+    const rootHash = range.root();
+    const note = signCheckpoint({ origin: this.#opts.origin, size, rootHash, extensions: [] }, this.#noteSigner);
+    const checkpoint: SignedCheckpoint = { log: this.log, size, rootHash, note };
+    const frontier = new Map<string, Uint8Array>();
+    for (const id of CompactRange.nodesFor(size)) frontier.set(nodeKey(id), nodes.get(nodeKey(id))!);
+    this.#built = { size, lastHash, lastTimeMs: timeMs, range, frontier };
+    this.#inflight++;
+
+    const group = { entries, nodes: written, requests, checkpoint: { size, note }, head: { size, lastHash, lastTimeMs: timeMs } };
+    const commit = this.#tail.then(async () => {
+      if (this.#broken) throw this.#broken;
+      try {
+        await this.#store.commit(this.log, group);
+      } catch (cause) {
+        this.#broken ??= new CairnError('UNAVAILABLE', `log ${this.log}: storage write failed; nothing of this request was acknowledged`, { cause });
+        throw this.#broken;
+      }
+    });
+    this.#tail = commit.then(
+      () => undefined,
+      () => undefined,
+    );
+    commit.then(
+      () => {
+        this.#inflight--;
+        this.#committed = checkpoint;
+        for (let i = 0; i < batch.length; i++) {
+          const e = entries[i]!;
+          const plan = inclusionProofPlan(e.seq, size);
+          // Every node a new entry's path needs is in its group or the frontier before it.
+          const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
+          batch[i]!.resolve({ entry: e, checkpoint, inclusionProof: proof, replayed: false });
+        }
+        this.#hooks.committed?.(this.log, checkpoint, entries.length, startNs);
+        this.#wake();
+        this.#pump();
+      },
+      (cause) => this.#fail(batch, cause),
+    );
+  }
+
+  #fail(batch: Pending[], cause: unknown): void {
+    this.#inflight--;
+    for (const p of batch) p.reject(cause);
+    // Every group built on the failed one fails too (see the commit chain); once
+    // the last has, rebuild the state from what is durable and go on.
+    if (this.#inflight === 0) void this.#reload();
+  }
+
+  async #reload(): Promise<void> {
+    try {
+      const { state, checkpoint, damage } = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts.origin);
+      this.#built = state;
+      this.#committed = checkpoint;
+      this.#broken = damage ? new CairnError('CORRUPTION', `log ${this.log}: ${damage}; appends refused`) : undefined;
+      if (this.#broken) for (const p of this.#queue.splice(0)) p.reject(this.#broken);
+      this.#pump();
+    } catch (e) {
+      const fatal = new CairnError('UNAVAILABLE', `log ${this.log}: cannot reload after a failed write`, { cause: e });
+      this.#broken = fatal;
+      for (const p of this.#queue.splice(0)) p.reject(fatal);
+    }
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Stops taking appends, waits for groups in flight, fails what never started. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const err = new CairnError('UNAVAILABLE', 'node is shutting down');
+    for (const p of this.#queue.splice(0)) p.reject(err);
+    await this.#tail;
+    this.#wake();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Durable storage of logs in one LevelDB database.
+ *
+ * Guarantee (the "sequencing" stage): {@link LedgerStore.commit} writes a
+ * whole group of entries, their Merkle nodes, idempotency keys, the signed
+ * checkpoint and the new head in ONE synced write batch. LevelDB applies a
+ * batch atomically through its write-ahead log, so after a crash a log is
+ * either at the old head or at the new one: never half a group.
+ *
+ * The interface speaks of entries, tree nodes and checkpoints; the key layout
+ * is private to keys.ts.
+ */
+import { Level } from 'level';
+import { CairnError } from '../core/errors.js';
+import type { SignedEntry } from '../core/entry.js';
+import type { NodeId } from '../core/merkle.js';
+import { fromUtf8, utf8 } from '../core/bytes.js';
+import { checkpointKey, entryKey, headKey, nodeKey, readU64, requestKey, tableRange, TAG, writeU64 } from './keys.js';
+import { decodeEntryRecord, decodeHead, encodeEntryRecord, encodeHead, type Head } from './records.js';
+
+export type { Head } from './records.js';
+
+export interface CommitGroup {
+  entries: readonly SignedEntry[];
+  nodes: readonly { id: NodeId; hash: Uint8Array }[];
+  requests: readonly { requestId: string; seq: number }[];
+  checkpoint: { size: number; note: string };
+  head: Head;
+}
+
+type Db = Level<Uint8Array, Uint8Array>;
+
+export class LedgerStore {
+  readonly #db: Db;
+  readonly location: string;
+
+  private constructor(db: Db, location: string) {
+    this.#db = db;
+    this.location = location;
+  }
+
+  /** @throws CairnError UNAVAILABLE when another process holds the database lock */
+  static async open(location: string): Promise<LedgerStore> {
+    const db: Db = new Level<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' });
+    try {
+      await db.open();
+    } catch (cause) {
+      const code = (cause as { code?: string; cause?: { code?: string } }).cause?.code ?? (cause as { code?: string }).code;
+      if (code === 'LEVEL_LOCKED') throw new CairnError('UNAVAILABLE', `database ${location} is locked by another process`, { cause });
+      throw new CairnError('UNAVAILABLE', `cannot open database ${location}`, { cause });
+    }
+    return new LedgerStore(db, location);
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+
+  /** Names of all logs, in byte order. */
+  async listLogs(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const key of this.#db.keys({ gte: Uint8Array.of(TAG.head), lt: Uint8Array.of(TAG.head + 1) })) {
+      out.push(fromUtf8(key.subarray(1)));
+    }
+    return out;
+  }
+
+  async getHead(log: string): Promise<Head | undefined> {
+    const v = await this.#db.get(headKey(log));
+    return v === undefined ? undefined : decodeHead(log, v);
+  }
+
+  async getEntry(log: string, seq: number): Promise<SignedEntry | undefined> {
+    const v = await this.#db.get(entryKey(log, seq));
+    return v === undefined ? undefined : decodeEntryRecord(log, seq, v);
+  }
+
+  /**
+   * Entries [start, end) in order, in chunks (LevelDB nextv), so a reader
+   * pulls at its own pace and memory stays bounded by one chunk.
+   */
+  async *readEntries(log: string, start: number, end: number, chunk = 1000): AsyncGenerator<SignedEntry[]> {
+    if (start >= end) return;
+    const it = this.#db.iterator({ gte: entryKey(log, start), lt: entryKey(log, end) });
+    try {
+      let expect = start;
+      for (;;) {
+        const rows = await it.nextv(chunk);
+        if (rows.length === 0) break;
+        const batch: SignedEntry[] = [];
+        for (const [k, v] of rows) {
+          const seq = readU64(k, k.length - 8);
+          if (seq !== expect) throw new CairnError('CORRUPTION', `log ${log}: entry ${expect} is missing`);
+          batch.push(decodeEntryRecord(log, seq, v));
+          expect++;
+        }
+        yield batch;
+      }
+      if (expect !== end) throw new CairnError('CORRUPTION', `log ${log}: entry ${expect} is missing`);
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** @throws CairnError CORRUPTION if a node the head implies is missing */
+  async getNodes(log: string, ids: readonly NodeId[]): Promise<Uint8Array[]> {
+    if (ids.length === 0) return [];
+    const values = await this.#db.getMany(ids.map((id) => nodeKey(log, id.level, id.index)));
+    return values.map((v, i) => {
+      if (v === undefined || v.length !== 32) {
+        throw new CairnError('CORRUPTION', `log ${log}: Merkle node level ${ids[i]!.level} index ${ids[i]!.index} is missing`);
+      }
+      return v;
+    });
+  }
+
+  /** The signed checkpoint at exactly `size`, or the latest when size is undefined. */
+  async getCheckpoint(log: string, size?: number): Promise<{ size: number; note: string } | undefined> {
+    if (size !== undefined) {
+      const v = await this.#db.get(checkpointKey(log, size));
+      return v === undefined ? undefined : { size, note: fromUtf8(v) };
+    }
+    const r = tableRange(TAG.checkpoint, log);
+    for await (const [k, v] of this.#db.iterator({ ...r, reverse: true, limit: 1 })) {
+      return { size: readU64(k, k.length - 8), note: fromUtf8(v) };
+    }
+    return undefined;
+  }
+
+  /** The smallest stored checkpoint whose size is at least `size`. */
+  async getCheckpointAtLeast(log: string, size: number): Promise<{ size: number; note: string } | undefined> {
+    const r = tableRange(TAG.checkpoint, log);
+    for await (const [k, v] of this.#db.iterator({ gte: checkpointKey(log, size), lt: r.lt, limit: 1 })) {
+      return { size: readU64(k, k.length - 8), note: fromUtf8(v) };
+    }
+    return undefined;
+  }
+
+  async getRequestSeq(log: string, requestId: string): Promise<number | undefined> {
+    const v = await this.#db.get(requestKey(log, requestId));
+    return v === undefined ? undefined : readU64(v, 0);
+  }
+
+  /** Writes one group atomically and durably (sync). Resolves only once fsync returned. */
+  async commit(log: string, g: CommitGroup): Promise<void> {
+    // A chained batch, not an array batch: measured 2x faster here and free of
+    // abstract-level's per-op options cost (docs/PERF.md).
+    const b = this.#db.batch();
+    for (const e of g.entries) b.put(entryKey(log, e.seq), encodeEntryRecord(e));
+    for (const n of g.nodes) b.put(nodeKey(log, n.id.level, n.id.index), n.hash);
+    for (const r of g.requests) {
+      const v = new Uint8Array(8);
+      writeU64(v, 0, r.seq);
+      b.put(requestKey(log, r.requestId), v);
+    }
+    b.put(checkpointKey(log, g.checkpoint.size), utf8(g.checkpoint.note));
+    b.put(headKey(log), encodeHead(g.head));
+    await b.write({ sync: true });
+  }
+
+  /**
+   * Raw access for tests and repair tools that need to corrupt or inspect
+   * bytes on purpose. Not used by the node.
+   */
+  get rawDb(): Db {
+    return this.#db;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Binary value encodings. An entry record keeps the signed bytes exactly as
+ * signed (body, signature) plus the chain hash, so reads serve them without
+ * re-encoding and a verifier sees what was signed.
+ *
+ *   entry: 0x01 | bodyLen u32 | body | sigLen u8 | signature | hash[32]
+ *   head:  0x01 | size u64 | lastHash[32] | lastTimeMs u64
+ */
+import { CairnError } from '../core/errors.js';
+import type { SignedEntry } from '../core/entry.js';
+import { readU64, writeU64 } from './keys.js';
+
+const VERSION = 1;
+
+export function encodeEntryRecord(e: SignedEntry): Uint8Array {
+  const out = new Uint8Array(1 + 4 + e.body.length + 1 + e.signature.length + 32);
+  const dv = new DataView(out.buffer);
+  out[0] = VERSION;
+  dv.setUint32(1, e.body.length);
+  out.set(e.body, 5);
+  let off = 5 + e.body.length;
+  out[off++] = e.signature.length;
+  out.set(e.signature, off);
+  off += e.signature.length;
+  out.set(e.hash, off);
+  return out;
+}
+
+/** Decodes a stored record. Corrupt framing is CORRUPTION; content checks are the verifier's job. */
+export function decodeEntryRecord(log: string, seq: number, v: Uint8Array): SignedEntry {
+  const bad = (why: string): never => {
+    throw new CairnError('CORRUPTION', `entry ${log}/${seq}: ${why}`);
+  };
+  if (v.length < 1 + 4 + 1 + 32 || v[0] !== VERSION) bad('unknown record version');
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const bodyLen = dv.getUint32(1);
+  if (5 + bodyLen + 1 + 32 > v.length) bad('truncated body');
+  const body = v.subarray(5, 5 + bodyLen);
+  const sigLen = v[5 + bodyLen]!;
+  const sigOff = 6 + bodyLen;
+  if (sigOff + sigLen + 32 !== v.length) bad('bad record length');
+  return { log, seq, body, signature: v.subarray(sigOff, sigOff + sigLen), hash: v.subarray(sigOff + sigLen) };
+}
+
+export interface Head {
+  size: number;
+  lastHash: Uint8Array;
+  lastTimeMs: number;
+}
+
+export function encodeHead(h: Head): Uint8Array {
+  const out = new Uint8Array(1 + 8 + 32 + 8);
+  out[0] = VERSION;
+  writeU64(out, 1, h.size);
+  out.set(h.lastHash, 9);
+  writeU64(out, 41, h.lastTimeMs);
+  return out;
+}
+
+export function decodeHead(log: string, v: Uint8Array): Head {
+  if (v.length !== 49 || v[0] !== VERSION) throw new CairnError('CORRUPTION', `head of log ${log}: bad record`);
+  return { size: readU64(v, 1), lastHash: v.slice(9, 41), lastTimeMs: readU64(v, 41) };
+}
