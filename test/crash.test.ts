@@ -11,6 +11,7 @@ import { LedgerClient, type ClientReceipt } from '../src/client/ledger-client.js
 import { bytesEqual } from '../src/core/bytes.js';
 import { verifyReceipt } from '../src/core/receipt.js';
 import { pemToDer } from '../src/core/ecdsa-der.js';
+import { decodeBody } from '../src/core/entry.js';
 
 const LOG = 'crash';
 const CLIENTS = 16;
@@ -65,8 +66,13 @@ t.test('kill -9 under concurrent load loses no acknowledged entry', async (t) =>
   const size = JSON.parse(v.stdout).size as number;
   t.ok(size >= acked.length, `size ${size} >= ${acked.length} acknowledged`);
 
-  // Appending still works on the recovered log, and a retried request id from before the crash is not recorded twice.
-  const again = await client.append({ log: LOG, configId: 'x', operator: 'loadgen', action: 'set', requestId: 'r0-w0-0' });
+  // Appending still works on the recovered log, and retrying an acknowledged pre-crash request does not record it twice.
+  const first = acked[0]!;
+  const requestId = decodeBody(first.entry.body).requestId;
+  const again = await client.append({ log: LOG, configId: 'x', operator: 'loadgen', action: 'set', requestId });
   t.ok(again.replayed, 'a retried pre-crash request returns the original entry');
-  t.equal(again.entry.seq, acked.find((r) => r.entry.seq === again.entry.seq)?.entry.seq ?? again.entry.seq);
+  t.equal(again.entry.seq, first.entry.seq);
+  t.ok(bytesEqual(again.entry.hash, first.entry.hash));
+  const fresh = await client.append({ log: LOG, configId: 'x', operator: 'loadgen', action: 'set', requestId: 'after-recovery' });
+  t.equal(fresh.entry.seq, size, 'a new append continues the recovered log');
 });

@@ -4,8 +4,7 @@
  * 127.0.0.1:7700) or works offline, and prints JSON on stdout.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import { LedgerClient } from '../client/ledger-client.js';
 import { verifyBundleFile, verifyLogOnline } from '../client/verify-log.js';
@@ -108,6 +107,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       'max-queue': { type: 'string' },
       'max-logs': { type: 'string' },
       'max-payload-bytes': { type: 'string' },
+      signing: { type: 'string' },
     });
     const config = await loadConfig({ flags: values as Record<string, string>, env: process.env });
     const logger = createLogger(config.logLevel);
@@ -157,7 +157,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       try {
         JSON.parse(payloadJson);
       } catch (e) {
-        throw new UsageError(`--data is not valid JSON: ${(e as Error).message}`);
+        const flag = values['data-file'] !== undefined ? `--data-file ${values['data-file'] as string}` : '--data';
+        throw new UsageError(`${flag} is not valid JSON: ${(e as Error).message}`);
       }
     }
     const r = await withClient(values, (c) =>
@@ -230,24 +231,46 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const { values } = parse(args, { ...SERVER, log: { type: 'string' }, out: { type: 'string' } });
     const log = need(values, 'log');
     const outPath = need(values, 'out');
-    await withClient(values, async (c) => {
-      const [cp, key] = await Promise.all([c.getCheckpoint(log), c.publicKey()]);
-      const out = createWriteStream(outPath, { flags: 'wx' });
-      const write = async (line: string): Promise<void> => {
-        if (!out.write(line + '\n')) await once(out, 'drain');
-      };
-      await write(formatBundleHeader({ format: BUNDLE_FORMAT, log, size: cp.size, checkpoint: cp.note, publicKey: key.pem }));
-      const bar = createProgress(`export ${log}`, cp.size);
-      let n = 0;
-      for await (const e of c.listEntries(log, 0, cp.size)) {
-        await write(formatBundleEntry(e));
-        if ((++n & 1023) === 0) bar.update(n);
+    // Created before anything is fetched ('wx': never overwrite a bundle); an
+    // open or write error is an exit-2 error, not an unhandled stream event.
+    let fh;
+    try {
+      fh = await open(outPath, 'wx');
+    } catch (e) {
+      throw new UsageError(`cannot create --out ${outPath}: ${(e as Error).message}`);
+    }
+    const out = fh.createWriteStream();
+    let failed: Error | undefined;
+    out.on('error', (e) => (failed = e));
+    let complete = false;
+    try {
+      await withClient(values, async (c) => {
+        const [cp, key] = await Promise.all([c.getCheckpoint(log), c.publicKey()]);
+        const write = async (line: string): Promise<void> => {
+          if (failed) throw failed;
+          if (!out.write(line + '\n')) await once(out, 'drain');
+        };
+        await write(formatBundleHeader({ format: BUNDLE_FORMAT, log, size: cp.size, checkpoint: cp.note, publicKey: key.pem }));
+        const bar = createProgress(`export ${log}`, cp.size);
+        let n = 0;
+        for await (const e of c.listEntries(log, 0, cp.size)) {
+          await write(formatBundleEntry(e));
+          if ((++n & 1023) === 0) bar.update(n);
+        }
+        bar.finish();
+        if (failed) throw failed;
+        out.end();
+        await once(out, 'finish');
+        complete = true;
+        printJson({ log, size: cp.size, out: outPath });
+      });
+    } finally {
+      if (!complete) {
+        // Leave no partial bundle behind.
+        out.destroy();
+        await unlink(outPath).catch(() => undefined);
       }
-      bar.finish();
-      out.end();
-      await once(out, 'finish');
-      printJson({ log, size: cp.size, out: outPath });
-    });
+    }
     return EXIT_OK;
   },
 

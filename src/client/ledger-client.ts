@@ -38,6 +38,21 @@ export function fromWireCheckpoint(w: WireCheckpoint): ClientCheckpoint {
   return { log: w.log, size: u64('size', w.size), rootHash: bytes(w.rootHash), note: w.note };
 }
 
+export function fromWireReceipt(w: WireReceipt): ClientReceipt {
+  return { entry: fromWireEntry(w.entry), checkpoint: fromWireCheckpoint(w.checkpoint), inclusionProof: w.inclusionProof.map(bytes), replayed: w.replayed };
+}
+
+interface WireAppendResult {
+  index: string;
+  receipt?: WireReceipt | null;
+  error?: { code: number; message: string; field: string; retryAfterMs: string } | null;
+}
+
+export interface AppendStreamHandle {
+  append(input: AppendInput): Promise<ClientReceipt>;
+  end(): Promise<void>;
+}
+
 type Callback<T> = (err: grpc.ServiceError | null, res?: T) => void;
 type UnaryFn = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<unknown>) => grpc.ClientUnaryCall;
 
@@ -86,8 +101,50 @@ export class LedgerClient {
   }
 
   async append(input: AppendInput): Promise<ClientReceipt> {
-    const w = await this.#unary<WireReceipt>('Append', input);
-    return { entry: fromWireEntry(w.entry), checkpoint: fromWireCheckpoint(w.checkpoint), inclusionProof: w.inclusionProof.map(bytes), replayed: w.replayed };
+    return fromWireReceipt(await this.#unary<WireReceipt>('Append', input));
+  }
+
+  /**
+   * Opens an AppendStream: `append` resolves with each durable receipt (or
+   * rejects with the request's own error) in request order; `end` closes the
+   * stream once every result has arrived.
+   */
+  appendStream(): AppendStreamHandle {
+    const fn = this.#client.AppendStream as () => grpc.ClientDuplexStream<AppendInput, WireAppendResult>;
+    const call = fn.call(this.#client);
+    const waiting: { resolve(r: ClientReceipt): void; reject(e: unknown): void }[] = [];
+    let failed: unknown;
+    call.on('data', (res: WireAppendResult) => {
+      const w = waiting.shift();
+      if (!w) return;
+      if (res.receipt) w.resolve(fromWireReceipt(res.receipt));
+      else {
+        const e = res.error ?? { code: grpc.status.INTERNAL, message: 'empty result', field: '', retryAfterMs: '0' };
+        w.reject(Object.assign(new Error(e.message), { code: e.code, details: e.message, field: e.field, retryAfterMs: Number(e.retryAfterMs) }));
+      }
+    });
+    const ended = new Promise<void>((resolve) => {
+      const fail = (err: unknown): void => {
+        failed = err;
+        for (const w of waiting.splice(0)) w.reject(err);
+        resolve();
+      };
+      call.on('error', fail);
+      call.on('end', () => fail(Object.assign(new Error('stream ended'), { code: grpc.status.UNAVAILABLE })));
+    });
+    return {
+      append: (input) => {
+        if (failed) return Promise.reject(failed);
+        return new Promise<ClientReceipt>((resolve, reject) => {
+          waiting.push({ resolve, reject });
+          call.write(input);
+        });
+      },
+      end: async () => {
+        call.end();
+        await ended;
+      },
+    };
   }
 
   async getEntry(log: string, seq: number): Promise<SignedEntry> {

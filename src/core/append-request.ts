@@ -107,19 +107,25 @@ export function parsePayload(json: string, maxBytes: number): unknown {
   return value;
 }
 
+/** Nesting counts arrays and objects: `[]` is 1 level, `[[1]]` is 2. */
 function checkJsonValue(root: unknown, field: string): void {
+  // depth: how many arrays/objects enclose v.
   const stack: { v: unknown; depth: number }[] = [{ v: root, depth: 0 }];
+  const tooDeep = (): never => {
+    throw invalidArgument(field, `nests deeper than ${MAX_DEPTH} levels`);
+  };
   while (stack.length > 0) {
     const { v, depth } = stack.pop()!;
-    if (depth > MAX_DEPTH) throw invalidArgument(field, `nests deeper than ${MAX_DEPTH} levels`);
     if (typeof v === 'number') {
       // JSON.parse turns 1e400 into Infinity; RFC 8785 section 3.2.2.3 has no form for it.
       if (!Number.isFinite(v)) throw invalidArgument(field, 'contains a number out of IEEE 754 double range');
     } else if (typeof v === 'string') {
       if (!v.isWellFormed()) throw invalidArgument(field, 'contains a lone surrogate (RFC 8785 section 3.2.2.2)');
     } else if (Array.isArray(v)) {
+      if (depth >= MAX_DEPTH) tooDeep();
       for (const x of v) stack.push({ v: x, depth: depth + 1 });
     } else if (v !== null && typeof v === 'object') {
+      if (depth >= MAX_DEPTH) tooDeep();
       for (const [k, x] of Object.entries(v)) {
         if (!k.isWellFormed()) throw invalidArgument(field, 'contains a key with a lone surrogate');
         stack.push({ v: x, depth: depth + 1 });

@@ -21,6 +21,8 @@ export interface NodeConfig {
   maxQueue: number;
   maxLogs: number;
   maxPayloadBytes: number;
+  /** Where entries are signed: a worker thread (default) or the main thread. */
+  signing: 'worker' | 'inline';
 }
 
 interface Setting {
@@ -28,7 +30,7 @@ interface Setting {
   file: string;
   env: string;
   flag: string;
-  kind: 'string' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name';
+  kind: 'string' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing';
   min?: number;
   max?: number;
 }
@@ -43,6 +45,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxBatch', file: 'max_batch', env: 'CAIRN_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, max: 4096 },
   { key: 'maxQueue', file: 'max_queue', env: 'CAIRN_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, max: 1_000_000 },
   { key: 'maxLogs', file: 'max_logs', env: 'CAIRN_MAX_LOGS', flag: 'max-logs', kind: 'int', min: 1, max: 1_000_000 },
+  { key: 'signing', file: 'signing', env: 'CAIRN_SIGNING', flag: 'signing', kind: 'signing' },
   { key: 'maxPayloadBytes', file: 'max_payload_bytes', env: 'CAIRN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes', kind: 'int', min: 0, max: 16 * 1024 * 1024 },
 ];
 
@@ -57,6 +60,7 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   maxQueue: 8192,
   maxLogs: 10_000,
   maxPayloadBytes: 64 * 1024,
+  signing: 'worker',
 };
 
 function bad(where: string, name: string, problem: string): CairnError {
@@ -97,6 +101,9 @@ function convert(s: Setting, raw: unknown, where: string): unknown {
       }
       return n;
     }
+    case 'signing':
+      if (raw !== 'worker' && raw !== 'inline') throw bad(where, name, 'must be worker or inline');
+      return raw;
     case 'level':
       if (typeof raw !== 'string' || !isLogLevel(raw)) throw bad(where, name, 'must be one of debug, info, warn, error, silent');
       return raw;
@@ -142,6 +149,7 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   }
   const cfg = out as unknown as NodeConfig;
   cfg.dataDir = resolve(cfg.dataDir);
-  if (!cfg.keyFile) cfg.keyFile = resolve(cfg.dataDir, 'signing-key.pem');
+  // Absolute, like dataDir: node.ts recognises the default key location by path.
+  cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
   return Object.freeze(cfg);
 }

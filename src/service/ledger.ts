@@ -10,6 +10,7 @@ import { consistencyProofPlan, inclusionProofPlan, rootPlan } from '../core/merk
 import { LedgerStore } from '../storage/ledger-store.js';
 import { LogSequencer, type Receipt, type SequencerHooks, type SignedCheckpoint } from './sequencer.js';
 import type { SigningKey } from './signing-key.js';
+import { InlineChainSigner, type ChainSigner } from './chain-signer.js';
 
 export type { Receipt, SignedCheckpoint } from './sequencer.js';
 
@@ -33,14 +34,21 @@ export class Ledger {
   readonly key: SigningKey;
   readonly options: Readonly<LedgerOptions>;
   readonly #hooks: SequencerHooks;
+  readonly #chain: ChainSigner;
+  readonly #ownsChain: boolean;
   readonly #sequencers = new Map<string, Promise<LogSequencer>>();
+  /** Names of the logs in storage, loaded once; max_logs counts these, not the logs opened since start. */
+  #stored: Promise<Set<string>> | undefined;
   #closed = false;
 
-  constructor(store: LedgerStore, key: SigningKey, options: LedgerOptions, hooks: SequencerHooks = {}) {
+  /** `chain` signs entries (inline on this thread when omitted); one passed in is not closed here. */
+  constructor(store: LedgerStore, key: SigningKey, options: LedgerOptions, hooks: SequencerHooks = {}, chain?: ChainSigner) {
     this.store = store;
     this.key = key;
     this.options = options;
     this.#hooks = hooks;
+    this.#chain = chain ?? new InlineChainSigner(key);
+    this.#ownsChain = chain === undefined;
   }
 
   originOf(log: string): string {
@@ -61,22 +69,27 @@ export class Ledger {
 
   async #sequencer(log: string, create: boolean): Promise<LogSequencer> {
     if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
+    const open = this.#sequencers.get(log);
+    if (open) return open;
+    this.#stored ??= this.store.listLogs().then((names) => new Set(names));
+    const stored = await this.#stored;
+    if (!stored.has(log)) {
+      if (!create) throw new CairnError('NOT_FOUND', `log ${log} not found`);
+      if (stored.size >= this.options.maxLogs) {
+        throw new CairnError('RESOURCE_EXHAUSTED', `node already hosts ${this.options.maxLogs} logs (max_logs); log ${log} was not created`);
+      }
+      // Counted from now on, so concurrent first appends to other new logs see it.
+      stored.add(log);
+    }
     let p = this.#sequencers.get(log);
     if (!p) {
-      if (!create && !(await this.store.getHead(log))) throw new CairnError('NOT_FOUND', `log ${log} not found`);
-      p = this.#sequencers.get(log);
-      if (!p) {
-        if (this.#sequencers.size >= this.options.maxLogs) {
-          throw new CairnError('RESOURCE_EXHAUSTED', `node already hosts ${this.options.maxLogs} logs (max_logs)`);
-        }
-        p = LogSequencer.open(log, this.store, this.key, this.key.noteSigner(this.options.nodeName), {
-          maxBatch: this.options.maxBatch,
-          maxQueue: this.options.maxQueue,
-          origin: this.originOf(log),
-        }, this.#hooks);
-        this.#sequencers.set(log, p);
-        p.catch(() => this.#sequencers.delete(log));
-      }
+      p = LogSequencer.open(log, this.store, this.#chain, this.key.noteSigner(this.options.nodeName), {
+        maxBatch: this.options.maxBatch,
+        maxQueue: this.options.maxQueue,
+        origin: this.originOf(log),
+      }, this.#hooks);
+      this.#sequencers.set(log, p);
+      p.catch(() => this.#sequencers.delete(log));
     }
     return p;
   }
@@ -120,18 +133,7 @@ export class Ledger {
         }
         continue;
       }
-      const committed = s.nextCommit();
-      if (!signal) await committed;
-      else {
-        await new Promise<void>((resolve) => {
-          const onAbort = (): void => resolve();
-          signal.addEventListener('abort', onAbort, { once: true });
-          committed.then(() => {
-            signal.removeEventListener('abort', onAbort);
-            resolve();
-          });
-        });
-      }
+      await s.nextCommit(signal);
     }
   }
 
@@ -187,5 +189,6 @@ export class Ledger {
     this.#closed = true;
     const all = await Promise.allSettled(this.#sequencers.values());
     for (const r of all) if (r.status === 'fulfilled') await r.value.close();
+    if (this.#ownsChain) await this.#chain.close();
   }
 }

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { loadKeyFile, loadOrCreateKey, PRIVATE_KEY_FILE, type SigningKey } from './signing-key.js';
 import { parseHostPort, type NodeConfig } from './config.js';
 import { LEDGER_SERVICE } from '../api/proto.js';
+import { InlineChainSigner, WorkerChainSigner } from './chain-signer.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -42,6 +43,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
   const nodeName = config.nodeName || `cairn-${key.keyIdHex}`;
   const store = await LedgerStore.open(join(config.dataDir, 'ledger'));
   const metrics = new Metrics({ defaultMetrics: true });
+  const chain = config.signing === 'worker' ? new WorkerChainSigner(key) : new InlineChainSigner(key);
   const ledger = new Ledger(
     store,
     key,
@@ -54,10 +56,13 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
         metrics.logSize.set({ log }, cp.size);
       },
     },
+    chain,
   );
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
-    // Payload JSON plus every other field at its maximum, with room for framing.
-    maxReceiveMessageLength: config.maxPayloadBytes + 16 * 1024,
+    // Well above the payload limit, so an oversized payload reaches validation and
+    // is refused as INVALID_ARGUMENT naming payload_json; grpc-js would answer
+    // RESOURCE_EXHAUSTED, which clients take for overload and retry.
+    maxReceiveMessageLength: Math.max(4 * 1024 * 1024, 2 * config.maxPayloadBytes + 64 * 1024),
   });
 
   const listen = parseHostPort(config.listen)!;
@@ -67,6 +72,8 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
   } catch (err) {
+    await ledger.close();
+    await chain.close();
     await store.close();
     throw err;
   }
@@ -113,6 +120,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
       await ledger.close();
+      await chain.close();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();

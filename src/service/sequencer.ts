@@ -18,13 +18,14 @@
  *   original entry, never a second one.
  */
 import { CairnError } from '../core/errors.js';
-import { encodeBody, entryHash, ENTRY_FORMAT_VERSION, ZERO_HASH, type SignedEntry } from '../core/entry.js';
+import { ZERO_HASH, type SignedEntry } from '../core/entry.js';
 import { CompactRange, inclusionProofPlan, leafHash, type NodeId } from '../core/merkle.js';
 import { parseCheckpoint, signCheckpoint } from '../core/checkpoint.js';
-import { bytesEqual, toHex } from '../core/bytes.js';
+import { bytesEqual } from '../core/bytes.js';
 import type { ValidAppend } from '../core/append-request.js';
 import type { NoteSigner } from '../core/note.js';
-import type { LedgerStore } from '../storage/ledger-store.js';
+import type { CommitGroup, LedgerStore } from '../storage/ledger-store.js';
+import type { ChainSigner } from './chain-signer.js';
 
 export interface SignedCheckpoint {
   log: string;
@@ -41,10 +42,6 @@ export interface Receipt {
   inclusionProof: Uint8Array[];
   /** True when the requestId had been recorded before and this is the original entry. */
   replayed: boolean;
-}
-
-export interface EntrySigner {
-  sign(message: Uint8Array): Uint8Array;
 }
 
 export interface SequencerOptions {
@@ -76,17 +73,22 @@ interface TreeState {
 
 const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
 const REMEMBERED_REQUESTS = 100_000;
-const MAX_INFLIGHT_GROUPS = 2;
+// One group signing, one integrating, one syncing.
+const MAX_INFLIGHT_GROUPS = 3;
 
 export class LogSequencer {
   readonly log: string;
   readonly #store: LedgerStore;
-  readonly #signer: EntrySigner;
+  readonly #chain: ChainSigner;
   readonly #noteSigner: NoteSigner;
   readonly #opts: Readonly<SequencerOptions>;
   readonly #hooks: SequencerHooks;
-  /** Where the next group is built: ahead of what is durable while groups are in flight. */
-  #built: TreeState;
+  /** Next seq to assign and the time floor: ahead of what is durable while groups are in flight. */
+  #nextSeq: number;
+  #lastTimeMs: number;
+  /** The tree as integrated so far (ahead of what is durable while groups are in flight). */
+  #tree: TreeState;
+  #integrateTail: Promise<void> = Promise.resolve();
   #committed: SignedCheckpoint;
   #queue: Pending[] = [];
   #inflight = 0;
@@ -96,22 +98,25 @@ export class LogSequencer {
   #closed = false;
   readonly #requestsInFlight = new Map<string, Promise<Receipt>>();
   readonly #requestsDone = new Map<string, number>();
-  #waiters: (() => void)[] = [];
+  readonly #waiters = new Set<() => void>();
 
-  private constructor(log: string, store: LedgerStore, signer: EntrySigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, state: TreeState, cp: SignedCheckpoint) {
+  private constructor(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, state: TreeState, cp: SignedCheckpoint) {
     this.log = log;
     this.#store = store;
-    this.#signer = signer;
+    this.#chain = chain;
     this.#noteSigner = noteSigner;
     this.#opts = opts;
     this.#hooks = hooks;
-    this.#built = state;
+    this.#tree = state;
+    this.#nextSeq = state.size;
+    this.#lastTimeMs = state.lastTimeMs;
     this.#committed = cp;
+    chain.reset(log, state.lastHash);
   }
 
-  static async open(log: string, store: LedgerStore, signer: EntrySigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks = {}): Promise<LogSequencer> {
+  static async open(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks = {}): Promise<LogSequencer> {
     const { state, checkpoint, damage } = await LogSequencer.#load(log, store, noteSigner, opts.origin);
-    const s = new LogSequencer(log, store, signer, noteSigner, opts, hooks, state, checkpoint);
+    const s = new LogSequencer(log, store, chain, noteSigner, opts, hooks, state, checkpoint);
     if (damage) s.#broken = new CairnError('CORRUPTION', `log ${log}: ${damage}; appends refused (run cairn verify)`);
     return s;
   }
@@ -167,9 +172,21 @@ export class LogSequencer {
     return this.#queue.length;
   }
 
-  /** Resolves at the next durable group (or close): for followers of the log. */
-  nextCommit(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve));
+  /**
+   * Resolves at the next durable group, at close, or when `signal` aborts (the
+   * waiter is then dropped, so cancelled followers of an idle log leave nothing behind).
+   */
+  nextCommit(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted || this.#closed) return resolve();
+      const done = (): void => {
+        this.#waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /**
@@ -248,83 +265,89 @@ export class LogSequencer {
 
   #buildGroup(batch: Pending[]): void {
     const startNs = process.hrtime.bigint();
-    const s = this.#built;
-    const startSize = s.size;
-    const nodes = new Map(s.frontier);
-    const written: { id: NodeId; hash: Uint8Array }[] = [];
-    const entries: SignedEntry[] = [];
-    const requests: { requestId: string; seq: number }[] = [];
-    let lastHash = s.lastHash;
-    const range = s.range.clone();
-    const timeMs = Math.max(Date.now(), s.lastTimeMs);
-    const time = new Date(timeMs).toISOString();
-    for (const p of batch) {
-      const seq = startSize + entries.length;
-      const r = p.req;
-      const body = encodeBody({
-        v: ENTRY_FORMAT_VERSION,
-        log: this.log,
-        seq,
-        time,
-        configId: r.configId,
-        operator: r.operator,
-        action: r.action,
-        source: r.source,
-        commit: r.commit,
-        payload: r.payload,
-        requestId: r.requestId,
-        prevHash: toHex(lastHash),
-      });
-      const signature = this.#signer.sign(body);
-      const hash = entryHash(lastHash, body, signature);
-      for (const n of range.append(leafHash(hash))) {
-        nodes.set(nodeKey(n.id), n.hash);
-        written.push(n);
-      }
-      entries.push({ log: this.log, seq, body, signature, hash });
-      if (r.requestId) requests.push({ requestId: r.requestId, seq });
-      lastHash = hash;
-    }
-    const size = startSize + entries.length;
-    const rootHash = range.root();
-    const note = signCheckpoint({ origin: this.#opts.origin, size, rootHash, extensions: [] }, this.#noteSigner);
-    const checkpoint: SignedCheckpoint = { log: this.log, size, rootHash, note };
-    const frontier = new Map<string, Uint8Array>();
-    for (const id of CompactRange.nodesFor(size)) frontier.set(nodeKey(id), nodes.get(nodeKey(id))!);
-    this.#built = { size, lastHash, lastTimeMs: timeMs, range, frontier };
+    const startSeq = this.#nextSeq;
+    this.#nextSeq += batch.length;
+    const timeMs = Math.max(Date.now(), this.#lastTimeMs);
+    this.#lastTimeMs = timeMs;
+    const requests = batch.flatMap((p, i) => (p.req.requestId ? [{ requestId: p.req.requestId, seq: startSeq + i }] : []));
     this.#inflight++;
-
-    const group = { entries, nodes: written, requests, checkpoint: { size, note }, head: { size, lastHash, lastTimeMs: timeMs } };
+    // Stage 1, sequencing and signing: may run on the signing thread while earlier groups integrate or sync.
+    const signed = this.#chain.sign(this.log, startSeq, new Date(timeMs).toISOString(), batch.map((p) => p.req));
+    signed.catch(() => undefined);
+    // Stage 2, integration and publishing: in order, on this thread.
+    const integrated = this.#integrateTail.then(async () => {
+      if (this.#broken) throw this.#broken;
+      let entries: SignedEntry[];
+      try {
+        entries = await signed;
+      } catch (cause) {
+        this.#broken ??= cause instanceof CairnError ? cause : new CairnError('UNAVAILABLE', `log ${this.log}: signing failed`, { cause });
+        throw this.#broken;
+      }
+      return this.#integrate(entries, timeMs, requests);
+    });
+    this.#integrateTail = integrated.then(
+      () => undefined,
+      () => undefined,
+    );
+    // Stage 3, durability: one synced batch, strictly after the previous group's.
     const commit = this.#tail.then(async () => {
+      const g = await integrated;
       if (this.#broken) throw this.#broken;
       try {
-        await this.#store.commit(this.log, group);
+        await this.#store.commit(this.log, g.group);
       } catch (cause) {
         this.#broken ??= new CairnError('UNAVAILABLE', `log ${this.log}: storage write failed; nothing of this request was acknowledged`, { cause });
         throw this.#broken;
       }
+      return g;
     });
     this.#tail = commit.then(
       () => undefined,
       () => undefined,
     );
     commit.then(
-      () => {
+      ({ group, checkpoint, nodes }) => {
         this.#inflight--;
         this.#committed = checkpoint;
+        const size = checkpoint.size;
         for (let i = 0; i < batch.length; i++) {
-          const e = entries[i]!;
+          const e = group.entries[i]!;
           const plan = inclusionProofPlan(e.seq, size);
           // Every node a new entry's path needs is in its group or the frontier before it.
           const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
           batch[i]!.resolve({ entry: e, checkpoint, inclusionProof: proof, replayed: false });
         }
-        this.#hooks.committed?.(this.log, checkpoint, entries.length, startNs);
+        this.#hooks.committed?.(this.log, checkpoint, batch.length, startNs);
         this.#wake();
         this.#pump();
       },
       (cause) => this.#fail(batch, cause),
     );
+  }
+
+  /** Extends the tree with a signed group and signs its checkpoint. */
+  #integrate(entries: SignedEntry[], timeMs: number, requests: { requestId: string; seq: number }[]): { group: CommitGroup; checkpoint: SignedCheckpoint; nodes: Map<string, Uint8Array> } {
+    const t = this.#tree;
+    const nodes = new Map(t.frontier);
+    const written: { id: NodeId; hash: Uint8Array }[] = [];
+    const range = t.range.clone();
+    for (const e of entries) {
+      for (const n of range.append(leafHash(e.hash))) {
+        nodes.set(nodeKey(n.id), n.hash);
+        written.push(n);
+      }
+    }
+    const size = range.size;
+    const rootHash = range.root();
+    const note = signCheckpoint({ origin: this.#opts.origin, size, rootHash, extensions: [] }, this.#noteSigner);
+    const checkpoint: SignedCheckpoint = { log: this.log, size, rootHash, note };
+    const frontier = new Map<string, Uint8Array>();
+    for (const id of CompactRange.nodesFor(size)) frontier.set(nodeKey(id), nodes.get(nodeKey(id))!);
+    const lastHash = entries[entries.length - 1]!.hash;
+    this.#tree = { size, lastHash, lastTimeMs: timeMs, range, frontier };
+    const group: CommitGroup = { entries, nodes: written, requests, checkpoint: { size, note }, head: { size, lastHash, lastTimeMs: timeMs } };
+    return { group, checkpoint, nodes };
   }
 
   #fail(batch: Pending[], cause: unknown): void {
@@ -338,8 +361,11 @@ export class LogSequencer {
   async #reload(): Promise<void> {
     try {
       const { state, checkpoint, damage } = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts.origin);
-      this.#built = state;
+      this.#tree = state;
+      this.#nextSeq = state.size;
+      this.#lastTimeMs = state.lastTimeMs;
       this.#committed = checkpoint;
+      this.#chain.reset(this.log, state.lastHash);
       this.#broken = damage ? new CairnError('CORRUPTION', `log ${this.log}: ${damage}; appends refused`) : undefined;
       if (this.#broken) for (const p of this.#queue.splice(0)) p.reject(this.#broken);
       this.#pump();
@@ -351,9 +377,12 @@ export class LogSequencer {
   }
 
   #wake(): void {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
+    for (const f of [...this.#waiters]) f();
+  }
+
+  /** Followers waiting for the next group (for tests and metrics). */
+  get waiting(): number {
+    return this.#waiters.size;
   }
 
   /** Stops taking appends, waits for groups in flight, fails what never started. */

@@ -43,7 +43,8 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> & { cod
     }
     if (err.field) metadata.set('cairn-field', err.field);
     metadata.set('cairn-code', err.code);
-    // CORRUPTION and INTERNAL messages may name files: say only what kind of failure it was.
+    // INTERNAL messages may name files or wrap library errors: say only what kind of
+    // failure it was. CORRUPTION messages name only the log and seq/node at fault.
     const details = err.code === 'INTERNAL' ? 'internal error' : err.message;
     return { code: grpcCode(err.code), details, metadata };
   }

@@ -1,0 +1,55 @@
+/**
+ * Small helpers for benchmarks: timing, percentiles, the machine record and
+ * a plain-text table. Benchmarks compare alternatives as ratios inside one
+ * run because this machine is noisy across processes (PERF-NOTES: up to 1.5x).
+ */
+import { cpus, totalmem, platform, release } from 'node:os';
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function machine(): Record<string, string> {
+  const c = cpus();
+  return {
+    date: new Date().toISOString(),
+    cpu: `${c.length} x ${c[0]?.model ?? 'unknown'}`,
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    os: `${platform()} ${release()}`,
+    node: process.version,
+    openssl: process.versions.openssl ?? 'unknown',
+  };
+}
+
+export function table(title: string, header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  const line = (r: (string | number)[]): string => '| ' + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join(' | ') + ' |';
+  return [`\n### ${title}`, line(header), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...cells.slice(1).map(line)].join('\n');
+}
+
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US');
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+/** Runs fn repeatedly for about `ms` and returns operations per second (median of 5 slices). */
+export function opsPerSec(fn: () => void, ms = 1000): number {
+  const slices: number[] = [];
+  for (let s = 0; s < 5; s++) {
+    const end = performance.now() + ms / 5;
+    let n = 0;
+    const start = performance.now();
+    while (performance.now() < end) {
+      fn();
+      n++;
+    }
+    slices.push(n / ((performance.now() - start) / 1000));
+  }
+  slices.sort((a, b) => a - b);
+  return slices[2]!;
+}

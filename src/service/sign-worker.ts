@@ -1,0 +1,30 @@
+/**
+ * Worker thread of WorkerChainSigner: holds each log's chain head and signs
+ * groups in the order they arrive.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SigningKey } from './signing-key.js';
+import { signChain, type EntryFields } from './chain-signer.js';
+
+const key = SigningKey.fromPem((workerData as { pem: string }).pem, 'signing key');
+const heads = new Map<string, Uint8Array>();
+
+type Msg =
+  | { type: 'reset'; log: string; lastHash: Uint8Array }
+  | { type: 'sign'; id: number; log: string; startSeq: number; time: string; items: EntryFields[] };
+
+parentPort!.on('message', (m: Msg) => {
+  if (m.type === 'reset') {
+    heads.set(m.log, m.lastHash);
+    return;
+  }
+  try {
+    const prev = heads.get(m.log);
+    if (!prev) throw new Error(`chain head of ${m.log} was never set`);
+    const out = signChain((b) => key.sign(b), m.log, prev, m.startSeq, m.time, m.items);
+    if (out.length > 0) heads.set(m.log, out[out.length - 1]!.hash);
+    parentPort!.postMessage({ id: m.id, startSeq: m.startSeq, bodies: out.map((e) => e.body), sigs: out.map((e) => e.signature), hashes: out.map((e) => e.hash) });
+  } catch (e) {
+    parentPort!.postMessage({ id: m.id, startSeq: m.startSeq, error: (e as Error).message });
+  }
+});

@@ -1,0 +1,172 @@
+/**
+ * The write path's guarantees, in-process against real LevelDB: groups commit
+ * in order, a failed write acknowledges nothing and the log carries on with no
+ * gap, signing on a worker thread gives the same verifiable log as inline.
+ */
+import t from 'tap';
+import { join } from 'node:path';
+import { tempDir } from './helpers/node.js';
+import { LedgerStore } from '../src/storage/ledger-store.js';
+import { Ledger, type Receipt } from '../src/service/ledger.js';
+import { SigningKey } from '../src/service/signing-key.js';
+import { InlineChainSigner, WorkerChainSigner, type ChainSigner } from '../src/service/chain-signer.js';
+import { LogVerifier } from '../src/core/log-verifier.js';
+import { verifyReceipt } from '../src/core/receipt.js';
+import { decodeBody } from '../src/core/entry.js';
+
+const OPTS = { nodeName: 'test-node', maxBatch: 32, maxQueue: 10_000, maxLogs: 10, limits: { maxPayloadBytes: 65536 } };
+
+async function open(chain?: (k: SigningKey) => ChainSigner): Promise<{ ledger: Ledger; store: LedgerStore; key: SigningKey; chain: ChainSigner | undefined; close(): Promise<void> }> {
+  const dir = await tempDir();
+  const store = await LedgerStore.open(join(dir.path, 'l'));
+  const key = SigningKey.generate();
+  const c = chain?.(key);
+  const ledger = new Ledger(store, key, OPTS, {}, c);
+  return {
+    ledger,
+    store,
+    key,
+    chain: c,
+    close: async () => {
+      await ledger.close();
+      await c?.close();
+      await store.close();
+      await dir.remove();
+    },
+  };
+}
+
+async function verifyAll(store: LedgerStore, key: SigningKey, log: string): Promise<number> {
+  const v = new LogVerifier(log, key.publicKeySpki);
+  const cp = (await store.getCheckpoint(log))!;
+  for await (const chunk of store.readEntries(log, 0, cp.size)) for (const e of chunk) v.push(e);
+  v.finish(cp.note);
+  return v.size;
+}
+
+for (const [name, make] of [
+  ['inline', (k: SigningKey) => new InlineChainSigner(k)],
+  ['worker thread', (k: SigningKey) => new WorkerChainSigner(k)],
+] as const) {
+  t.test(`signing ${name}: 500 concurrent appends to 3 logs give 3 verifiable logs and verifiable receipts`, async (t) => {
+    const l = await open(make);
+    t.teardown(l.close);
+    const receipts = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => l.ledger.append({ log: `log-${i % 3}`, configId: `c${i}`, operator: 'op', action: 'set', payloadJson: JSON.stringify({ i }) })),
+    );
+    for (const r of receipts) verifyReceipt({ entry: r.entry, checkpointNote: r.checkpoint.note, inclusionProof: r.inclusionProof }, l.key.publicKeySpki);
+    t.equal(await verifyAll(l.store, l.key, 'log-0'), 167);
+    t.equal(await verifyAll(l.store, l.key, 'log-1'), 167);
+    t.equal(await verifyAll(l.store, l.key, 'log-2'), 166);
+    const sizes = new Set(receipts.map((r) => `${r.entry.log}/${r.checkpoint.size}`));
+    t.ok(sizes.size < 500, `grouped into ${sizes.size} checkpoints`);
+  });
+}
+
+t.test('entry times never decrease within a log', async (t) => {
+  const l = await open();
+  t.teardown(l.close);
+  const rs: Receipt[] = [];
+  for (let i = 0; i < 30; i++) rs.push(await l.ledger.append({ log: 'a', configId: 'c', operator: 'o', action: 'x' }));
+  const times = rs.map((r) => decodeBody(r.entry.body).time);
+  t.same([...times].sort(), times);
+});
+
+t.test('a failed storage write acknowledges nothing, and the log continues with no gap', async (t) => {
+  const l = await open();
+  t.teardown(l.close);
+  await l.ledger.append({ log: 'a', configId: 'c', operator: 'o', action: 'x' });
+  const realCommit = l.store.commit.bind(l.store);
+  let failNext = true;
+  l.store.commit = async (log, g) => {
+    if (failNext) {
+      failNext = false;
+      throw new Error('disk full (injected)');
+    }
+    return realCommit(log, g);
+  };
+  const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => l.ledger.append({ log: 'a', configId: `c${i}`, operator: 'o', action: 'x' })));
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.ok(failed.length > 0, `${failed.length} appends failed with the write`);
+  for (const f of failed) t.equal((f as PromiseRejectedResult).reason.code, 'UNAVAILABLE');
+  // After the reload, appends work again.
+  let after: Receipt | undefined;
+  for (let i = 0; i < 50 && !after; i++) {
+    after = await l.ledger.append({ log: 'a', configId: 'after', operator: 'o', action: 'x' }).catch(() => undefined);
+    if (!after) await new Promise((r) => setTimeout(r, 10));
+  }
+  t.ok(after, 'appends succeed after the failed write');
+  const okCount = results.filter((r) => r.status === 'fulfilled').length;
+  const size = await verifyAll(l.store, l.key, 'a');
+  t.equal(size, 1 + okCount + 1, 'the log holds exactly the acknowledged entries, contiguous, and verifies');
+  const seqs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.entry.seq] : []));
+  t.same(new Set(seqs).size, seqs.length);
+});
+
+t.test('a full queue answers RESOURCE_EXHAUSTED at once, with a retry hint', async (t) => {
+  const dir = await tempDir();
+  const store = await LedgerStore.open(join(dir.path, 'l'));
+  const ledger = new Ledger(store, SigningKey.generate(), { ...OPTS, maxQueue: 4, maxBatch: 1 });
+  t.teardown(async () => {
+    await ledger.close();
+    await store.close();
+    await dir.remove();
+  });
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => ledger.append({ log: 'q', configId: `c${i}`, operator: 'o', action: 'x' })));
+  const rejected = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+  t.ok(rejected.length > 0);
+  for (const r of rejected) {
+    t.equal(r.reason.code, 'RESOURCE_EXHAUSTED');
+    t.ok(r.reason.retryAfterMs > 0);
+  }
+  const ok = results.length - rejected.length;
+  t.equal((await store.getHead('q'))!.size, ok, 'only acknowledged appends are stored');
+});
+
+t.test('a signing worker that goes away fails appends with UNAVAILABLE instead of hanging', async (t) => {
+  const l = await open((k) => new WorkerChainSigner(k));
+  t.teardown(l.close);
+  await l.ledger.append({ log: 'w', configId: 'c', operator: 'o', action: 'x' });
+  await l.chain!.close(); // as if the thread were killed
+  await t.rejects(l.ledger.append({ log: 'w', configId: 'c2', operator: 'o', action: 'x' }), { code: 'UNAVAILABLE' });
+  t.equal((await l.store.getHead('w'))!.size, 1, 'nothing was stored for the failed append');
+});
+
+t.test('max_logs counts the logs in storage, across restarts, and reads do not count', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.remove);
+  const key = SigningKey.generate();
+  const make = async (): Promise<{ ledger: Ledger; store: LedgerStore }> => {
+    const store = await LedgerStore.open(join(dir.path, 'l'));
+    return { store, ledger: new Ledger(store, key, { ...OPTS, maxLogs: 2 }) };
+  };
+  let { ledger, store } = await make();
+  await ledger.append({ log: 'one', configId: 'c', operator: 'o', action: 'x' });
+  await ledger.append({ log: 'two', configId: 'c', operator: 'o', action: 'x' });
+  await t.rejects(ledger.append({ log: 'three', configId: 'c', operator: 'o', action: 'x' }), { code: 'RESOURCE_EXHAUSTED' });
+  await ledger.close();
+  await store.close();
+  ({ ledger, store } = await make());
+  t.equal((await ledger.listLogs()).length, 2, 'listing every stored log works at the limit');
+  await ledger.append({ log: 'one', configId: 'c', operator: 'o', action: 'x' });
+  await t.rejects(ledger.append({ log: 'three', configId: 'c', operator: 'o', action: 'x' }), { code: 'RESOURCE_EXHAUSTED' }, 'still refused after a restart');
+  await t.rejects(ledger.getEntry('three', 0), { code: 'NOT_FOUND' });
+  await ledger.close();
+  await store.close();
+});
+
+t.test('a cancelled follower of an idle log leaves no waiter behind', async (t) => {
+  const l = await open();
+  t.teardown(l.close);
+  await l.ledger.append({ log: 'idle', configId: 'c', operator: 'o', action: 'x' });
+  const seq = await l.ledger.logSequencer('idle');
+  for (let i = 0; i < 50; i++) {
+    const ac = new AbortController();
+    const it = l.ledger.follow('idle', 1, ac.signal);
+    const next = it.next();
+    await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await next;
+  }
+  t.equal(seq.waiting, 0);
+});
