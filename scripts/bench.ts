@@ -20,10 +20,10 @@ import { MerkleTree } from 'merkletreejs';
 import { percentile, machine, table, opsPerSec, fmt } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
-import { CompactRange, leafHash, inclusionProofPlan, consistencyProofPlan, verifyInclusion, verifyConsistency, rootFromLeafHashes } from '../src/core/merkle.js';
+import { CompactRange, leafHash, verifyInclusion, verifyConsistency, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
 import { Ledger } from '../src/service/ledger.js';
-import { SigningKey } from '../src/service/signing-key.js';
+import { SigningKey, writeKeyFiles } from '../src/service/signing-key.js';
 import { openLogCheckpoint } from '../src/core/log-verifier.js';
 import { entryHash, decodeBody } from '../src/core/entry.js';
 import { fromHex, bytesEqual } from '../src/core/bytes.js';
@@ -105,37 +105,108 @@ function merkleBench(): void {
   print(`same root: ${same}`);
 }
 
-async function appendBench(): Promise<string> {
-  const dir = await tempDir('cairn-bench-');
-  const node = await spawnNode(dir.path);
-  // Two client channels: one grpc-js channel is a single HTTP/2 connection.
-  const clients = [new LedgerClient(node.address), new LedgerClient(node.address, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } })];
-  const seconds = quick ? 2 : 5;
-  const rows: (string | number)[][] = [];
+/** Raw grpc-js ceilings on this machine with the same message sizes: a trivial handler, no ledger. */
+async function transportCeiling(reqBytes: number, resBytes: number, seconds: number): Promise<{ unary: Map<number, number>; stream: Map<number, number> }> {
+  const grpc = await import('@grpc/grpc-js');
+  const { fork } = await import('node:child_process');
+  const child = fork(join(ROOT, 'dist', 'scripts', 'echo-server.js'), [String(resBytes)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
+  const id = (b: Buffer): Buffer => b;
+  const def = {
+    Unary: { path: '/e.E/Unary', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+    Stream: { path: '/e.E/Stream', requestStream: true, responseStream: true, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+  };
+  const Client = grpc.makeGenericClientConstructor(def, 'E');
+  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const req = Buffer.alloc(reqBytes, 1);
+  const unary = new Map<number, number>();
+  const stream = new Map<number, number>();
   for (const conc of [1, 16, 64]) {
-    // Warm-up, then the measured window.
-    const lat: number[] = [];
     let n = 0;
-    for (const measure of [false, true]) {
-      const until = performance.now() + (measure ? seconds * 1000 : 500);
-      await Promise.all(
-        Array.from({ length: conc }, async (_, w) => {
-          const c = clients[w % clients.length]!;
-          while (performance.now() < until) {
-            const t0 = performance.now();
-            await c.append({ log: 'bench', configId: 'svc/web', operator: 'ci-bench', action: 'update', commit: COMMIT, payloadJson: PAYLOAD });
-            if (measure) {
-              lat.push(performance.now() - t0);
-              n++;
-            }
-          }
-        }),
-      );
-    }
-    lat.sort((a, b) => a - b);
-    rows.push([String(conc), n / seconds, percentile(lat, 50), percentile(lat, 99)]);
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: conc }, async () => {
+      while (performance.now() < until) {
+        await new Promise((r, j) => (c.Unary as (b: Buffer, cb: (e: unknown, v: unknown) => void) => void).call(c, req, (e, v) => (e ? j(e) : r(v))));
+        n++;
+      }
+    }));
+    unary.set(conc, n / seconds);
+    const call = (c.Stream as () => import('@grpc/grpc-js').ClientDuplexStream<Buffer, Buffer>).call(c);
+    let got = 0;
+    let sent = 0;
+    const end = performance.now() + seconds * 1000;
+    await new Promise<void>((resolve) => {
+      call.on('data', () => {
+        got++;
+        if (performance.now() < end) {
+          sent++;
+          call.write(req);
+        } else if (got === sent) resolve();
+      });
+      for (let i = 0; i < conc; i++) {
+        sent++;
+        call.write(req);
+      }
+    });
+    call.on('error', () => undefined);
+    const closed = new Promise((r) => call.on('status', r));
+    call.end();
+    await closed;
+    stream.set(conc, got / seconds);
   }
-  print(table(`Durable signed appends over gRPC (loopback, server in a child process, ${seconds} s each)`, ['concurrency', 'appends/s', 'p50 ms', 'p99 ms'], rows));
+  (c as unknown as { close(): void }).close();
+  child.kill();
+  return { unary, stream };
+}
+
+async function appendBench(): Promise<string> {
+  const seconds = quick ? 2 : 4;
+  const rows: (string | number)[][] = [];
+  let verifyTarget: { dir: { path: string; remove(): Promise<void> }; node: Awaited<ReturnType<typeof spawnNode>> } | undefined;
+  let sample: { req: number; res: number } | undefined;
+  for (const signing of ['worker', 'inline']) {
+    const dir = await tempDir('cairn-bench-');
+    const node = await spawnNode(dir.path, ['--signing', signing]);
+    const client = new LedgerClient(node.address);
+    for (const mode of ['unary', 'stream'] as const) {
+      for (const conc of [1, 16, 64]) {
+        const lat: number[] = [];
+        let n = 0;
+        for (const measure of [false, true]) {
+          const until = performance.now() + (measure ? seconds * 1000 : 400);
+          const s = mode === 'stream' ? client.appendStream() : undefined;
+          await Promise.all(
+            Array.from({ length: conc }, async () => {
+              while (performance.now() < until) {
+                const t0 = performance.now();
+                const input = { log: 'bench', configId: 'svc/web', operator: 'ci-bench', action: 'update', commit: COMMIT, payloadJson: PAYLOAD };
+                const r = s ? await s.append(input) : await client.append(input);
+                sample ??= { req: PAYLOAD.length + 80, res: r.entry.body.length + r.entry.signature.length + r.checkpoint.note.length + 32 * (r.inclusionProof.length + 2) };
+                if (measure) {
+                  lat.push(performance.now() - t0);
+                  n++;
+                }
+              }
+            }),
+          );
+          await s?.end();
+        }
+        lat.sort((a, b) => a - b);
+        rows.push([`${mode === 'unary' ? 'Append (unary)' : 'AppendStream'}, signing ${signing}`, String(conc), n / seconds, percentile(lat, 50), percentile(lat, 99)]);
+      }
+    }
+    client.close();
+    if (!verifyTarget) verifyTarget = { dir, node };
+    else {
+      await node.stop();
+      await dir.remove();
+    }
+  }
+  const ceiling = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2);
+  for (const conc of [1, 16, 64]) rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), ceiling.unary.get(conc)!, NaN, NaN]);
+  for (const conc of [1, 16, 64]) rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), ceiling.stream.get(conc)!, NaN, NaN]);
+  print(table(`Durable signed appends over gRPC (loopback; server in a child process; one client process; ${seconds} s each; request ~${sample!.req} B, receipt ~${sample!.res} B)`, ['path', 'concurrency', 'appends/s', 'p50 ms', 'p99 ms'], rows));
+  const { dir, node } = verifyTarget!;
 
   // Verification of what was just written.
   const pub = join(dir.path, 'signing-key.pub.pem');
@@ -154,7 +225,6 @@ async function appendBench(): Promise<string> {
       ['offline: cairn verify-bundle', vb.code === 0 ? 'yes' : 'NO', offlineMs / 1000, size / (offlineMs / 1000)],
     ]),
   );
-  for (const c of clients) c.close();
   await node.stop();
   await dir.remove();
   return '';
@@ -163,10 +233,11 @@ async function appendBench(): Promise<string> {
 async function proofBench(): Promise<void> {
   const N = quick ? 100_000 : 1_000_000;
   const dir = join(ROOT, '.bench-data', `log-${N}`);
-  const key = SigningKey.generate();
   if (!existsSync(join(dir, 'ready'))) {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
+    const key = SigningKey.generate();
+    await writeKeyFiles(dir, key);
     const store = await LedgerStore.open(join(dir, 'ledger'));
     const ledger = new Ledger(store, key, { nodeName: 'bench', maxBatch: 4096, maxQueue: 20_000, maxLogs: 10, limits: { maxPayloadBytes: 65536 } });
     const t0 = performance.now();
@@ -188,34 +259,55 @@ async function proofBench(): Promise<void> {
     await store.close();
     await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, 'ready'), ''));
   }
-  const node = await spawnNode(dir);
-  const client = new LedgerClient(node.address);
-  const cp = await client.getCheckpoint('million');
-  const pubPem = (await client.publicKey()).spki;
-  const opened = openLogCheckpoint(cp.note, 'million', pubPem);
-  const size = opened.size;
-  const incl: number[] = [];
-  const cons: number[] = [];
-  for (let i = 0; i < 1000; i++) {
+  // In-process: proof generation from LevelDB alone (plan, node reads, hashing).
+  const roStore = await LedgerStore.open(join(dir, 'ledger'));
+  const roLedger = new Ledger(roStore, SigningKey.generate(), { nodeName: 'bench', maxBatch: 1, maxQueue: 1, maxLogs: 10, limits: { maxPayloadBytes: 1 } });
+  const size = (await roLedger.getCheckpoint('million')).size;
+  const genIncl: number[] = [];
+  const genCons: number[] = [];
+  for (let i = 0; i < 2000; i++) {
     const seq = Math.floor(Math.random() * size);
     let t0 = performance.now();
-    const p = await client.inclusionProof('million', seq);
+    await roLedger.inclusionProof('million', seq);
+    genIncl.push(performance.now() - t0);
+    t0 = performance.now();
+    await roLedger.consistencyProof('million', 1 + Math.floor(Math.random() * (size - 1)));
+    genCons.push(performance.now() - t0);
+  }
+  await roLedger.close();
+  await roStore.close();
+
+  const node = await spawnNode(dir, ['--node-name', 'bench']);
+  const client = new LedgerClient(node.address);
+  const cp = await client.getCheckpoint('million');
+  const opened = openLogCheckpoint(cp.note, 'million', (await client.publicKey()).spki);
+  const incl: number[] = [];
+  const cons: number[] = [];
+  const verifyUs: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const seq = Math.floor(Math.random() * size);
     const e = await client.getEntry('million', seq);
+    let t0 = performance.now();
+    const p = await client.inclusionProof('million', seq, size);
+    incl.push(performance.now() - t0);
+    t0 = performance.now();
     const body = decodeBody(e.body);
     verifyInclusion(leafHash(entryHash(fromHex(body.prevHash), e.body, e.signature)), seq, size, p.hashes, opened.rootHash);
-    incl.push(performance.now() - t0);
+    verifyUs.push((performance.now() - t0) * 1000);
     const from = 1 + Math.floor(Math.random() * (size - 1));
     t0 = performance.now();
     const c = await client.consistencyProof('million', from, size);
     cons.push(performance.now() - t0);
     if (c.hashes.length === 0 && from !== size) throw new Error('empty consistency proof');
   }
-  incl.sort((a, b) => a - b);
-  cons.sort((a, b) => a - b);
+  for (const a of [incl, cons, genIncl, genCons, verifyUs]) a.sort((x, y) => x - y);
   print(
-    table(`Proofs at ${size.toLocaleString('en-US')} entries over gRPC (1,000 random each; inclusion includes GetEntry and client-side verification)`, ['proof', 'p50 ms', 'p99 ms', 'hashes'], [
-      ['inclusion', percentile(incl, 50), percentile(incl, 99), inclusionProofPlan(size - 1, size).nodes.length],
-      ['consistency', percentile(cons, 50), percentile(cons, 99), consistencyProofPlan(1, size).nodes.length],
+    table(`Proofs at ${size.toLocaleString('en-US')} entries (random index / old size; LevelDB node reads, no cache)`, ['what', 'p50 ms', 'p99 ms'], [
+      ['inclusion proof, generated in-process (2,000)', percentile(genIncl, 50), percentile(genIncl, 99)],
+      ['consistency proof, generated in-process (2,000)', percentile(genCons, 50), percentile(genCons, 99)],
+      ['GetInclusionProof over gRPC, round trip (1,000)', percentile(incl, 50), percentile(incl, 99)],
+      ['GetConsistencyProof over gRPC, round trip (1,000)', percentile(cons, 50), percentile(cons, 99)],
+      ['client-side inclusion check (leaf recomputed from the entry)', percentile(verifyUs, 50) / 1000, percentile(verifyUs, 99) / 1000],
     ]),
   );
   void verifyConsistency;

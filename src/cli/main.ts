@@ -217,11 +217,11 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async verify(args) {
-    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' } });
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' } });
     const log = need(values, 'log');
     const key = await pinnedKey(values);
     const r = await withClient(values, (c) =>
-      verifyLogOnline(c, log, { publicKeySpki: key, statePath: values.state as string | undefined, nodeName: values['node-name'] as string | undefined }),
+      verifyLogOnline(c, log, { publicKeySpki: key, statePath: values.state as string | undefined, nodeName: values['node-name'] as string | undefined, signatureThreads: int(values, 'threads', false) }),
     );
     printJson({ ok: true, ...r });
     return EXIT_OK;
@@ -275,10 +275,10 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async 'verify-bundle'(args) {
-    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' } }, 1);
+    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' } }, 1);
     if (!positionals[0]) throw new UsageError('usage: cairn verify-bundle FILE --pubkey FILE');
     const key = await pinnedKey(values);
-    const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName: values['node-name'] as string | undefined });
+    const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName: values['node-name'] as string | undefined, signatureThreads: int(values, 'threads', false) });
     printJson({ ok: true, ...r });
     return EXIT_OK;
   },

@@ -19,13 +19,14 @@ Recording (talk to --server, default $CAIRN_SERVER or 127.0.0.1:7700)
   pubkey                       the node's public key (PEM)
 
 Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
-  verify --log NAME --pubkey FILE [--state FILE]
+  verify --log NAME --pubkey FILE [--state FILE] [--threads N]
                                every entry, signature, chain link and the Merkle root; with --state,
                                also rollback and fork detection against the last verified checkpoint
   proof --log NAME --seq N [--size M] --pubkey FILE      inclusion proof, verified before printing
   proof --log NAME --from A --to B --pubkey FILE         consistency proof, verified before printing
   export --log NAME --out FILE                          offline bundle (JSON Lines)
-  verify-bundle FILE --pubkey FILE                      verify a bundle with no server
+  verify-bundle FILE --pubkey FILE [--threads N]        verify a bundle with no server
+                               (--threads: signature-checking threads, 0 = inline; default one per core, up to 4)
   verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
 
 Exit codes: 0 ok, 1 verification failed or tampering found, 2 usage, input or connection error.

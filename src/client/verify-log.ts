@@ -18,7 +18,10 @@ import { bytesEqual, fromHex, toHex } from '../core/bytes.js';
 import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader } from '../core/bundle.js';
 import type { Checkpoint } from '../core/checkpoint.js';
 import type { LedgerClient } from './ledger-client.js';
-import { createProgress } from './progress.js';
+import { createProgress, type Progress } from './progress.js';
+import { SignaturePool } from './signature-pool.js';
+import { isVerificationError } from '../core/errors.js';
+import type { SignedEntry } from '../core/entry.js';
 
 export interface VerifyState {
   log: string;
@@ -61,6 +64,49 @@ export interface VerifyOptions {
   nodeName?: string;
   statePath?: string;
   progress?: boolean;
+  /** Threads checking signatures; 0 checks them inline. Default: up to 4, one per core. */
+  signatureThreads?: number;
+}
+
+const CHUNK = 512;
+
+/**
+ * Pushes every entry through the in-order verifier while signatures are
+ * checked on other threads; reports the lowest bad seq, whichever check found it.
+ */
+async function verifyEntries(verifier: LogVerifier, entries: AsyncIterable<SignedEntry>, pool: SignaturePool | undefined, bar: Progress): Promise<void> {
+  let chunk: SignedEntry[] = [];
+  try {
+    for await (const e of entries) {
+      // Queued before the in-order checks, so a failing entry's own signature is checked too.
+      if (pool) chunk.push(e);
+      verifier.push(e);
+      if (!pool) {
+        if ((verifier.size & 1023) === 0) bar.update(verifier.size);
+        continue;
+      }
+      if (chunk.length === CHUNK) {
+        await pool.submit(chunk);
+        chunk = [];
+        if (pool.failed) break;
+        bar.update(verifier.size);
+      }
+    }
+    await pool?.submit(chunk);
+    await pool?.settle();
+  } catch (err) {
+    if (pool && isVerificationError(err)) {
+      await pool.submit(chunk);
+      // Inline, an entry's signature is checked after its body and chain link
+      // but before its hash: report whichever an inline check would have hit first.
+      await pool.settle(typeof err.evidence.seq === 'number' ? err.evidence.seq : Number.POSITIVE_INFINITY, err.code === 'ENTRY_HASH_MISMATCH');
+    }
+    throw err;
+  }
+}
+
+function makePool(log: string, opts: VerifyOptions): SignaturePool | undefined {
+  return opts.signatureThreads === 0 ? undefined : new SignaturePool(log, opts.publicKeySpki, opts.signatureThreads);
 }
 
 export async function verifyLogOnline(client: LedgerClient, log: string, opts: VerifyOptions): Promise<VerifyResult> {
@@ -83,11 +129,13 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     }
   }
 
-  const verifier = new LogVerifier(log, opts.publicKeySpki, { nodeName: opts.nodeName, captureRootsAt: state ? [state.size] : [] });
+  const pool = makePool(log, opts);
+  const verifier = new LogVerifier(log, opts.publicKeySpki, { nodeName: opts.nodeName, captureRootsAt: state ? [state.size] : [], deferSignatures: pool !== undefined });
   const bar = createProgress(`verify ${log}`, cp.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
-  for await (const e of client.listEntries(log, 0, cp.size)) {
-    verifier.push(e);
-    if ((verifier.size & 1023) === 0) bar.update(verifier.size);
+  try {
+    await verifyEntries(verifier, client.listEntries(log, 0, cp.size), pool, bar);
+  } finally {
+    await pool?.close();
   }
   bar.finish();
   verifier.finish(latest.note);
@@ -104,25 +152,31 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
 /** Verifies an export bundle with no server. */
 export async function verifyBundleFile(path: string, opts: VerifyOptions): Promise<VerifyResult> {
   const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-  let lineNo = 0;
-  let verifier: LogVerifier | undefined;
-  let header: ReturnType<typeof parseBundleHeader> | undefined;
-  let bar: ReturnType<typeof createProgress> | undefined;
-  for await (const line of rl) {
-    lineNo++;
-    if (line.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line ${lineNo}: longer than ${MAX_BUNDLE_LINE} characters`, { line: lineNo });
-    if (!header) {
-      header = parseBundleHeader(line);
-      verifier = new LogVerifier(header.log, opts.publicKeySpki, { nodeName: opts.nodeName });
-      bar = createProgress(`verify ${header.log}`, header.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
-      continue;
+  const lines = rl[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.done) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
+  if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
+  const header = parseBundleHeader(first.value);
+  const pool = makePool(header.log, opts);
+  const verifier = new LogVerifier(header.log, opts.publicKeySpki, { nodeName: opts.nodeName, deferSignatures: pool !== undefined });
+  const bar = createProgress(`verify ${header.log}`, header.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
+  async function* entries(): AsyncGenerator<SignedEntry> {
+    let lineNo = 1;
+    for (let r = await lines.next(); !r.done; r = await lines.next()) {
+      lineNo++;
+      const line = r.value;
+      if (line.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line ${lineNo}: longer than ${MAX_BUNDLE_LINE} characters`, { line: lineNo });
+      if (line === '') continue;
+      yield parseBundleEntry(header.log, line, lineNo);
     }
-    if (line === '') continue;
-    verifier!.push(parseBundleEntry(header.log, line, lineNo));
-    if ((verifier!.size & 1023) === 0) bar!.update(verifier!.size);
   }
-  if (!header || !verifier) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
-  bar!.finish();
+  try {
+    await verifyEntries(verifier, entries(), pool, bar);
+  } finally {
+    await pool?.close();
+    rl.close();
+  }
+  bar.finish();
   const cp = verifier.finish(header.checkpoint);
   return { log: header.log, size: cp.size, rootHash: toHex(cp.rootHash), entriesVerified: verifier.size };
 }

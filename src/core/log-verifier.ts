@@ -27,6 +27,11 @@ export interface LogVerifierOptions {
    * remembered checkpoints: rollback and fork detection).
    */
   captureRootsAt?: readonly number[];
+  /**
+   * Leave signature checks to the caller (see checkEntrySignature), which
+   * must check every pushed entry's signature before trusting the result.
+   */
+  deferSignatures?: boolean;
 }
 
 export class LogVerifier {
@@ -68,7 +73,7 @@ export class LogVerifier {
     if (entry.seq !== seq) {
       throw new VerificationError('ENTRY_BODY_MISMATCH', `expected entry ${seq}, got entry ${entry.seq}`, { log: this.log, seq, expected: String(seq), actual: String(entry.seq) });
     }
-    const { hash } = verifyEntry(entry, { log: this.log, seq, prevHash: this.#prevHash }, this.#key);
+    const { hash } = verifyEntry(entry, { log: this.log, seq, prevHash: this.#prevHash }, this.#key, { deferSignature: this.#opts.deferSignatures === true });
     this.#range.append(leafHash(hash));
     this.#prevHash = hash;
     if (this.#capture.has(seq + 1)) this.#captured.set(seq + 1, this.#range.root());
