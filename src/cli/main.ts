@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import { LedgerClient } from '../client/ledger-client.js';
-import { verifyBundleFile, verifyLogOnline } from '../client/verify-log.js';
+import { verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
 import { createProgress } from '../client/progress.js';
 import { openLogCheckpoint } from '../core/log-verifier.js';
 import { verifyConsistency, verifyInclusion, leafHash } from '../core/merkle.js';
@@ -108,6 +108,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       'max-logs': { type: 'string' },
       'max-payload-bytes': { type: 'string' },
       signing: { type: 'string' },
+      'anchor-backend': { type: 'string' },
+      'anchor-interval-ms': { type: 'string' },
     });
     const config = await loadConfig({ flags: values as Record<string, string>, env: process.env });
     const logger = createLogger(config.logLevel);
@@ -217,12 +219,24 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async verify(args) {
-    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' } });
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, anchors: { type: 'boolean' } });
     const log = need(values, 'log');
     const key = await pinnedKey(values);
-    const r = await withClient(values, (c) =>
-      verifyLogOnline(c, log, { publicKeySpki: key, statePath: values.state as string | undefined, nodeName: values['node-name'] as string | undefined, signatureThreads: int(values, 'threads', false) }),
-    );
+    const r = await withClient(values, (c) => {
+      let anchors: AnchorRootReader | undefined;
+      if (values.anchors) {
+        // The local backend lives on the node's disk: its roots come from the node itself.
+        process.stderr.write('cairn: anchors are read through the node (local backend): this checks consistency with past anchors, not independence from the operator\n');
+        anchors = { describe: 'the node\'s local anchor store', root: async (w) => (await c.getAnchor(w).catch(() => undefined))?.root };
+      }
+      return verifyLogOnline(c, log, {
+        publicKeySpki: key,
+        statePath: values.state as string | undefined,
+        nodeName: values['node-name'] as string | undefined,
+        signatureThreads: int(values, 'threads', false),
+        anchors,
+      });
+    });
     printJson({ ok: true, ...r });
     return EXIT_OK;
   },

@@ -19,9 +19,10 @@ Recording (talk to --server, default $CAIRN_SERVER or 127.0.0.1:7700)
   pubkey                       the node's public key (PEM)
 
 Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
-  verify --log NAME --pubkey FILE [--state FILE] [--threads N]
+  verify --log NAME --pubkey FILE [--state FILE] [--threads N] [--anchors]
                                every entry, signature, chain link and the Merkle root; with --state,
-                               also rollback and fork detection against the last verified checkpoint
+                               also rollback and fork detection against the last verified checkpoint;
+                               with --anchors, also against every anchor window that covers the log
   proof --log NAME --seq N [--size M] --pubkey FILE      inclusion proof, verified before printing
   proof --log NAME --from A --to B --pubkey FILE         consistency proof, verified before printing
   export --log NAME --out FILE                          offline bundle (JSON Lines)

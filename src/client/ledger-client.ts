@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ledgerClientConstructor, u64, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof, type WirePublicKey, type WireReceipt } from '../api/proto.js';
 import type { SignedEntry } from '../core/entry.js';
 import type { AppendInput } from '../core/append-request.js';
+import type { AnchorProof, AnchorReceipt, AnchorWindow, WindowCheckpoint } from '../core/anchor.js';
 
 export interface ClientCheckpoint {
   log: string;
@@ -46,6 +47,61 @@ interface WireAppendResult {
   index: string;
   receipt?: WireReceipt | null;
   error?: { code: number; message: string; field: string; retryAfterMs: string } | null;
+}
+
+interface WireAnchorCheckpoint {
+  log: string;
+  size: string;
+  rootHash: string;
+  note: string;
+}
+interface WireAnchor {
+  window: string;
+  root: string;
+  node: string;
+  checkpoints: WireAnchorCheckpoint[];
+  state: string;
+  txId: string;
+  block: string;
+  backend: string;
+}
+interface WireAnchorProof {
+  window: string;
+  root: string;
+  index: number;
+  count: number;
+  path: string[];
+  checkpoint: WireAnchorCheckpoint;
+  txId: string;
+  block: string;
+  backend: string;
+  state: string;
+}
+
+export interface ClientAnchor extends AnchorWindow {
+  state: string;
+  receipt: AnchorReceipt;
+}
+
+export interface ClientAnchorProof extends AnchorProof {
+  checkpoint: WindowCheckpoint;
+  receipt: AnchorReceipt;
+  state: string;
+}
+
+function fromWireAnchorCheckpoint(c: WireAnchorCheckpoint): WindowCheckpoint {
+  return { log: c.log, size: u64('size', c.size), rootHash: c.rootHash, note: c.note };
+}
+
+function fromWireAnchor(w: WireAnchor): ClientAnchor {
+  return {
+    window: u64('window', w.window),
+    root: w.root,
+    node: w.node,
+    checkpoints: w.checkpoints.map(fromWireAnchorCheckpoint),
+    state: w.state,
+    receipt: { txId: w.txId, block: u64('block', w.block), backend: w.backend },
+  };
 }
 
 export interface AppendStreamHandle {
@@ -176,6 +232,29 @@ export class LedgerClient {
   async listLogs(): Promise<ClientCheckpoint[]> {
     const w = await this.#unary<{ logs: WireCheckpoint[] }>('ListLogs', {});
     return w.logs.map(fromWireCheckpoint);
+  }
+
+  async listAnchors(log: string, fromWindow = 0): Promise<ClientAnchor[]> {
+    const w = await this.#unary<{ anchors: WireAnchor[] }>('ListAnchors', { log, fromWindow: String(fromWindow), limit: 1000 });
+    return w.anchors.map(fromWireAnchor);
+  }
+
+  async getAnchor(window: number): Promise<ClientAnchor> {
+    return fromWireAnchor(await this.#unary<WireAnchor>('GetAnchor', { window: String(window) }));
+  }
+
+  async anchorProof(log: string, size = 0): Promise<ClientAnchorProof> {
+    const w = await this.#unary<WireAnchorProof>('GetAnchorProof', { log, size: String(size) });
+    return {
+      window: u64('window', w.window),
+      root: w.root,
+      index: w.index,
+      count: w.count,
+      path: w.path,
+      checkpoint: fromWireAnchorCheckpoint(w.checkpoint),
+      receipt: { txId: w.txId, block: u64('block', w.block), backend: w.backend },
+      state: w.state,
+    };
   }
 
   async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string }> {

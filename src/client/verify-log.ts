@@ -20,6 +20,7 @@ import type { Checkpoint } from '../core/checkpoint.js';
 import type { LedgerClient } from './ledger-client.js';
 import { createProgress, type Progress } from './progress.js';
 import { SignaturePool } from './signature-pool.js';
+import { verifyAnchorProof } from '../core/anchor.js';
 import { isVerificationError } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 
@@ -36,6 +37,8 @@ export interface VerifyResult {
   rootHash: string;
   entriesVerified: number;
   previousSize?: number;
+  anchorsVerified?: number;
+  anchoredSize?: number;
 }
 
 export async function readState(path: string): Promise<VerifyState | undefined> {
@@ -66,6 +69,83 @@ export interface VerifyOptions {
   progress?: boolean;
   /** Threads checking signatures; 0 checks them inline. Default: up to 4, one per core. */
   signatureThreads?: number;
+  /**
+   * Also check the log against every anchor window that covers it: the
+   * anchored checkpoint is signed by the pinned key, sits in the window tree,
+   * the window's root is the one the anchor reader returns from the external
+   * ledger, and the log still hashes to the anchored root at that size.
+   */
+  anchors?: AnchorRootReader;
+}
+
+/** Reads a window's root from the external ledger, with the auditor's own access. */
+export interface AnchorRootReader {
+  readonly describe: string;
+  root(window: number): Promise<string | undefined>;
+  /**
+   * Every window on the external ledger that covers `log`: when present, a
+   * window the node does not list is a failure (a node cannot hide an anchor).
+   */
+  windowsFor?(log: string): Promise<number[]>;
+}
+
+interface AnchoredCheckpoint {
+  window: number;
+  size: number;
+  root: Uint8Array;
+}
+
+async function checkAnchors(client: LedgerClient, log: string, opts: VerifyOptions, reader: AnchorRootReader): Promise<AnchoredCheckpoint[]> {
+  const out: AnchoredCheckpoint[] = [];
+  const listed = await client.listAnchors(log);
+  if (reader.windowsFor) {
+    const mine = new Set(listed.filter((a) => a.state === 'committed').map((a) => a.window));
+    for (const w of await reader.windowsFor(log)) {
+      if (!mine.has(w)) throw new VerificationError('ROLLBACK', `anchor window ${w} on ${reader.describe} covers log ${log} but the node does not list it`, { log, window: w });
+    }
+  }
+  for (const a of listed) {
+    if (a.state !== 'committed') continue;
+    const c = a.checkpoints.find((x) => x.log === log);
+    if (!c) continue;
+    const cp = openLogCheckpoint(c.note, log, opts.publicKeySpki, opts.nodeName);
+    const proof = await client.anchorProof(log, c.size);
+    if (proof.window !== a.window || proof.checkpoint.note !== c.note) {
+      throw new VerificationError('INCLUSION_PROOF_INVALID', `anchor window ${a.window}: the node's proof is for another window or checkpoint`, { log, window: a.window });
+    }
+    verifyAnchorProof(c.note, proof);
+    const external = await reader.root(a.window);
+    if (external === undefined) {
+      throw new VerificationError('INCLUSION_PROOF_INVALID', `anchor window ${a.window} is not on ${reader.describe}`, { log, window: a.window });
+    }
+    if (external !== proof.root) {
+      throw new VerificationError('ROOT_MISMATCH', `anchor window ${a.window}: root on ${reader.describe} differs from the node's`, { log, window: a.window, expected: external, actual: proof.root });
+    }
+    out.push({ window: a.window, size: cp.size, root: cp.rootHash });
+  }
+  return out;
+}
+
+/** Every anchored size must still hash to its anchored root; a difference is a rewrite of [previous anchored size, size). */
+function compareWithAnchors(log: string, verifier: LogVerifier, anchored: AnchoredCheckpoint[], size: number): void {
+  let prev = 0;
+  for (const a of anchored) {
+    if (a.size > size) {
+      throw new VerificationError('ROLLBACK', `log ${log} has ${size} entries but anchor window ${a.window} anchored ${a.size}`, { log, window: a.window, expected: `>= ${a.size}`, actual: String(size) });
+    }
+    const rebuilt = verifier.rootAt(a.size)!;
+    if (!bytesEqual(rebuilt, a.root)) {
+      throw new VerificationError('ROOT_MISMATCH', `log ${log} was rewritten after anchoring: entries ${prev}..${a.size - 1} no longer hash to the root anchored in window ${a.window}`, {
+        log,
+        window: a.window,
+        seqFrom: prev,
+        seqTo: a.size - 1,
+        expected: toHex(a.root),
+        actual: toHex(rebuilt),
+      });
+    }
+    prev = a.size;
+  }
 }
 
 const CHUNK = 512;
@@ -129,8 +209,13 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     }
   }
 
+  const anchored = opts.anchors ? await checkAnchors(client, log, opts, opts.anchors) : [];
   const pool = makePool(log, opts);
-  const verifier = new LogVerifier(log, opts.publicKeySpki, { nodeName: opts.nodeName, captureRootsAt: state ? [state.size] : [], deferSignatures: pool !== undefined });
+  const verifier = new LogVerifier(log, opts.publicKeySpki, {
+    nodeName: opts.nodeName,
+    captureRootsAt: [...(state ? [state.size] : []), ...anchored.map((a) => a.size)],
+    deferSignatures: pool !== undefined,
+  });
   const bar = createProgress(`verify ${log}`, cp.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
   try {
     await verifyEntries(verifier, client.listEntries(log, 0, cp.size), pool, bar);
@@ -138,6 +223,8 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     await pool?.close();
   }
   bar.finish();
+  // Anchors first: a rewrite re-signed with the node's key passes the checkpoint check below.
+  compareWithAnchors(log, verifier, anchored, cp.size);
   verifier.finish(latest.note);
   if (state) {
     const rebuilt = verifier.rootAt(state.size);
@@ -146,7 +233,14 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     }
   }
   if (opts.statePath) await writeState(opts.statePath, { log, size: cp.size, rootHash: toHex(cp.rootHash), checkpoint: latest.note });
-  return { log, size: cp.size, rootHash: toHex(cp.rootHash), entriesVerified: verifier.size, ...(state ? { previousSize: state.size } : {}) };
+  return {
+    log,
+    size: cp.size,
+    rootHash: toHex(cp.rootHash),
+    entriesVerified: verifier.size,
+    ...(state ? { previousSize: state.size } : {}),
+    ...(opts.anchors ? { anchorsVerified: anchored.length, anchoredSize: anchored.at(-1)?.size ?? 0 } : {}),
+  };
 }
 
 /** Verifies an export bundle with no server. */

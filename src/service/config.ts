@@ -23,6 +23,9 @@ export interface NodeConfig {
   maxPayloadBytes: number;
   /** Where entries are signed: a worker thread (default) or the main thread. */
   signing: 'worker' | 'inline';
+  /** Where checkpoints are anchored: `local` (embedded default), `fabric`, or `off`. */
+  anchorBackend: 'local' | 'fabric' | 'off';
+  anchorIntervalMs: number;
 }
 
 interface Setting {
@@ -30,7 +33,7 @@ interface Setting {
   file: string;
   env: string;
   flag: string;
-  kind: 'string' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing';
+  kind: 'string' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing' | 'anchor';
   min?: number;
   max?: number;
 }
@@ -46,6 +49,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxQueue', file: 'max_queue', env: 'CAIRN_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, max: 1_000_000 },
   { key: 'maxLogs', file: 'max_logs', env: 'CAIRN_MAX_LOGS', flag: 'max-logs', kind: 'int', min: 1, max: 1_000_000 },
   { key: 'signing', file: 'signing', env: 'CAIRN_SIGNING', flag: 'signing', kind: 'signing' },
+  { key: 'anchorBackend', file: 'anchor_backend', env: 'CAIRN_ANCHOR_BACKEND', flag: 'anchor-backend', kind: 'anchor' },
+  { key: 'anchorIntervalMs', file: 'anchor_interval_ms', env: 'CAIRN_ANCHOR_INTERVAL_MS', flag: 'anchor-interval-ms', kind: 'int', min: 50, max: 86_400_000 },
   { key: 'maxPayloadBytes', file: 'max_payload_bytes', env: 'CAIRN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes', kind: 'int', min: 0, max: 16 * 1024 * 1024 },
 ];
 
@@ -61,6 +66,8 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   maxLogs: 10_000,
   maxPayloadBytes: 64 * 1024,
   signing: 'worker',
+  anchorBackend: 'local',
+  anchorIntervalMs: 5000,
 };
 
 function bad(where: string, name: string, problem: string): CairnError {
@@ -101,6 +108,9 @@ function convert(s: Setting, raw: unknown, where: string): unknown {
       }
       return n;
     }
+    case 'anchor':
+      if (raw !== 'local' && raw !== 'fabric' && raw !== 'off') throw bad(where, name, 'must be local, fabric or off');
+      return raw;
     case 'signing':
       if (raw !== 'worker' && raw !== 'inline') throw bad(where, name, 'must be worker or inline');
       return raw;

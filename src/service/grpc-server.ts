@@ -13,6 +13,8 @@ import { CairnError, invalidArgument } from '../core/errors.js';
 import { validateLogName, type SignedEntry } from '../core/entry.js';
 import type { Ledger, Receipt, SignedCheckpoint } from './ledger.js';
 import type { AppendInput } from '../core/append-request.js';
+import type { AnchorStore, StoredWindow } from '../storage/anchor-store.js';
+import { windowProof } from './anchor-tree.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -37,6 +39,8 @@ async function* untilShutdown(entries: AsyncGenerator<SignedEntry[]>, signal: Ab
 export interface GrpcServerOptions {
   /** Bytes; requests above are refused by grpc-js with RESOURCE_EXHAUSTED. */
   maxReceiveMessageLength: number;
+  /** The anchor queue, when anchoring is on. */
+  anchorStore?: AnchorStore;
 }
 
 type Req = Record<string, unknown>;
@@ -63,6 +67,19 @@ export function wireReceipt(r: Receipt): WireReceipt {
 function str(req: Req, key: string): string {
   const v = req[key];
   return typeof v === 'string' ? v : '';
+}
+
+export function wireAnchor(w: StoredWindow): Record<string, unknown> {
+  return {
+    window: String(w.window.window),
+    root: w.window.root,
+    node: w.window.node,
+    checkpoints: w.window.checkpoints.map((c) => ({ log: c.log, size: String(c.size), rootHash: c.rootHash, note: c.note })),
+    state: w.state,
+    txId: w.receipt?.txId ?? '',
+    block: String(w.receipt?.block ?? 0),
+    backend: w.receipt?.backend ?? '',
+  };
 }
 
 export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, opts: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
@@ -143,6 +160,10 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
   };
 
   const checkLog = (req: Req): string => validateLogName(req.log, 'log');
+  const anchors = (): AnchorStore => {
+    if (!opts.anchorStore) throw new CairnError('FAILED_PRECONDITION', 'anchoring is off on this node (anchor_backend = off)');
+    return opts.anchorStore;
+  };
 
   server.addService(ledgerServiceDefinition(), {
     Append: unary('Append', async (req) => {
@@ -225,6 +246,38 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
       keyId: ledger.key.keyIdHex,
       nodeName: ledger.options.nodeName,
     })),
+    GetAnchor: unary('GetAnchor', async (req) => {
+      const w = await anchors().get(u64('window', req.window));
+      if (!w) throw new CairnError('NOT_FOUND', `anchor window ${String(req.window)} not found`);
+      return wireAnchor(w);
+    }),
+    ListAnchors: unary('ListAnchors', async (req) => {
+      const logName = checkLog(req);
+      const limit = typeof req.limit === 'number' && req.limit > 0 ? Math.min(req.limit, 1000) : 1000;
+      const ws = await anchors().forLog(logName, u64('from_window', req.fromWindow), Number.MAX_SAFE_INTEGER, limit);
+      return { anchors: ws.map(wireAnchor) };
+    }),
+    GetAnchorProof: unary('GetAnchorProof', async (req) => {
+      const logName = checkLog(req);
+      const size = u64('size', req.size);
+      const ws = await anchors().forLog(logName);
+      const w = size === 0 ? ws.filter((x) => x.state === 'committed').at(-1) : ws.find((x) => x.window.checkpoints.some((c) => c.log === logName && c.size === size));
+      if (!w) throw new CairnError('NOT_FOUND', size === 0 ? `log ${logName} has no committed anchor` : `no anchor window holds the checkpoint of ${logName} at size ${size}`);
+      const p = windowProof(w.window, logName)!;
+      const c = w.window.checkpoints[p.index]!;
+      return {
+        window: String(p.window),
+        root: p.root,
+        index: p.index,
+        count: p.count,
+        path: p.path,
+        checkpoint: { log: c.log, size: String(c.size), rootHash: c.rootHash, note: c.note },
+        txId: w.receipt?.txId ?? '',
+        block: String(w.receipt?.block ?? 0),
+        backend: w.receipt?.backend ?? '',
+        state: w.state,
+      };
+    }),
   } satisfies Record<string, grpc.UntypedHandleCall>);
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [LEDGER_SERVICE]: 'NOT_SERVING' });

@@ -12,6 +12,9 @@ export class Metrics {
   readonly groupCommitSeconds: Histogram;
   readonly rpcs: Counter<'method' | 'code'>;
   readonly logSize: Gauge<'log'>;
+  readonly anchorLag: Histogram;
+  readonly anchorWindows: Counter<'result'>;
+  readonly anchoredWindow: Gauge;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -36,6 +39,14 @@ export class Metrics {
     });
     this.rpcs = new Counter({ name: 'cairn_grpc_requests_total', help: 'gRPC requests by method and status code', labelNames: ['method', 'code'], registers });
     this.logSize = new Gauge({ name: 'cairn_log_size', help: 'Entries in each log (latest durable checkpoint)', labelNames: ['log'], registers });
+    this.anchorLag = new Histogram({
+      name: 'cairn_anchor_lag_seconds',
+      help: 'First checkpoint of a window issued to the window committed on the anchor backend',
+      buckets: [0.5, 1, 2, 5, 6, 10, 30, 60, 300, 1800],
+      registers,
+    });
+    this.anchorWindows = new Counter({ name: 'cairn_anchor_windows_total', help: 'Anchor windows committed, and failed submit attempts', labelNames: ['result'], registers });
+    this.anchoredWindow = new Gauge({ name: 'cairn_anchor_last_window', help: 'Number of the last committed anchor window', registers });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'cairn_' });
   }
 }

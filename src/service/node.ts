@@ -17,6 +17,11 @@ import { loadKeyFile, loadOrCreateKey, PRIVATE_KEY_FILE, type SigningKey } from 
 import { parseHostPort, type NodeConfig } from './config.js';
 import { LEDGER_SERVICE } from '../api/proto.js';
 import { InlineChainSigner, WorkerChainSigner } from './chain-signer.js';
+import { AnchorStore } from '../storage/anchor-store.js';
+import { AnchorPipeline } from './anchor-pipeline.js';
+import { LocalAnchorBackend } from './local-anchor-backend.js';
+import type { AnchorBackend } from './anchor-backend.js';
+import { CairnError } from '../core/errors.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -27,6 +32,8 @@ export interface RunningNode {
   /** host:port actually bound (port 0 resolved). */
   readonly grpcAddress: string;
   readonly metricsAddress: string | undefined;
+  /** The anchoring stage, unless anchor_backend is off. */
+  readonly anchors: AnchorPipeline | undefined;
   close(): Promise<void>;
 }
 
@@ -43,6 +50,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
   const nodeName = config.nodeName || `cairn-${key.keyIdHex}`;
   const store = await LedgerStore.open(join(config.dataDir, 'ledger'));
   const metrics = new Metrics({ defaultMetrics: true });
+  let pipeline: AnchorPipeline | undefined;
   const chain = config.signing === 'worker' ? new WorkerChainSigner(key) : new InlineChainSigner(key);
   const ledger = new Ledger(
     store,
@@ -54,11 +62,28 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
         metrics.groupSize.observe(n);
         metrics.groupCommitSeconds.observe(Number(process.hrtime.bigint() - startNs) / 1e9);
         metrics.logSize.set({ log }, cp.size);
+        pipeline?.noteCommit(log);
       },
     },
     chain,
   );
+  let anchorStore: AnchorStore | undefined;
+  let anchorBackend: AnchorBackend | undefined;
+  if (config.anchorBackend !== 'off') {
+    anchorStore = await AnchorStore.open(join(config.dataDir, 'anchors'));
+    if (config.anchorBackend === 'local') anchorBackend = await LocalAnchorBackend.open(join(config.dataDir, 'anchors-local'));
+    else throw new CairnError('FAILED_PRECONDITION', 'anchor_backend fabric needs the Fabric connection settings (not yet available in this build)');
+    pipeline = new AnchorPipeline(ledger, anchorStore, anchorBackend, logger, { intervalMs: config.anchorIntervalMs, submitTimeoutMs: 10_000, backoffBaseMs: 200, backoffMaxMs: 30_000 }, {
+      committed: (w, lagMs) => {
+        metrics.anchorLag.observe(lagMs / 1000);
+        metrics.anchorWindows.inc({ result: 'committed' });
+        metrics.anchoredWindow.set(w.window.window);
+      },
+      failed: () => metrics.anchorWindows.inc({ result: 'failed_attempt' }),
+    });
+  }
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
+    anchorStore,
     // Well above the payload limit, so an oversized payload reaches validation and
     // is refused as INVALID_ARGUMENT naming payload_json; grpc-js would answer
     // RESOURCE_EXHAUSTED, which clients take for overload and retry.
@@ -77,6 +102,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     await store.close();
     throw err;
   }
+  pipeline?.start();
   health.setStatus('', 'SERVING');
   health.setStatus(LEDGER_SERVICE, 'SERVING');
   const grpcAddress = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${grpcPort}`;
@@ -119,6 +145,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
       serving = false;
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
+      await pipeline?.close();
       await ledger.close();
       await chain.close();
       await new Promise<void>((resolve) => {
@@ -134,9 +161,11 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
       if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
       http?.closeAllConnections();
       await store.close();
+      await anchorBackend?.close();
+      await anchorStore?.close();
       logger.info('node stopped');
     })();
     return closing;
   };
-  return { config, ledger, key, metrics, logger, grpcAddress, metricsAddress, close };
+  return { config, ledger, key, metrics, logger, grpcAddress, metricsAddress, anchors: pipeline, close };
 }
