@@ -230,6 +230,55 @@ async function appendBench(): Promise<string> {
   return '';
 }
 
+/** Append throughput with anchoring every second against anchoring off, and the anchor lag it achieves. */
+async function anchorBench(): Promise<void> {
+  const seconds = quick ? 3 : 6;
+  const rows: (string | number)[][] = [];
+  let lags: number[] = [];
+  // Alternate the two settings twice so drift in machine speed hits both.
+  const results = new Map<string, number[]>();
+  for (const setting of ['off', 'local', 'off', 'local']) {
+    const dir = await tempDir('cairn-bench-anchor-');
+    const node = await spawnNode(dir.path, ['--anchor-backend', setting, '--anchor-interval-ms', '1000']);
+    const client = new LedgerClient(node.address);
+    const s = client.appendStream();
+    let n = 0;
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: 64 }, async (_, w) => {
+        while (performance.now() < until) {
+          await s.append({ log: `bench-${w % 4}`, configId: 'svc/web', operator: 'ci-bench', action: 'update', commit: COMMIT, payloadJson: PAYLOAD });
+          n++;
+        }
+      }),
+    );
+    await s.end();
+    // Let the last window land before measuring lag.
+    await new Promise((r) => setTimeout(r, 1500));
+    client.close();
+    await node.stop();
+    results.set(setting, [...(results.get(setting) ?? []), n / seconds]);
+    if (setting === 'local') {
+      const { AnchorStore } = await import('../src/storage/anchor-store.js');
+      const st = await AnchorStore.open(join(dir.path, 'anchors'));
+      for (let w = 1; ; w++) {
+        const x = await st.get(w);
+        if (!x) break;
+        if (x.committedAtMs) lags.push(x.committedAtMs - x.oldestCheckpointAtMs);
+      }
+      await st.close();
+    }
+    await dir.remove();
+  }
+  lags = lags.sort((a, b) => a - b);
+  const off = results.get('off')!.reduce((a, b) => a + b) / 2;
+  const on = results.get('local')!.reduce((a, b) => a + b) / 2;
+  rows.push(['anchoring off', off, '1.00']);
+  rows.push(['anchoring every 1 s (local backend)', on, (on / off).toFixed(2)]);
+  print(table(`Anchoring cost: AppendStream at concurrency 64 over 4 logs, ${seconds} s x 2 runs each, interleaved`, ['setting', 'appends/s', 'ratio'], rows));
+  print(table('Anchor lag (first checkpoint of a window issued -> window committed), interval 1 s', ['windows', 'p50 ms', 'p99 ms', 'max ms'], [[String(lags.length), percentile(lags, 50), percentile(lags, 99), lags.at(-1) ?? NaN]]));
+}
+
 async function proofBench(): Promise<void> {
   const N = quick ? 100_000 : 1_000_000;
   const dir = join(ROOT, '.bench-data', `log-${N}`);
@@ -318,6 +367,7 @@ async function proofBench(): Promise<void> {
 if (want('crypto')) cryptoBench();
 if (want('merkle')) merkleBench();
 if (want('append')) await appendBench();
+if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 void fmt;
