@@ -1,0 +1,56 @@
+/**
+ * Small helpers shared by the Fabric tests: anchor arguments, the error a
+ * call fails with, and bounded waits on event streams.
+ */
+import { createHash } from 'node:crypto';
+
+export interface CheckpointArg {
+  log: string;
+  origin: string;
+  size: number;
+  rootHash: string;
+  note: string;
+}
+
+/** A deterministic 32-byte hex value. */
+export function hex32(seed: string): string {
+  return createHash('sha256').update(seed).digest('hex');
+}
+
+/** A checkpoint argument for `log` at `size` (root derived from both unless given). */
+export function checkpoint(log: string, size: number, rootHash = hex32(`${log}@${size}`)): CheckpointArg {
+  const origin = `cairn-test/${log}`;
+  return { log, origin, size, rootHash, note: `${origin}\n${size}\n${Buffer.from(rootHash, 'hex').toString('base64')}\n\n— cairn-test AAAA\n` };
+}
+
+/** The `anchorJson` argument of RecordAnchor. */
+export function anchorJson(window: number, checkpoints: CheckpointArg[], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ root: hex32(`anchor-${window}`), checkpoints, node: 'cairn-test', ...extra });
+}
+
+/** The error `p` rejects with; throws if it resolves. */
+export async function failure(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error & Record<string, unknown>;
+  }
+  throw new Error('expected the call to fail, it succeeded');
+}
+
+/** One step of an async iterator, failing instead of hanging when nothing comes. */
+export async function nextWithin<T>(it: AsyncIterator<T>, ms: number, what: string): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      it.next(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const utf8 = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
