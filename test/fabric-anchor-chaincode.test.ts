@@ -1,10 +1,13 @@
 /**
- * The CairnAnchor chaincode, read like its contract: the parsing rules on
- * their own, then every transaction through the unmodified fabric-gateway
- * client, over TLS, against the Gateway test peer running the real chaincode
- * under fabric-shim. Chaincode errors reach the client as Fabric sends them:
- * an EndorseError (ABORTED) or, for evaluate, a GatewayError (UNKNOWN), with
- * `chaincode response 500, <CODE>: ...` in the details.
+ * The CairnAnchor chaincode, read like its contract: the parsing rules and
+ * the window root on their own (the root against the node's own
+ * `buildWindow`), then every transaction through the unmodified
+ * fabric-gateway client, over TLS, against the Gateway test peer running the
+ * real chaincode under fabric-shim: windows per node, a node name bound to
+ * the identity that first anchored it. Chaincode errors reach the client as
+ * Fabric sends them: an EndorseError (ABORTED) or, for evaluate, a
+ * GatewayError (UNKNOWN), with `chaincode response 500, <CODE>: ...` in the
+ * details.
  */
 import t, { type Test } from 'tap';
 import * as grpc from '@grpc/grpc-js';
@@ -15,20 +18,24 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import anchorRecord from '../src/chaincode/anchor-record.cjs';
+import windowRootModule from '../src/chaincode/window-root.cjs';
+import { buildWindow } from '../src/core/anchor.js';
 import { TestPeer, type Identity } from './fabric/test-peer.js';
 import { connectGateway } from './fabric/client.js';
 import { REPO_ROOT } from './fabric/chaincode-process.js';
-import { anchorJson, checkpoint, failure, hex32, nextWithin, utf8 } from './fabric/helpers.js';
+import { NODE, anchorJson, checkpoint, failure, hex32, nextWithin, recordArgs, utf8 } from './fabric/helpers.js';
 
 type AnchorRecord = anchorRecord.AnchorRecord;
 type LogAnchor = anchorRecord.LogAnchor;
 type AnchorPage = anchorRecord.AnchorPage;
+type NodeRecord = anchorRecord.NodeRecord;
 
 // ---------------------------------------------------------------- parsing, on its own
 
 t.test('anchor arguments are parsed strictly, each failure naming its field', async (t) => {
-  const { parseWindow, parseAnchorInput, parseWindowRange, windowAttribute, AnchorError } = anchorRecord;
+  const { parseWindow, parseNodeName, parseAnchorInput, parseWindowRange, windowAttribute, AnchorError } = anchorRecord;
   const codeOf = (f: () => unknown): string => {
     try {
       f();
@@ -47,13 +54,19 @@ t.test('anchor arguments are parsed strictly, each failure naming its field', as
   t.equal(codeOf(() => parseWindowRange('0', '10000')), 'INVALID_ARGUMENT', 'a range over 10,000 windows is refused');
   t.same(parseWindowRange('0', '9999'), { from: 0, to: 9999 });
   t.ok(windowAttribute(9) < windowAttribute(10) && windowAttribute(999) < windowAttribute(1000), 'padded windows sort numerically');
+  t.equal(parseNodeName('cairn-0123abcd'), 'cairn-0123abcd');
+  t.equal(parseNodeName('eu-west/ledger.1'), 'eu-west/ledger.1');
+  for (const bad of ['', '-lead', 'a b', 'n\u0000', 'ν-greek', 'x'.repeat(129), 'name+1']) {
+    t.equal(codeOf(() => parseNodeName(bad)), 'INVALID_ARGUMENT', `node name ${JSON.stringify(bad.slice(0, 20))} is refused`);
+  }
 
-  const good = JSON.parse(anchorJson(1, [checkpoint('prod', 3)])) as Record<string, unknown>;
+  const good = JSON.parse(anchorJson([checkpoint('prod', 3)])) as Record<string, unknown>;
   t.same(parseAnchorInput(JSON.stringify(good)), good, 'a valid anchor parses to itself');
   const variants: [string, unknown, RegExp][] = [
     ['root', { ...good, root: 'A'.repeat(64) }, /^ANCHOR_MALFORMED: root must be 64 lowercase hex/],
     ['short root', { ...good, root: 'a'.repeat(62) }, /^ANCHOR_MALFORMED: root /],
-    ['node', { ...good, node: ' n ' }, /^ANCHOR_MALFORMED: node has surrounding white space/],
+    ['node', { ...good, node: 'cairn-test' }, /^ANCHOR_MALFORMED: node is the first argument of RecordAnchor/],
+    ['unsorted', { ...good, checkpoints: [checkpoint('prod', 1), checkpoint('audit', 1)] }, /^ANCHOR_MALFORMED: checkpoints\[1\]\.log "audit" sorts before checkpoints\[0\]\.log "prod"/],
     ['no checkpoints', { ...good, checkpoints: [] }, /^ANCHOR_MALFORMED: checkpoints must be a non-empty array/],
     ['negative size', { ...good, checkpoints: [{ ...checkpoint('prod', 1), size: -1 }] }, /checkpoints\[0\]\.size/],
     ['fractional size', { ...good, checkpoints: [{ ...checkpoint('prod', 1), size: 1.5 }] }, /checkpoints\[0\]\.size/],
@@ -64,7 +77,7 @@ t.test('anchor arguments are parsed strictly, each failure naming its field', as
     ['unknown field', { ...good, extra: 1 }, /^ANCHOR_MALFORMED: extra is not a known field/],
     ['submitter', { ...good, submitter: { mspId: 'Org1MSP' } }, /submitter is taken from the transaction/],
     ['txId', { ...good, txId: 'x' }, /txId is taken from the transaction/],
-    ['window', { ...good, window: 1 }, /window is the first argument/],
+    ['window', { ...good, window: 1 }, /window is the second argument/],
     ['array', [good], /anchorJson must be a JSON object/],
   ];
   for (const [what, value, message] of variants) {
@@ -90,6 +103,30 @@ t.test('anchor arguments are parsed strictly, each failure naming its field', as
   t.throws(() => parseAnchorInput(JSON.stringify(many)), /checkpoints has more than 1024 entries/);
 });
 
+t.test('the chaincode\'s window root is the node\'s: RFC 6962 over the notes in log order', async (t) => {
+  const { windowRoot } = windowRootModule;
+  const rootOf = (cps: ReturnType<typeof checkpoint>[]): string => buildWindow(1, NODE, cps).root;
+  // Known answers: one leaf is its leaf hash; two are SHA-256(0x01 || l || r) (RFC 6962 section 2.1).
+  const a = checkpoint('a', 1);
+  const b = checkpoint('b', 1);
+  const leaf = (note: string): Buffer => createHash('sha256').update(Buffer.of(0)).update(note, 'utf8').digest();
+  t.equal(windowRoot([a.note]), leaf(a.note).toString('hex'), 'one checkpoint: its leaf hash');
+  t.equal(windowRoot([a.note, b.note]), createHash('sha256').update(Buffer.of(1)).update(leaf(a.note)).update(leaf(b.note)).digest('hex'), 'two: the interior node');
+  t.throws(() => windowRoot([]), /at least one checkpoint/);
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,8}$/), { minLength: 1, maxLength: 70 }), fc.string({ unit: 'grapheme', maxLength: 30 }), (logs, witness) => {
+      const cps = logs.map((log, i) => {
+        const cp = checkpoint(log, i);
+        return { ...cp, note: `${cp.note}— ${witness}\n` };
+      });
+      const w = buildWindow(1, NODE, cps);
+      return windowRoot(w.checkpoints.map((c) => c.note)) === w.root;
+    }),
+    { numRuns: 200 },
+  );
+  t.equal(windowRoot([b.note, a.note]) === rootOf([a, b]), false, 'order matters: the node sorts by log, and so must the record');
+});
+
 // ---------------------------------------------------------------- through the gateway
 
 const peer = await TestPeer.start({ otherMspIds: ['Org2MSP'] });
@@ -99,10 +136,10 @@ t.teardown(() => conn.close());
 const network = conn.gateway.getNetwork(peer.channel);
 const contract = network.getContract(peer.chaincode, 'CairnAnchor');
 
-async function record(c: Contract, window: number, json: string): Promise<{ record: AnchorRecord; blockNumber: bigint; txId: string }> {
-  const submitted = await c.submitAsync('RecordAnchor', { arguments: [String(window), json] });
+async function record(c: Contract, args: [string, string, string]): Promise<{ record: AnchorRecord; blockNumber: bigint; txId: string }> {
+  const submitted = await c.submitAsync('RecordAnchor', { arguments: args });
   const status = await submitted.getStatus();
-  if (!status.successful) throw new Error(`window ${window} did not commit: code ${status.code}`);
+  if (!status.successful) throw new Error(`window ${args[1]} of ${args[0]} did not commit: code ${status.code}`);
   return { record: JSON.parse(utf8(submitted.getResult())) as AnchorRecord, blockNumber: status.blockNumber, txId: status.transactionId };
 }
 
@@ -122,25 +159,29 @@ function certSha256(certPem: string): string {
   return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }
 
+const json = async (c: Contract, name: string, ...args: string[]): Promise<unknown> => JSON.parse(utf8(await c.evaluateTransaction(name, ...args)));
+
 t.test('RecordAnchor commits in a block, emits AnchorRecorded, and GetAnchor returns the record', async (t) => {
   const events = await network.getChaincodeEvents(peer.chaincode);
   t.teardown(() => events.close());
   const it = events[Symbol.asyncIterator]();
 
   const cps = [checkpoint('prod', 10), checkpoint('staging', 4)];
-  const { record: rec, blockNumber, txId } = await record(contract, 1, anchorJson(1, cps));
+  const args = recordArgs(1, cps);
+  const { record: rec, blockNumber, txId } = await record(contract, args);
   t.ok(blockNumber >= 1n, 'committed in a block after the genesis block');
   t.match(txId, /^[0-9a-f]{64}$/, 'a Fabric transaction ID');
+  const submitter = {
+    mspId: 'Org1MSP',
+    id: 'x509::/C=US/O=Org1MSP/OU=client/CN=cairn-node::/C=US/O=Org1MSP/CN=ca.org1msp',
+    certificateSha256: certSha256(peer.clientIdentity.certPem),
+  };
   t.same(rec, {
     window: 1,
-    root: hex32('anchor-1'),
+    root: (JSON.parse(args[2]) as { root: string }).root,
     checkpoints: cps,
-    node: 'cairn-test',
-    submitter: {
-      mspId: 'Org1MSP',
-      id: 'x509::/C=US/O=Org1MSP/OU=client/CN=cairn-node::/C=US/O=Org1MSP/CN=ca.org1msp',
-      certificateSha256: certSha256(peer.clientIdentity.certPem),
-    },
+    node: NODE,
+    submitter,
     txId,
     timestamp: rec.timestamp,
   }, 'the record: arguments, plus submitter and tx ID from the transaction');
@@ -155,20 +196,31 @@ t.test('RecordAnchor commits in a block, emits AnchorRecorded, and GetAnchor ret
   t.equal(ev.value.blockNumber, blockNumber, 'and its block');
   t.same(JSON.parse(utf8(ev.value.payload)), rec, 'its payload is the stored record');
 
-  t.same(JSON.parse(utf8(await contract.evaluateTransaction('GetAnchor', '1'))), rec, 'GetAnchor returns the record');
-  t.same(JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', 'prod'))), { log: 'prod', window: 1, size: 10, rootHash: cps[0]!.rootHash });
-  t.equal(utf8(await contract.evaluateTransaction('GetLogHead', 'never-anchored')), 'null', 'a log never anchored has no head');
+  t.same(await json(contract, 'GetAnchor', NODE, '1'), rec, 'GetAnchor returns the record');
+  t.same(await json(contract, 'GetLogHead', NODE, 'prod'), { log: 'prod', window: 1, size: 10, rootHash: cps[0]!.rootHash });
+  t.equal(utf8(await contract.evaluateTransaction('GetLogHead', NODE, 'never-anchored')), 'null', 'a log never anchored has no head');
+  t.same(await json(contract, 'GetNode', NODE), { node: NODE, owner: submitter, firstWindow: 1, lastWindow: 1, lastTxId: txId } satisfies NodeRecord, 'the node name is bound to the submitter');
+  t.equal(utf8(await contract.evaluateTransaction('GetNode', 'never-seen')), 'null', 'a node name never used has no record');
+});
+
+t.test('a root that is not the tree over the checkpoints\' notes is refused', async (t) => {
+  const m = await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(1, [checkpoint('r', 1)], { root: hex32('made up') }, 'root-node')), 'ANCHOR_ROOT_MISMATCH', 'a made-up root');
+  t.match(m, `root ${hex32('made up')} is not the RFC 6962 root`);
+  const cps = [checkpoint('r', 1), checkpoint('s', 1)];
+  const otherNotes = anchorJson([checkpoint('r', 1), checkpoint('s', 2)]);
+  await refused(t, contract.submitTransaction('RecordAnchor', 'root-node', '1', JSON.stringify({ ...JSON.parse(otherNotes), checkpoints: cps })), 'ANCHOR_ROOT_MISMATCH', 'the root of other notes');
+  t.equal(utf8(await contract.evaluateTransaction('GetNode', 'root-node')), 'null', 'nothing was recorded, not even the name');
 });
 
 t.test('ListAnchors returns one log\'s anchors in a window range, across index buckets', async (t) => {
+  const node = 'list-node';
   const windows = [998, 999, 1000, 1001, 2500];
   for (const [i, w] of windows.entries()) {
     const cps = [checkpoint('audit', 100 + i)];
     if (w % 2 === 0) cps.push(checkpoint('other', 50 + i));
-    await record(contract, w, anchorJson(w, cps));
+    await record(contract, recordArgs(w, cps, {}, node));
   }
-  const page = async (log: string, from: number, to: number): Promise<AnchorPage> =>
-    JSON.parse(utf8(await contract.evaluateTransaction('ListAnchors', log, String(from), String(to)))) as AnchorPage;
+  const page = async (log: string, from: number, to: number, n = node): Promise<AnchorPage> => (await json(contract, 'ListAnchors', n, log, String(from), String(to))) as AnchorPage;
   const list = async (from: number, to: number): Promise<LogAnchor[]> => {
     const p = await page('audit', from, to);
     t.equal(p.nextWindow, null, `${from}..${to} fits one answer`);
@@ -182,8 +234,9 @@ t.test('ListAnchors returns one log\'s anchors in a window range, across index b
   t.same(first?.checkpoint, checkpoint('audit', 100), 'each entry carries this log\'s checkpoint only');
   t.same(Object.keys(first ?? {}).sort(), ['checkpoint', 'node', 'root', 'submitter', 'timestamp', 'txId', 'window']);
   t.same((await page('other', 0, 9999)).anchors.map((a) => a.window), [998, 1000, 2500], 'another log lists only its own windows');
+  t.same((await page('audit', 0, 9999, 'another-node')).anchors, [], 'another node\'s log of the same name lists nothing');
 
-  const e = await failure(contract.evaluateTransaction('ListAnchors', 'audit', '0', '10000'));
+  const e = await failure(contract.evaluateTransaction('ListAnchors', node, 'audit', '0', '10000'));
   t.ok(e instanceof GatewayError, 'a too-wide range fails the evaluate');
   t.equal((e as unknown as GatewayError).code, grpc.status.UNKNOWN, 'UNKNOWN, as the gateway reports a chaincode error on evaluate');
   t.match((e as unknown as GatewayError).details[0]?.message, /^chaincode response 500, INVALID_ARGUMENT: range 0\.\.10000 spans more than 10000 windows/);
@@ -196,12 +249,12 @@ t.test('a ListAnchors answer stops at its size limit and says where to continue'
     return { ...cp, note: `${cp.note}— witness ${'x'.repeat(15 << 10)}\n` };
   };
   const windows = Array.from({ length: 20 }, (_, i) => 3000 + i);
-  for (const w of windows) await record(contract, w, anchorJson(w, [big(w)]));
+  for (const w of windows) await record(contract, recordArgs(w, [big(w)], {}, 'big-node'));
   const seen: number[] = [];
   let from = 0;
   let answers = 0;
   for (;;) {
-    const p = JSON.parse(utf8(await contract.evaluateTransaction('ListAnchors', 'big', String(from), '9999'))) as AnchorPage;
+    const p = (await json(contract, 'ListAnchors', 'big-node', 'big', String(from), '9999')) as AnchorPage;
     answers++;
     t.ok(p.anchors.length > 0, 'every answer carries anchors');
     seen.push(...p.anchors.map((a) => a.window));
@@ -213,52 +266,90 @@ t.test('a ListAnchors answer stops at its size limit and says where to continue'
   t.same(seen, windows, 'together they list every anchor once, in order');
 });
 
-t.test('a window already anchored is rejected and the first record stays', async (t) => {
-  const first = await record(contract, 7, anchorJson(7, [checkpoint('dup', 1)]));
-  const message = await refused(t, contract.submitTransaction('RecordAnchor', '7', anchorJson(7, [checkpoint('dup', 2)], { root: hex32('another root') })), 'ANCHOR_WINDOW_EXISTS', 'same window again');
-  t.match(message, `window 7 is already anchored (tx ${first.txId}`, 'the error names the transaction that anchored it');
-  t.same(JSON.parse(utf8(await contract.evaluateTransaction('GetAnchor', '7'))), first.record, 'the first record is unchanged');
+t.test('a node\'s window already anchored is rejected and the first record stays', async (t) => {
+  const first = await record(contract, recordArgs(7, [checkpoint('dup', 1)], {}, 'dup-node'));
+  const message = await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(7, [checkpoint('dup', 2)], {}, 'dup-node')), 'ANCHOR_WINDOW_EXISTS', 'same window again');
+  t.match(message, `window 7 of node dup-node is already anchored (tx ${first.txId}`, 'the error names the transaction that anchored it');
+  t.same(await json(contract, 'GetAnchor', 'dup-node', '7'), first.record, 'the first record is unchanged');
 });
 
-t.test('per log, sizes never go backwards, one size has one root, windows increase', async (t) => {
-  await record(contract, 20, anchorJson(20, [checkpoint('mono', 50), checkpoint('side', 1)]));
-  const m1 = await refused(t, contract.submitTransaction('RecordAnchor', '21', anchorJson(21, [checkpoint('side', 2), checkpoint('mono', 49)])), 'CHECKPOINT_SIZE_REGRESSION', 'size 49 after 50');
-  t.match(m1, 'checkpoints[1] (log mono): size 49 is below size 50 anchored in window 20');
-  const m2 = await refused(t, contract.submitTransaction('RecordAnchor', '21', anchorJson(21, [checkpoint('mono', 50, hex32('forked'))])), 'CHECKPOINT_FORK', 'size 50 with another root');
+t.test('per node, windows increase; per log, sizes never go backwards and one size has one root', async (t) => {
+  const node = 'mono-node';
+  await record(contract, recordArgs(20, [checkpoint('mono', 50), checkpoint('side', 1)], {}, node));
+  const m1 = await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(21, [checkpoint('side', 2), checkpoint('mono', 49)], {}, node)), 'CHECKPOINT_SIZE_REGRESSION', 'size 49 after 50');
+  t.match(m1, 'checkpoints[0] (log mono): size 49 is below size 50 anchored in window 20');
+  const m2 = await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(21, [checkpoint('mono', 50, hex32('forked'))], {}, node)), 'CHECKPOINT_FORK', 'size 50 with another root');
   t.match(m2, `size 50 has root ${hex32('forked')}, but window 20 anchored root ${hex32('mono@50')}`);
-  await refused(t, contract.submitTransaction('RecordAnchor', '19', anchorJson(19, [checkpoint('mono', 60)])), 'WINDOW_OUT_OF_ORDER', 'an earlier window for the log');
-  await record(contract, 21, anchorJson(21, [checkpoint('mono', 50)]));
+  const m3 = await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(19, [checkpoint('fresh', 1)], {}, node)), 'WINDOW_OUT_OF_ORDER', 'an earlier window of the node, even for a log it never anchored');
+  t.match(m3, 'window 19 of node mono-node is not after its latest window 20');
+  await record(contract, recordArgs(21, [checkpoint('mono', 50)], {}, node));
   t.pass('the same size with the same root is accepted (no new entries in the window)');
-  await record(contract, 22, anchorJson(22, [checkpoint('mono', 51)]));
-  t.same(JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', 'mono'))), { log: 'mono', window: 22, size: 51, rootHash: hex32('mono@51') });
-  t.equal(utf8(await contract.evaluateTransaction('GetLogHead', 'side')).includes('"window":20'), true, 'a refused anchor changed nothing for the other logs it named');
+  await record(contract, recordArgs(25, [checkpoint('mono', 51)], {}, node));
+  t.pass('windows need not be contiguous');
+  t.same(await json(contract, 'GetLogHead', node, 'mono'), { log: 'mono', window: 25, size: 51, rootHash: hex32('mono@51') });
+  t.equal(utf8(await contract.evaluateTransaction('GetLogHead', node, 'side')).includes('"window":20'), true, 'a refused anchor changed nothing for the other logs it named');
+  t.equal(((await json(contract, 'GetNode', node)) as NodeRecord).lastWindow, 25);
+});
+
+t.test('many nodes share the channel: the same window and log under two names are two anchors', async (t) => {
+  const org2 = await peer.newIdentity('Org2MSP', 'node-b');
+  const connB = connectGateway(peer.settings(org2));
+  t.teardown(() => connB.close());
+  const contractB = connB.gateway.getNetwork(peer.channel).getContract(peer.chaincode, 'CairnAnchor');
+  const a = await record(contract, recordArgs(1, [checkpoint('shared', 5)], {}, 'node-a'));
+  const b = await record(contractB, recordArgs(1, [checkpoint('shared', 3)], {}, 'node-b'));
+  t.not(a.txId, b.txId);
+  t.same(((await json(contract, 'GetAnchor', 'node-a', '1')) as AnchorRecord).checkpoints[0]?.size, 5);
+  t.same(((await json(contract, 'GetAnchor', 'node-b', '1')) as AnchorRecord).checkpoints[0]?.size, 3, 'the other node\'s window 1, read by anyone on the channel');
+  t.same(await json(contract, 'GetLogHead', 'node-b', 'shared'), { log: 'shared', window: 1, size: 3, rootHash: hex32('shared@3') }, 'log heads are per node: size 3 after another node\'s 5 is no regression');
+});
+
+t.test('a node name belongs to the identity that first anchored it', async (t) => {
+  const node = 'owned-node';
+  await record(contract, recordArgs(1, [checkpoint('own', 1)], {}, node));
+  const sameMsp = await peer.newIdentity('Org1MSP', 'same-org-other-cert');
+  const otherMsp = await peer.newIdentity('Org2MSP', 'other-org');
+  for (const [who, id] of [['another certificate of the same MSP', sameMsp], ['an identity of another MSP', otherMsp]] as const) {
+    const conn2 = connectGateway(peer.settings(id));
+    t.teardown(() => conn2.close());
+    const c2 = conn2.gateway.getNetwork(peer.channel).getContract(peer.chaincode, 'CairnAnchor');
+    const m = await refused(t, c2.submitTransaction('RecordAnchor', ...recordArgs(2, [checkpoint('own', 2)], {}, node)), 'NODE_OWNER_MISMATCH', who);
+    t.match(m, `node ${node} is bound to Org1MSP certificate sha256:${certSha256(peer.clientIdentity.certPem)} (since window 1); this transaction's creator is ${id.mspId} certificate sha256:${certSha256(id.certPem)}`, `${who}: the message names both identities`);
+    await refused(t, c2.submitTransaction('RecordAnchor', ...recordArgs(1, [checkpoint('own', 1)], {}, node)), 'NODE_OWNER_MISMATCH', `${who}, on an existing window: ownership is checked first`);
+    t.same(await json(c2, 'GetAnchor', node, '1').then((r) => (r as AnchorRecord).window), 1, `${who} may still read the node's anchors`);
+  }
+  await record(contract, recordArgs(2, [checkpoint('own', 2)], {}, node));
+  t.pass('the owner goes on anchoring');
+  t.same(((await json(contract, 'GetNode', node)) as NodeRecord).owner.certificateSha256, certSha256(peer.clientIdentity.certPem), 'the binding did not move');
 });
 
 t.test('malformed arguments are rejected with the field named', async (t) => {
-  const m = await refused(t, contract.submitTransaction('RecordAnchor', '30', anchorJson(30, [checkpoint('bad', 1)], { root: 'ABCD' })), 'ANCHOR_MALFORMED', 'a malformed root');
+  const m = await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(30, [checkpoint('bad', 1)], { root: 'ABCD' })), 'ANCHOR_MALFORMED', 'a malformed root');
   t.match(m, 'root must be 64 lowercase hex digits (32 bytes)');
-  await refused(t, contract.submitTransaction('RecordAnchor', '030', anchorJson(30, [checkpoint('bad', 1)])), 'INVALID_ARGUMENT', 'a window with a leading zero');
-  await refused(t, contract.submitTransaction('RecordAnchor', '30', 'not json'), 'ANCHOR_MALFORMED', 'anchorJson that is not JSON');
-  const e = await failure(contract.evaluateTransaction('GetAnchor', '31'));
+  await refused(t, contract.submitTransaction('RecordAnchor', NODE, '030', anchorJson([checkpoint('bad', 1)])), 'INVALID_ARGUMENT', 'a window with a leading zero');
+  await refused(t, contract.submitTransaction('RecordAnchor', 'bad node', '30', anchorJson([checkpoint('bad', 1)])), 'INVALID_ARGUMENT', 'a node name with a space');
+  await refused(t, contract.submitTransaction('RecordAnchor', NODE, '30', 'not json'), 'ANCHOR_MALFORMED', 'anchorJson that is not JSON');
+  const e = await failure(contract.evaluateTransaction('GetAnchor', NODE, '31'));
   t.equal((e as unknown as GatewayError).code, grpc.status.UNKNOWN);
-  t.match((e as unknown as GatewayError).details[0]?.message, /^chaincode response 500, ANCHOR_NOT_FOUND: window 31 has no anchor/, 'a window never anchored is ANCHOR_NOT_FOUND');
+  t.match((e as unknown as GatewayError).details[0]?.message, /^chaincode response 500, ANCHOR_NOT_FOUND: window 31 of node cairn-test has no anchor/, 'a window never anchored is ANCHOR_NOT_FOUND');
 });
 
 t.test('the submitter is the transaction\'s creator, never an argument', async (t) => {
   const forged = { mspId: 'Org1MSP', id: 'x509::/CN=admin', certificateSha256: hex32('forged') };
-  await refused(t, contract.submitTransaction('RecordAnchor', '40', anchorJson(40, [checkpoint('who', 1)], { submitter: forged })), 'ANCHOR_MALFORMED', 'a submitter in the arguments');
+  await refused(t, contract.submitTransaction('RecordAnchor', ...recordArgs(40, [checkpoint('who', 1)], { submitter: forged })), 'ANCHOR_MALFORMED', 'a submitter in the arguments');
 
   const org2: Identity = await peer.newIdentity('Org2MSP', 'auditor-node');
   const conn2 = connectGateway(peer.settings(org2));
   t.teardown(() => conn2.close());
   const contract2 = conn2.gateway.getNetwork(peer.channel).getContract(peer.chaincode, 'CairnAnchor');
-  const { record: rec } = await record(contract2, 40, anchorJson(40, [checkpoint('who', 1)]));
+  const { record: rec } = await record(contract2, recordArgs(40, [checkpoint('who', 1)], {}, 'org2-node'));
   t.same(rec.submitter, {
     mspId: 'Org2MSP',
     id: 'x509::/C=US/O=Org2MSP/OU=client/CN=auditor-node::/C=US/O=Org2MSP/CN=ca.org2msp',
     certificateSha256: certSha256(org2.certPem),
   }, 'MSP ID and certificate of the identity that signed the proposal');
 });
+
 
 t.test('scripts/package-chaincode.sh assembles a folder for peer lifecycle chaincode package', async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'cairn-ccpkg-'));

@@ -18,7 +18,7 @@ import { TestPeer } from './fabric/test-peer.js';
 import { connectGateway } from './fabric/client.js';
 import { createCertificateAuthority, MSP_IDENTITY_EXTENSIONS } from './fabric/pki.js';
 import { REPO_ROOT } from './fabric/chaincode-process.js';
-import { anchorJson, checkpoint, failure, nextWithin, utf8 } from './fabric/helpers.js';
+import { NODE, checkpoint, failure, nextWithin, recordArgs, utf8 } from './fabric/helpers.js';
 
 const peer = await TestPeer.start();
 t.teardown(() => peer.close());
@@ -28,18 +28,19 @@ const network = conn.gateway.getNetwork(peer.channel);
 const contract = network.getContract(peer.chaincode, 'CairnAnchor');
 
 let nextWindow = 1;
-/** Arguments of a RecordAnchor for a fresh window; `log` grows by one entry each time. */
+/** Arguments of a RecordAnchor for a fresh window (node, window, anchorJson); `log` grows by one entry each time. */
 const sizes = new Map<string, number>();
-function newAnchor(log = 'prod'): [string, string] {
+function newAnchor(log = 'prod'): [string, string, string] {
   const w = nextWindow++;
   const size = (sizes.get(log) ?? 0) + 1;
   sizes.set(log, size);
-  return [String(w), anchorJson(w, [checkpoint(log, size)])];
+  return recordArgs(w, [checkpoint(log, size)]);
 }
 
 async function submitAnchor(c: Contract = contract, log = 'prod'): Promise<{ window: string; blockNumber: bigint; txId: string }> {
-  const [window, json] = newAnchor(log);
-  const submitted = await c.submitAsync('RecordAnchor', { arguments: [window, json] });
+  const args = newAnchor(log);
+  const window = args[1];
+  const submitted = await c.submitAsync('RecordAnchor', { arguments: args });
   const status = await submitted.getStatus();
   if (!status.successful) throw new Error(`not committed: ${status.code}`);
   return { window, blockNumber: status.blockNumber, txId: status.transactionId };
@@ -69,7 +70,7 @@ t.test('the unmodified client endorses, submits, waits for commit and evaluates 
   const first = await submitted.getStatus();
   const again = await conn.gateway.newCommit(submitted.getBytes()).getStatus();
   t.same(again, first, 'CommitStatus for a committed transaction answers at once, the same');
-  const head = JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', 'prod'))) as { window: number };
+  const head = JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', NODE, 'prod'))) as { window: number };
   t.equal(head.window, Number(b.window) + 1, 'evaluate reads committed state');
   t.equal(peer.ledger.committed(b.txId)?.blockNumber, Number(b.blockNumber), 'the peer\'s ledger agrees on the block');
 });
@@ -78,7 +79,7 @@ t.test('TLS: a client that does not trust the peer\'s CA cannot connect', async 
   const other = await createCertificateAuthority('/CN=some other CA');
   const bad = connectGateway({ ...peer.settings(), tlsCaPem: other.certPem }, { timeoutMs: 2000 });
   t.teardown(() => bad.close());
-  const e = await failure(bad.gateway.getNetwork(peer.channel).getContract(peer.chaincode).evaluateTransaction('GetLogHead', 'prod'));
+  const e = await failure(bad.gateway.getNetwork(peer.channel).getContract(peer.chaincode).evaluateTransaction('GetLogHead', NODE, 'prod'));
   t.ok(e instanceof GatewayError);
   t.equal((e as unknown as GatewayError).code, grpc.status.UNAVAILABLE, 'UNAVAILABLE: the TLS handshake fails');
 });
@@ -95,18 +96,18 @@ t.test('identities: only members of the channel\'s MSPs with valid signatures ma
 
   const unknownMsp = connectGateway({ ...peer.settings(), mspId: 'Org9MSP' });
   t.teardown(() => unknownMsp.close());
-  const e2 = await failure(unknownMsp.gateway.getNetwork(peer.channel).getContract(peer.chaincode).evaluateTransaction('GetLogHead', 'prod'));
+  const e2 = await failure(unknownMsp.gateway.getNetwork(peer.channel).getContract(peer.chaincode).evaluateTransaction('GetLogHead', NODE, 'prod'));
   t.equal((e2 as unknown as GatewayError).code, grpc.status.ABORTED, 'an MSP the channel does not know: evaluate is refused');
 
   const e3 = await failure(network.getContract('no-such-chaincode').evaluateTransaction('X'));
   t.equal((e3 as unknown as GatewayError).code, grpc.status.FAILED_PRECONDITION, 'a chaincode not on the channel: FAILED_PRECONDITION');
-  const e4 = await failure(conn.gateway.getNetwork('no-such-channel').getContract(peer.chaincode).evaluateTransaction('GetLogHead', 'x'));
+  const e4 = await failure(conn.gateway.getNetwork('no-such-channel').getContract(peer.chaincode).evaluateTransaction('GetLogHead', NODE, 'x'));
   t.equal((e4 as unknown as GatewayError).code, grpc.status.FAILED_PRECONDITION, 'a channel the peer has not joined: FAILED_PRECONDITION');
 });
 
 t.test('UNAVAILABLE at each stage surfaces as the client\'s error for that stage', async (t) => {
   peer.faults.failNext('Evaluate');
-  const ev = await failure(contract.evaluateTransaction('GetLogHead', 'prod'));
+  const ev = await failure(contract.evaluateTransaction('GetLogHead', NODE, 'prod'));
   t.ok(ev instanceof GatewayError, 'Evaluate: GatewayError');
   t.equal((ev as unknown as GatewayError).code, grpc.status.UNAVAILABLE);
 
@@ -142,9 +143,9 @@ t.test('UNAVAILABLE at each stage surfaces as the client\'s error for that stage
 t.test('added latency: slower calls, and past the client\'s deadline DEADLINE_EXCEEDED', async (t) => {
   peer.faults.setLatency(300, ['Evaluate']);
   const started = Date.now();
-  await contract.evaluateTransaction('GetLogHead', 'prod');
+  await contract.evaluateTransaction('GetLogHead', NODE, 'prod');
   t.ok(Date.now() - started >= 290, 'a call within its deadline just takes longer');
-  const e = await failure(contract.newProposal('GetLogHead', { arguments: ['prod'] }).evaluate({ deadline: Date.now() + 100 }));
+  const e = await failure(contract.newProposal('GetLogHead', { arguments: [NODE, 'prod'] }).evaluate({ deadline: Date.now() + 100 }));
   t.ok(e instanceof GatewayError);
   t.equal((e as unknown as GatewayError).code, grpc.status.DEADLINE_EXCEEDED, 'the client\'s deadline expires first');
 
@@ -165,7 +166,7 @@ t.test('an endorsement failure is an EndorseError carrying the peer\'s detail', 
 });
 
 t.test('two transactions endorsed against the same state: the later one is MVCC_READ_CONFLICT', async (t) => {
-  const before = JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', 'prod'))) as { window: number };
+  const before = JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', NODE, 'prod'))) as { window: number };
   const tx1 = await contract.newProposal('RecordAnchor', { arguments: newAnchor() }).endorse();
   const args2 = newAnchor();
   const tx2 = await contract.newProposal('RecordAnchor', { arguments: args2 }).endorse();
@@ -175,9 +176,9 @@ t.test('two transactions endorsed against the same state: the later one is MVCC_
   t.equal(s2.code, StatusCode.MVCC_READ_CONFLICT, 'the second read a log head the first changed');
   t.equal(s2.successful, false);
   t.ok(s2.blockNumber >= s1.blockNumber, 'it still has a block: invalid transactions are recorded too');
-  const after = JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', 'prod'))) as { window: number };
-  t.ok(after.window > before.window && after.window !== Number(args2[0]), 'only the valid transaction changed state');
-  const e = await failure(contract.evaluateTransaction('GetAnchor', args2[0]));
+  const after = JSON.parse(utf8(await contract.evaluateTransaction('GetLogHead', NODE, 'prod'))) as { window: number };
+  t.ok(after.window > before.window && after.window !== Number(args2[1]), 'only the valid transaction changed state');
+  const e = await failure(contract.evaluateTransaction('GetAnchor', NODE, args2[1]));
   t.match((e as unknown as GatewayError).details[0]?.message, /ANCHOR_NOT_FOUND/, 'the conflicting anchor was not recorded');
 });
 
@@ -227,7 +228,7 @@ t.test('a peer that goes away and comes back keeps its state and accepts again',
 
   await peer.stop();
   t.equal(peer.running, false);
-  const e = await failure(contract.evaluateTransaction('GetAnchor', before.window));
+  const e = await failure(contract.evaluateTransaction('GetAnchor', NODE, before.window));
   t.equal((e as unknown as GatewayError).code, grpc.status.UNAVAILABLE, 'while it is away: UNAVAILABLE');
   const streamEnd = await failure(nextWithin(it, 3000, 'event stream end'));
   t.ok(streamEnd instanceof GatewayError, 'an open event stream ends with a GatewayError');
@@ -236,7 +237,7 @@ t.test('a peer that goes away and comes back keeps its state and accepts again',
   t.equal((e2 as unknown as EndorseError).code, grpc.status.UNAVAILABLE, 'a submit while it is away fails at endorsement');
 
   await peer.start();
-  const rec = await eventually(() => contract.evaluateTransaction('GetAnchor', before.window), 5000);
+  const rec = await eventually(() => contract.evaluateTransaction('GetAnchor', NODE, before.window), 5000);
   t.equal((JSON.parse(utf8(rec)) as { txId: string }).txId, before.txId, 'the same client reconnects and finds the state');
   const after = await submitAnchor();
   t.ok(after.blockNumber > before.blockNumber, 'and a new transaction commits in a later block');
@@ -268,8 +269,8 @@ t.test('npm run fabric:test-peer prints settings a client can connect with', asy
   });
   try {
     const cc = c.gateway.getNetwork(f.channel!).getContract(f.chaincode!, f.contract);
-    await cc.submitTransaction('RecordAnchor', '1', anchorJson(1, [checkpoint('by-hand', 1)]));
-    t.equal(JSON.parse(utf8(await cc.evaluateTransaction('GetAnchor', '1'))).window, 1, 'a client configured from the printed settings records and reads an anchor');
+    await cc.submitTransaction('RecordAnchor', ...recordArgs(1, [checkpoint('by-hand', 1)]));
+    t.equal(JSON.parse(utf8(await cc.evaluateTransaction('GetAnchor', NODE, '1'))).window, 1, 'a client configured from the printed settings records and reads an anchor');
   } finally {
     c.close();
   }

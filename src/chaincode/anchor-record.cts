@@ -4,9 +4,12 @@
  *
  * An anchor commits one *window* of a Cairn node to a Fabric channel: the
  * root of the node's per-window anchor tree and the log checkpoints the tree
- * covers. Arguments come from whoever may invoke the chaincode, so every
- * field is attacker-controlled: parsing is strict (no unknown keys, one
- * spelling per number, bounded sizes) and each failure names the field.
+ * covers. Many nodes share one channel, so everything is keyed by node name
+ * first: windows, log indexes and log heads are per node, and a node name
+ * belongs to the identity that first anchored under it. Arguments come from
+ * whoever may invoke the chaincode, so every field is attacker-controlled:
+ * parsing is strict (no unknown keys, one spelling per number, bounded
+ * sizes) and each failure names the field.
  *
  * This file is CommonJS (`.cts`) and imports nothing outside `src/chaincode`:
  * the chaincode is deployed on its own to a peer's Node chaincode runtime,
@@ -23,6 +26,8 @@
 type AnchorErrorCode =
   | 'INVALID_ARGUMENT'
   | 'ANCHOR_MALFORMED'
+  | 'ANCHOR_ROOT_MISMATCH'
+  | 'NODE_OWNER_MISMATCH'
   | 'ANCHOR_WINDOW_EXISTS'
   | 'WINDOW_OUT_OF_ORDER'
   | 'CHECKPOINT_SIZE_REGRESSION'
@@ -66,19 +71,37 @@ interface AnchorSubmitter {
   certificateSha256: string;
 }
 
-/** An anchor as stored under its window and emitted in the `AnchorRecorded` event. */
+/** An anchor as stored under (node, window) and emitted in the `AnchorRecorded` event. */
 interface AnchorRecord {
   window: number;
   /** Root of the node's anchor tree for this window, 64 lowercase hex digits (32 bytes). */
   root: string;
+  /** Sorted by log (the order of the anchor tree's leaves). */
   checkpoints: AnchoredCheckpoint[];
-  /** The Cairn node's name, as it states it. */
+  /** The Cairn node's name: the first argument of RecordAnchor, bound to its owner. */
   node: string;
   submitter: AnchorSubmitter;
   /** Fabric transaction ID that recorded the anchor. */
   txId: string;
   /** Transaction timestamp (proposal channel header), RFC 3339 UTC with nanoseconds. */
   timestamp: string;
+}
+
+/**
+ * A node name's binding and progress, stored under `cairn.node [node]`. The
+ * first RecordAnchor for a node name binds it to the transaction's creator;
+ * afterwards only an identity with the same MSP ID and the same certificate
+ * may anchor under that name (a renewed certificate is another identity).
+ */
+interface NodeRecord {
+  node: string;
+  owner: AnchorSubmitter;
+  /** The window that bound the name. */
+  firstWindow: number;
+  /** The node's latest anchored window: windows strictly increase per node. */
+  lastWindow: number;
+  /** Transaction that recorded `lastWindow`. */
+  lastTxId: string;
 }
 
 /** What `ListAnchors` returns per window: the anchor without the other logs' checkpoints. */
@@ -108,11 +131,10 @@ interface LogHead {
   rootHash: string;
 }
 
-/** What the caller supplies; the rest of an {@link AnchorRecord} comes from the transaction. */
+/** What `anchorJson` supplies; node and window are arguments, the rest of an {@link AnchorRecord} comes from the transaction. */
 interface AnchorInput {
   root: string;
   checkpoints: AnchoredCheckpoint[];
-  node: string;
 }
 
 // ---------------------------------------------------------------- limits
@@ -144,7 +166,15 @@ const BUCKET_WINDOWS = 1000;
 
 // ---------------------------------------------------------------- keys
 
-/** Object types of the composite keys (fabric-shim `createCompositeKey`). */
+/**
+ * Object types of the composite keys (fabric-shim `createCompositeKey`);
+ * every key starts with the node name:
+ *   cairn.node       [node]                          -> NodeRecord
+ *   cairn.anchor     [node, window16]                -> AnchorRecord
+ *   cairn.log-anchor [node, log, bucket16, window16] -> LogAnchor
+ *   cairn.log-head   [node, log]                     -> LogHead
+ */
+const KEY_NODE = 'cairn.node';
 const KEY_ANCHOR = 'cairn.anchor';
 const KEY_LOG_ANCHOR = 'cairn.log-anchor';
 const KEY_LOG_HEAD = 'cairn.log-head';
@@ -166,14 +196,17 @@ function bucketOf(window: number): number {
 // ---------------------------------------------------------------- parsing
 
 const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+// A Cairn node name is a C2SP note key name (Cairn config `node_name`):
+// ASCII only, so two names that look alike are alike.
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
 const HEX32 = /^[0-9a-f]{64}$/;
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
 // C0 controls and DEL; origins and node names are single printable lines.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** Fields the transaction supplies; an argument naming one is refused, not ignored. */
-const FROM_TRANSACTION = new Set(['submitter', 'txId', 'timestamp', 'window']);
+/** Fields the transaction or the other arguments supply; `anchorJson` naming one is refused, not ignored. */
+const FROM_TRANSACTION = new Set(['submitter', 'txId', 'timestamp', 'window', 'node']);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -208,6 +241,17 @@ function parseLogName(value: string, name = 'log'): string {
 }
 
 /**
+ * Parses a node name given as a transaction argument.
+ * @throws AnchorError INVALID_ARGUMENT
+ */
+function parseNodeName(value: string, name = 'node'): string {
+  if (!NODE_NAME.test(value)) {
+    throw new AnchorError('INVALID_ARGUMENT', `${name} must match [A-Za-z0-9][A-Za-z0-9._/-]{0,127}, got ${JSON.stringify(value.slice(0, 80))}`);
+  }
+  return value;
+}
+
+/**
  * Parses a `[fromWindow, toWindow]` range (both inclusive) for `ListAnchors`.
  * @throws AnchorError INVALID_ARGUMENT when reversed or wider than {@link MAX_LIST_SPAN}
  */
@@ -233,9 +277,11 @@ function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], whe
   for (const key of Object.keys(obj)) {
     if (allowed.includes(key)) continue;
     if (where === 'anchor' && FROM_TRANSACTION.has(key)) {
-      throw malformed(key, key === 'window'
+      throw malformed(key, key === 'node'
         ? 'is the first argument of RecordAnchor, not part of anchorJson'
-        : 'is taken from the transaction, not from arguments');
+        : key === 'window'
+          ? 'is the second argument of RecordAnchor, not part of anchorJson'
+          : 'is taken from the transaction, not from arguments');
     }
     throw malformed(where === 'anchor' ? key : `${where}.${key}`, 'is not a known field');
   }
@@ -296,9 +342,12 @@ function parseCheckpoint(v: unknown, i: number): AnchoredCheckpoint {
 }
 
 /**
- * Parses the `anchorJson` argument of `RecordAnchor`: `{ root, checkpoints, node }`.
- * Submitter, transaction ID, timestamp and window come from the transaction
- * and its first argument; naming them here is an error.
+ * Parses the `anchorJson` argument of `RecordAnchor`: `{ root, checkpoints }`,
+ * checkpoints sorted by log (byte order; log names are ASCII), one per log.
+ * Node and window are the other arguments, submitter, transaction ID and
+ * timestamp come from the transaction; naming any of them here is an error.
+ * Whether `root` is the tree root over the notes is checked by the contract
+ * (window-root.cts: it needs SHA-256, and this module stays pure).
  * @throws AnchorError ANCHOR_MALFORMED naming the field at fault
  */
 function parseAnchorInput(json: string): AnchorInput {
@@ -312,9 +361,8 @@ function parseAnchorInput(json: string): AnchorInput {
     throw malformed('anchorJson', 'is not valid JSON');
   }
   if (!isPlainObject(value)) throw malformed('anchorJson', 'must be a JSON object');
-  checkKeys(value, ['root', 'checkpoints', 'node'], 'anchor');
+  checkKeys(value, ['root', 'checkpoints'], 'anchor');
   const root = parseHex32(value.root, 'root');
-  const node = parseName(value.node, 'node');
   if (!Array.isArray(value.checkpoints) || value.checkpoints.length === 0) {
     throw malformed('checkpoints', 'must be a non-empty array');
   }
@@ -328,12 +376,43 @@ function parseAnchorInput(json: string): AnchorInput {
     if (first !== undefined) throw malformed(`checkpoints[${i}].log`, `"${cp.log}" already appears at checkpoints[${first}]`);
     seen.set(cp.log, i);
   });
-  return { root, checkpoints, node };
+  // One order, so that a checkpoint's index in the record is its leaf index in the tree.
+  checkpoints.forEach((cp, i) => {
+    const prev = checkpoints[i - 1];
+    if (prev !== undefined && !(prev.log < cp.log)) {
+      throw malformed(`checkpoints[${i}].log`, `"${cp.log}" sorts before checkpoints[${i - 1}].log "${prev.log}": checkpoints are sorted by log`);
+    }
+  });
+  return { root, checkpoints };
 }
 
 /**
- * The per-log rule of the ledger: windows anchoring a log are strictly
- * increasing and its tree never shrinks nor forks. `head` is the log's latest
+ * The rule binding a node name to its owner. `record` is the node's stored
+ * record (undefined for a name never used: the submitter becomes its owner).
+ * @throws AnchorError NODE_OWNER_MISMATCH when another identity anchored under this name first
+ */
+function checkOwner(node: string, submitter: AnchorSubmitter, record: NodeRecord | undefined): void {
+  if (record === undefined) return;
+  const owner = record.owner;
+  if (owner.mspId !== submitter.mspId || owner.certificateSha256 !== submitter.certificateSha256) {
+    throw new AnchorError('NODE_OWNER_MISMATCH', `node ${node} is bound to ${owner.mspId} certificate sha256:${owner.certificateSha256} (since window ${record.firstWindow}); this transaction's creator is ${submitter.mspId} certificate sha256:${submitter.certificateSha256}`);
+  }
+}
+
+/**
+ * A node's windows strictly increase (they need not be contiguous).
+ * @throws AnchorError WINDOW_OUT_OF_ORDER when `window` is not after the node's latest window
+ */
+function checkNodeWindow(node: string, window: number, record: NodeRecord | undefined): void {
+  if (record !== undefined && window <= record.lastWindow) {
+    throw new AnchorError('WINDOW_OUT_OF_ORDER', `window ${window} of node ${node} is not after its latest window ${record.lastWindow}`);
+  }
+}
+
+/**
+ * The per-log rule of the ledger (a log is one node's log): windows anchoring
+ * it strictly increase (implied by the node's window order, checked again
+ * here) and its tree never shrinks nor forks. `head` is the log's latest
  * anchored checkpoint (undefined for a log never anchored).
  * @throws AnchorError WINDOW_OUT_OF_ORDER, CHECKPOINT_SIZE_REGRESSION or CHECKPOINT_FORK
  */
@@ -372,6 +451,7 @@ function formatTimestamp(seconds: number, nanos: number): string {
 const anchorRecord = {
   AnchorError,
   BUCKET_WINDOWS,
+  KEY_NODE,
   KEY_ANCHOR,
   KEY_LOG_ANCHOR,
   KEY_LOG_HEAD,
@@ -383,9 +463,12 @@ const anchorRecord = {
   bucketAttribute,
   bucketOf,
   checkAgainstHead,
+  checkNodeWindow,
+  checkOwner,
   formatTimestamp,
   parseAnchorInput,
   parseLogName,
+  parseNodeName,
   parseStored,
   parseWindow,
   parseWindowRange,
@@ -404,6 +487,7 @@ declare namespace anchorRecord {
     AnchorSubmitter,
     LogAnchor,
     LogHead,
+    NodeRecord,
   };
 }
 

@@ -5,18 +5,21 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { open, readFile, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { LedgerClient } from '../client/ledger-client.js';
-import { verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
+import { collectAnchorProofs, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
+import type { FabricAnchorReader } from '../client/fabric-anchor-reader.js';
 import { createProgress } from '../client/progress.js';
 import { openLogCheckpoint } from '../core/log-verifier.js';
 import { verifyConsistency, verifyInclusion, leafHash } from '../core/merkle.js';
 import { verifyReceipt } from '../core/receipt.js';
 import { decodeBody, entryHash } from '../core/entry.js';
 import { pemToDer } from '../core/ecdsa-der.js';
-import { formatBundleEntry, formatBundleHeader, BUNDLE_FORMAT } from '../core/bundle.js';
+import { formatBundleEntry, formatBundleHeader, parseBundleHeader, BUNDLE_FORMAT } from '../core/bundle.js';
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../core/bytes.js';
-import { loadConfig } from '../service/config.js';
+import { loadConfig, loadFabricSettings, SETTINGS } from '../service/config.js';
 import { startNode } from '../service/node.js';
 import { createLogger } from '../service/logger.js';
 import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
@@ -72,6 +75,27 @@ async function pinnedKey(v: Values): Promise<Uint8Array> {
   return pemToDer(pem, 'PUBLIC KEY', '--pubkey');
 }
 
+/** Loaded on use: fabric-gateway and its protobufs cost every other command about 0.25 s to import (measured). */
+async function openFabricReader(settings: Awaited<ReturnType<typeof loadFabricSettings>>, node: string): Promise<FabricAnchorReader> {
+  const { FabricAnchorReader } = await import('../client/fabric-anchor-reader.js');
+  return FabricAnchorReader.open(settings, node);
+}
+
+/** The first line of a file (a bundle's header); verifyBundleFile bounds and parses it again. */
+async function firstLine(path: string): Promise<string> {
+  const input = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  const rl = createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const line of rl) return line;
+    return '';
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
+  } finally {
+    rl.close();
+    input.destroy();
+  }
+}
+
 async function withClient<T>(v: Values, fn: (c: LedgerClient) => Promise<T>): Promise<T> {
   const c = client(v);
   try {
@@ -110,6 +134,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       signing: { type: 'string' },
       'anchor-backend': { type: 'string' },
       'anchor-interval-ms': { type: 'string' },
+      ...Object.fromEntries(SETTINGS.filter((s) => s.flag.startsWith('fabric-')).map((s) => [s.flag, { type: 'string' as const }])),
     });
     const config = await loadConfig({ flags: values as Record<string, string>, env: process.env });
     const logger = createLogger(config.logLevel);
@@ -219,25 +244,37 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async verify(args) {
-    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, anchors: { type: 'boolean' } });
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, anchors: { type: 'boolean' }, 'fabric-config': { type: 'string' } });
     const log = need(values, 'log');
+    const fabricConfig = values['fabric-config'] as string | undefined;
+    if (fabricConfig !== undefined && !values.anchors) throw new UsageError('--fabric-config reads anchors: use it with --anchors');
     const key = await pinnedKey(values);
-    const r = await withClient(values, (c) => {
-      let anchors: AnchorRootReader | undefined;
-      if (values.anchors) {
-        // The local backend lives on the node's disk: its roots come from the node itself.
-        process.stderr.write('cairn: anchors are read through the node (local backend): this checks consistency with past anchors, not independence from the operator\n');
-        anchors = { describe: 'the node\'s local anchor store', root: async (w) => (await c.getAnchor(w).catch(() => undefined))?.root };
-      }
-      return verifyLogOnline(c, log, {
-        publicKeySpki: key,
-        statePath: values.state as string | undefined,
-        nodeName: values['node-name'] as string | undefined,
-        signatureThreads: int(values, 'threads', false),
-        anchors,
+    const fabric = fabricConfig === undefined ? undefined : await loadFabricSettings(fabricConfig);
+    let reader: FabricAnchorReader | undefined;
+    try {
+      const r = await withClient(values, async (c) => {
+        let anchors: AnchorRootReader | undefined;
+        if (fabric) {
+          // The node's name as its pinned key signs it (or --node-name): the channel keys its windows by it.
+          const origin = openLogCheckpoint((await c.getCheckpoint(log)).note, log, key, values['node-name'] as string | undefined).origin;
+          anchors = reader = await openFabricReader(fabric, origin.slice(0, origin.length - log.length - 1));
+        } else if (values.anchors) {
+          // The local backend lives on the node's disk: its roots come from the node itself.
+          process.stderr.write('cairn: anchors are read through the node (local backend): this checks consistency with past anchors, not independence from the operator; --fabric-config FILE reads them from the channel\n');
+          anchors = { describe: 'the node\'s local anchor store', root: async (w) => (await c.getAnchor(w).catch(() => undefined))?.root };
+        }
+        return verifyLogOnline(c, log, {
+          publicKeySpki: key,
+          statePath: values.state as string | undefined,
+          nodeName: values['node-name'] as string | undefined,
+          signatureThreads: int(values, 'threads', false),
+          anchors,
+        });
       });
-    });
-    printJson({ ok: true, ...r });
+      printJson({ ok: true, ...r });
+    } finally {
+      reader?.close();
+    }
     return EXIT_OK;
   },
 
@@ -264,7 +301,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
           if (failed) throw failed;
           if (!out.write(line + '\n')) await once(out, 'drain');
         };
-        await write(formatBundleHeader({ format: BUNDLE_FORMAT, log, size: cp.size, checkpoint: cp.note, publicKey: key.pem }));
+        const anchors = await collectAnchorProofs(c, log, cp.size);
+        await write(formatBundleHeader({ format: BUNDLE_FORMAT, log, size: cp.size, checkpoint: cp.note, publicKey: key.pem, ...(anchors.length > 0 ? { anchors } : {}) }));
         const bar = createProgress(`export ${log}`, cp.size);
         let n = 0;
         for await (const e of c.listEntries(log, 0, cp.size)) {
@@ -276,7 +314,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         out.end();
         await once(out, 'finish');
         complete = true;
-        printJson({ log, size: cp.size, out: outPath });
+        printJson({ log, size: cp.size, anchors: anchors.length, out: outPath });
       });
     } finally {
       if (!complete) {
@@ -289,11 +327,25 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async 'verify-bundle'(args) {
-    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' } }, 1);
-    if (!positionals[0]) throw new UsageError('usage: cairn verify-bundle FILE --pubkey FILE');
+    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, 'fabric-config': { type: 'string' } }, 1);
+    if (!positionals[0]) throw new UsageError('usage: cairn verify-bundle FILE --pubkey FILE [--fabric-config FILE]');
     const key = await pinnedKey(values);
-    const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName: values['node-name'] as string | undefined, signatureThreads: int(values, 'threads', false) });
-    printJson({ ok: true, ...r });
+    const nodeName = values['node-name'] as string | undefined;
+    const fabricConfig = values['fabric-config'] as string | undefined;
+    let reader: FabricAnchorReader | undefined;
+    try {
+      if (fabricConfig !== undefined) {
+        const fabric = await loadFabricSettings(fabricConfig);
+        // The node's name as its pinned key signs the bundle's checkpoint (or --node-name).
+        const header = parseBundleHeader(await firstLine(positionals[0]));
+        const origin = openLogCheckpoint(header.checkpoint, header.log, key, nodeName).origin;
+        reader = await openFabricReader(fabric, origin.slice(0, origin.length - header.log.length - 1));
+      }
+      const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName, signatureThreads: int(values, 'threads', false), anchors: reader });
+      printJson({ ok: true, ...r });
+    } finally {
+      reader?.close();
+    }
     return EXIT_OK;
   },
 

@@ -19,14 +19,17 @@ Recording (talk to --server, default $CAIRN_SERVER or 127.0.0.1:7700)
   pubkey                       the node's public key (PEM)
 
 Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
-  verify --log NAME --pubkey FILE [--state FILE] [--threads N] [--anchors]
+  verify --log NAME --pubkey FILE [--state FILE] [--threads N] [--anchors [--fabric-config FILE]]
                                every entry, signature, chain link and the Merkle root; with --state,
                                also rollback and fork detection against the last verified checkpoint;
-                               with --anchors, also against every anchor window that covers the log
+                               with --anchors, also against every anchor window that covers the log,
+                               roots read from the Fabric channel with your identity (--fabric-config)
   proof --log NAME --seq N [--size M] --pubkey FILE      inclusion proof, verified before printing
   proof --log NAME --from A --to B --pubkey FILE         consistency proof, verified before printing
-  export --log NAME --out FILE                          offline bundle (JSON Lines)
-  verify-bundle FILE --pubkey FILE [--threads N]        verify a bundle with no server
+  export --log NAME --out FILE                          offline bundle (JSON Lines, with anchor proofs)
+  verify-bundle FILE --pubkey FILE [--threads N] [--fabric-config FILE]
+                               verify a bundle and its anchor proofs with no server (with
+                               --fabric-config, also against the anchors on the channel)
                                (--threads: signature-checking threads, 0 = inline; default one per core, up to 4)
   verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
 

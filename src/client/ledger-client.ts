@@ -234,9 +234,16 @@ export class LedgerClient {
     return w.logs.map(fromWireCheckpoint);
   }
 
+  /** Every anchor window covering `log` from `fromWindow` on, fetched page by page (the server caps a page at 1,000). */
   async listAnchors(log: string, fromWindow = 0): Promise<ClientAnchor[]> {
-    const w = await this.#unary<{ anchors: WireAnchor[] }>('ListAnchors', { log, fromWindow: String(fromWindow), limit: 1000 });
-    return w.anchors.map(fromWireAnchor);
+    const out: ClientAnchor[] = [];
+    for (let from = fromWindow; ; ) {
+      const w = await this.#unary<{ anchors: WireAnchor[] }>('ListAnchors', { log, fromWindow: String(from), limit: 1000 });
+      const page = w.anchors.map(fromWireAnchor);
+      out.push(...page);
+      if (page.length < 1000) return out;
+      from = page[page.length - 1]!.window + 1;
+    }
   }
 
   async getAnchor(window: number): Promise<ClientAnchor> {

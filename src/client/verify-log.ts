@@ -8,6 +8,7 @@
  * Then every entry is streamed and checked (see core/log-verifier.ts), and the
  * rebuilt root must equal the checkpoint's. Only then is the state advanced.
  */
+import * as grpc from '@grpc/grpc-js';
 import { createReadStream } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -15,12 +16,12 @@ import { LogVerifier, openLogCheckpoint } from '../core/log-verifier.js';
 import { verifyConsistency } from '../core/merkle.js';
 import { VerificationError } from '../core/errors.js';
 import { bytesEqual, fromHex, toHex } from '../core/bytes.js';
-import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader } from '../core/bundle.js';
+import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleAnchor } from '../core/bundle.js';
 import type { Checkpoint } from '../core/checkpoint.js';
 import type { LedgerClient } from './ledger-client.js';
 import { createProgress, type Progress } from './progress.js';
 import { SignaturePool } from './signature-pool.js';
-import { verifyAnchorProof } from '../core/anchor.js';
+import { verifyAnchorProof, type WindowCheckpoint } from '../core/anchor.js';
 import { isVerificationError } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 
@@ -87,6 +88,12 @@ export interface AnchorRootReader {
    * window the node does not list is a failure (a node cannot hide an anchor).
    */
   windowsFor?(log: string): Promise<number[]>;
+  /**
+   * Every checkpoint of `log` anchored on the external ledger, in window
+   * order: when present, a bundle is checked against each one up to its size,
+   * whether the bundle carries its proof or not (a bundle cannot hide one).
+   */
+  checkpointsFor?(log: string): Promise<{ window: number; root: string; checkpoint: WindowCheckpoint }[]>;
 }
 
 interface AnchoredCheckpoint {
@@ -243,7 +250,68 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
   };
 }
 
-/** Verifies an export bundle with no server. */
+/**
+ * The anchor proofs of `log` for a bundle of its first `size` entries: one
+ * per committed window that anchored the log at a size up to `size`, in
+ * window order. None when anchoring is off on the node.
+ */
+export async function collectAnchorProofs(client: LedgerClient, log: string, size: number): Promise<BundleAnchor[]> {
+  let listed;
+  try {
+    listed = await client.listAnchors(log);
+  } catch (err) {
+    // Anchoring off on the node (anchor_backend = off): FAILED_PRECONDITION, no anchors to carry.
+    if ((err as { code?: unknown }).code === grpc.status.FAILED_PRECONDITION) return [];
+    throw err;
+  }
+  const out: BundleAnchor[] = [];
+  for (const a of listed) {
+    const c = a.checkpoints.find((x) => x.log === log);
+    if (a.state !== 'committed' || !c || c.size > size) continue;
+    const p = await client.anchorProof(log, c.size);
+    if (p.window !== a.window) continue;
+    out.push({ window: p.window, root: p.root, index: p.index, count: p.count, path: p.path, checkpoint: p.checkpoint.note, txId: p.receipt.txId, block: p.receipt.block, backend: p.receipt.backend });
+  }
+  return out;
+}
+
+/**
+ * A bundle's anchors, offline: each anchored checkpoint is signed by the
+ * pinned key and sits in its window's tree under the stated root. With a
+ * reader, each root must be the one on the external ledger, and every
+ * checkpoint the external ledger anchored for the log up to the bundle's
+ * size is checked too, carried by the bundle or not.
+ */
+async function checkBundleAnchors(log: string, size: number, anchors: readonly BundleAnchor[], opts: VerifyOptions): Promise<AnchoredCheckpoint[]> {
+  const byWindow = new Map<number, AnchoredCheckpoint>();
+  for (const a of anchors) {
+    const cp = openLogCheckpoint(a.checkpoint, log, opts.publicKeySpki, opts.nodeName);
+    verifyAnchorProof(a.checkpoint, a);
+    const reader = opts.anchors;
+    if (reader) {
+      const external = await reader.root(a.window);
+      if (external === undefined) throw new VerificationError('INCLUSION_PROOF_INVALID', `anchor window ${a.window} is not on ${reader.describe}`, { log, window: a.window });
+      if (external !== a.root) {
+        throw new VerificationError('ROOT_MISMATCH', `anchor window ${a.window}: root on ${reader.describe} differs from the bundle's`, { log, window: a.window, expected: external, actual: a.root });
+      }
+    }
+    byWindow.set(a.window, { window: a.window, size: cp.size, root: cp.rootHash });
+  }
+  if (opts.anchors?.checkpointsFor) {
+    for (const e of await opts.anchors.checkpointsFor(log)) {
+      if (e.checkpoint.size > size || byWindow.has(e.window)) continue;
+      const cp = openLogCheckpoint(e.checkpoint.note, log, opts.publicKeySpki, opts.nodeName);
+      byWindow.set(e.window, { window: e.window, size: cp.size, root: cp.rootHash });
+    }
+  }
+  return [...byWindow.values()].sort((a, b) => a.window - b.window);
+}
+
+/**
+ * Verifies an export bundle with no server: the entries, the checkpoint,
+ * and the log against every anchored checkpoint in the bundle (and, with
+ * `opts.anchors`, on the external ledger).
+ */
 export async function verifyBundleFile(path: string, opts: VerifyOptions): Promise<VerifyResult> {
   const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
   const lines = rl[Symbol.asyncIterator]();
@@ -251,8 +319,15 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
   if (first.done) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
   if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
   const header = parseBundleHeader(first.value);
+  let anchored: AnchoredCheckpoint[];
+  try {
+    anchored = await checkBundleAnchors(header.log, header.size, header.anchors ?? [], opts);
+  } catch (err) {
+    rl.close();
+    throw err;
+  }
   const pool = makePool(header.log, opts);
-  const verifier = new LogVerifier(header.log, opts.publicKeySpki, { nodeName: opts.nodeName, deferSignatures: pool !== undefined });
+  const verifier = new LogVerifier(header.log, opts.publicKeySpki, { nodeName: opts.nodeName, captureRootsAt: anchored.map((a) => a.size), deferSignatures: pool !== undefined });
   const bar = createProgress(`verify ${header.log}`, header.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
   async function* entries(): AsyncGenerator<SignedEntry> {
     let lineNo = 1;
@@ -271,6 +346,14 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
     rl.close();
   }
   bar.finish();
+  // Anchors first, as online: a rewrite re-signed with the node's key passes the checkpoint check.
+  compareWithAnchors(header.log, verifier, anchored, verifier.size);
   const cp = verifier.finish(header.checkpoint);
-  return { log: header.log, size: cp.size, rootHash: toHex(cp.rootHash), entriesVerified: verifier.size };
+  return {
+    log: header.log,
+    size: cp.size,
+    rootHash: toHex(cp.rootHash),
+    entriesVerified: verifier.size,
+    ...(header.anchors !== undefined || opts.anchors ? { anchorsVerified: anchored.length, anchoredSize: anchored.at(-1)?.size ?? 0 } : {}),
+  };
 }

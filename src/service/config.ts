@@ -2,12 +2,21 @@
  * Node settings. Precedence: command-line flags > environment > config file
  * ($CONFIG_PATH or --config, JSON) > embedded defaults, resolved once into a
  * frozen object. Every setting is validated here and an error names it.
+ *
+ * The Fabric anchor backend's settings sit in the file's nested `fabric`
+ * object (`{"fabric": {"endpoint": ...}}`, exactly what `npm run
+ * fabric:test-peer` prints), in the environment as `CAIRN_FABRIC_*` and as
+ * `--fabric-*` flags. An auditor's `--fabric-config FILE` is the same
+ * section with the auditor's own identity ({@link loadFabricSettings}).
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { CairnError } from '../core/errors.js';
 import { isLogLevel, type LogLevel } from './logger.js';
+import type { FabricSettings } from '../api/fabric-connection.js';
+
+export type { FabricSettings };
 
 export interface NodeConfig {
   dataDir: string;
@@ -26,14 +35,32 @@ export interface NodeConfig {
   /** Where checkpoints are anchored: `local` (embedded default), `fabric`, or `off`. */
   anchorBackend: 'local' | 'fabric' | 'off';
   anchorIntervalMs: number;
+  /** Gateway peer `host:port` (`fabric.endpoint`); empty when not set. */
+  fabricEndpoint: string;
+  /** PEM of the CA that issued the peer's TLS certificate. */
+  fabricTlsCaFile: string;
+  /** Host name the peer's TLS certificate names when it differs from the endpoint's host; empty: the endpoint's host. */
+  fabricTlsServerName: string;
+  fabricMspId: string;
+  /** The node's Fabric identity: X.509 certificate (PEM) and its private key (PEM, PKCS#8 or SEC1). */
+  fabricCertFile: string;
+  fabricKeyFile: string;
+  fabricChannel: string;
+  fabricChaincode: string;
+  fabricContract: string;
+  /** Deadline of each Evaluate, Endorse and Submit call. */
+  fabricTimeoutMs: number;
+  /** Deadline of the wait for a transaction's commit status. */
+  fabricCommitTimeoutMs: number;
 }
+
 
 interface Setting {
   key: keyof NodeConfig;
   file: string;
   env: string;
   flag: string;
-  kind: 'string' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing' | 'anchor';
+  kind: 'string' | 'string?' | 'path?' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing' | 'anchor' | 'channel?' | 'chaincode?';
   min?: number;
   max?: number;
 }
@@ -52,7 +79,22 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'anchorBackend', file: 'anchor_backend', env: 'CAIRN_ANCHOR_BACKEND', flag: 'anchor-backend', kind: 'anchor' },
   { key: 'anchorIntervalMs', file: 'anchor_interval_ms', env: 'CAIRN_ANCHOR_INTERVAL_MS', flag: 'anchor-interval-ms', kind: 'int', min: 50, max: 86_400_000 },
   { key: 'maxPayloadBytes', file: 'max_payload_bytes', env: 'CAIRN_MAX_PAYLOAD_BYTES', flag: 'max-payload-bytes', kind: 'int', min: 0, max: 16 * 1024 * 1024 },
+  // A dot in the file key: a field of a nested object in the config file.
+  { key: 'fabricEndpoint', file: 'fabric.endpoint', env: 'CAIRN_FABRIC_ENDPOINT', flag: 'fabric-endpoint', kind: 'hostport?' },
+  { key: 'fabricTlsCaFile', file: 'fabric.tls_ca_file', env: 'CAIRN_FABRIC_TLS_CA_FILE', flag: 'fabric-tls-ca-file', kind: 'path?' },
+  { key: 'fabricTlsServerName', file: 'fabric.tls_server_name', env: 'CAIRN_FABRIC_TLS_SERVER_NAME', flag: 'fabric-tls-server-name', kind: 'string?' },
+  { key: 'fabricMspId', file: 'fabric.msp_id', env: 'CAIRN_FABRIC_MSP_ID', flag: 'fabric-msp-id', kind: 'string?' },
+  { key: 'fabricCertFile', file: 'fabric.cert_file', env: 'CAIRN_FABRIC_CERT_FILE', flag: 'fabric-cert-file', kind: 'path?' },
+  { key: 'fabricKeyFile', file: 'fabric.key_file', env: 'CAIRN_FABRIC_KEY_FILE', flag: 'fabric-key-file', kind: 'path?' },
+  { key: 'fabricChannel', file: 'fabric.channel', env: 'CAIRN_FABRIC_CHANNEL', flag: 'fabric-channel', kind: 'channel?' },
+  { key: 'fabricChaincode', file: 'fabric.chaincode', env: 'CAIRN_FABRIC_CHAINCODE', flag: 'fabric-chaincode', kind: 'chaincode?' },
+  { key: 'fabricContract', file: 'fabric.contract', env: 'CAIRN_FABRIC_CONTRACT', flag: 'fabric-contract', kind: 'string' },
+  { key: 'fabricTimeoutMs', file: 'fabric.timeout_ms', env: 'CAIRN_FABRIC_TIMEOUT_MS', flag: 'fabric-timeout-ms', kind: 'int', min: 100, max: 600_000 },
+  { key: 'fabricCommitTimeoutMs', file: 'fabric.commit_timeout_ms', env: 'CAIRN_FABRIC_COMMIT_TIMEOUT_MS', flag: 'fabric-commit-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
 ];
+
+/** Fabric settings without a default: all must be set for anchor_backend fabric (and in an auditor's --fabric-config). */
+const FABRIC_REQUIRED: readonly (keyof NodeConfig)[] = ['fabricEndpoint', 'fabricTlsCaFile', 'fabricMspId', 'fabricCertFile', 'fabricKeyFile', 'fabricChannel', 'fabricChaincode'];
 
 export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string } = {
   dataDir: './data',
@@ -68,6 +110,17 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   signing: 'worker',
   anchorBackend: 'local',
   anchorIntervalMs: 5000,
+  fabricEndpoint: '',
+  fabricTlsCaFile: '',
+  fabricTlsServerName: '',
+  fabricMspId: '',
+  fabricCertFile: '',
+  fabricKeyFile: '',
+  fabricChannel: '',
+  fabricChaincode: '',
+  fabricContract: 'CairnAnchor',
+  fabricTimeoutMs: 10_000,
+  fabricCommitTimeoutMs: 30_000,
 };
 
 function bad(where: string, name: string, problem: string): CairnError {
@@ -90,6 +143,18 @@ function convert(s: Setting, raw: unknown, where: string): unknown {
   switch (s.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw bad(where, name, 'must be a non-empty string');
+      return raw;
+    case 'string?':
+    case 'path?':
+      if (typeof raw !== 'string' || /[\u0000-\u001f\u007f]/.test(raw)) throw bad(where, name, 'must be a string without control characters');
+      return raw;
+    case 'channel?':
+      // Fabric channel names (configtxgen): lowercase, start with a letter, at most 249 characters.
+      if (typeof raw !== 'string' || (raw !== '' && !/^[a-z][a-z0-9.-]{0,248}$/.test(raw))) throw bad(where, name, 'must be a Fabric channel name ([a-z][a-z0-9.-]*, at most 249 characters)');
+      return raw;
+    case 'chaincode?':
+      // Fabric chaincode names (peer lifecycle): letters and digits, joined by single - or _.
+      if (typeof raw !== 'string' || (raw !== '' && !/^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$/.test(raw))) throw bad(where, name, 'must be a Fabric chaincode name ([A-Za-z0-9]+ joined by - or _)');
       return raw;
     case 'name':
       if (typeof raw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/.test(raw)) {
@@ -140,12 +205,13 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
       throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${(cause as Error).message}`, { field: 'config', cause });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: must be a JSON object`, { field: 'config' });
+    const flat = flattenSections(parsed as Record<string, unknown>, path);
     const known = new Set(SETTINGS.map((s) => s.file));
-    for (const k of Object.keys(parsed)) {
+    for (const k of Object.keys(flat)) {
       if (!known.has(k)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`, { field: k });
     }
     for (const s of SETTINGS) {
-      const v = (parsed as Record<string, unknown>)[s.file];
+      const v = flat[s.file];
       if (v !== undefined) out[s.key] = convert(s, v, `file ${path}`);
     }
   }
@@ -161,5 +227,63 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   cfg.dataDir = resolve(cfg.dataDir);
   // Absolute, like dataDir: node.ts recognises the default key location by path.
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
+  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
+  if (cfg.anchorBackend === 'fabric') requireFabric(cfg, 'anchor_backend is fabric');
   return Object.freeze(cfg);
+}
+
+/**
+ * The config file's nested sections (`{"fabric": {"endpoint": ...}}`) as
+ * dotted keys (`fabric.endpoint`); a section must be an object.
+ */
+function flattenSections(parsed: Record<string, unknown>, path: string): Record<string, unknown> {
+  const sections = new Set(SETTINGS.filter((s) => s.file.includes('.')).map((s) => s.file.slice(0, s.file.indexOf('.'))));
+  const flat: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!sections.has(k)) {
+      flat[k] = v;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: "${k}" must be an object of settings`, { field: k });
+    for (const [k2, v2] of Object.entries(v)) flat[`${k}.${k2}`] = v2;
+  }
+  return flat;
+}
+
+/** @throws CairnError INVALID_ARGUMENT naming the first required Fabric setting that is not set */
+function requireFabric(cfg: NodeConfig, why: string): void {
+  for (const key of FABRIC_REQUIRED) {
+    if (cfg[key] !== '') continue;
+    const s = SETTINGS.find((x) => x.key === key)!;
+    throw new CairnError('INVALID_ARGUMENT', `setting ${s.file}: required when ${why} (file key ${s.file} in the "fabric" object, env ${s.env} or --${s.flag})`, { field: s.file });
+  }
+}
+
+/** The Fabric part of a resolved config. */
+export function fabricSettings(cfg: Readonly<NodeConfig>): FabricSettings {
+  return {
+    endpoint: cfg.fabricEndpoint,
+    tlsCaFile: cfg.fabricTlsCaFile,
+    tlsServerName: cfg.fabricTlsServerName,
+    mspId: cfg.fabricMspId,
+    certFile: cfg.fabricCertFile,
+    keyFile: cfg.fabricKeyFile,
+    channel: cfg.fabricChannel,
+    chaincode: cfg.fabricChaincode,
+    contract: cfg.fabricContract,
+    timeoutMs: cfg.fabricTimeoutMs,
+    commitTimeoutMs: cfg.fabricCommitTimeoutMs,
+  };
+}
+
+/**
+ * An auditor's Fabric settings file (`--fabric-config FILE`): a JSON object
+ * whose `fabric` section has the node config's keys, with the auditor's own
+ * identity. Only the file is read (no environment, no flags).
+ * @throws CairnError INVALID_ARGUMENT naming the setting at fault
+ */
+export async function loadFabricSettings(path: string): Promise<FabricSettings> {
+  const cfg = await loadConfig({ configPath: path, env: {} });
+  requireFabric(cfg as NodeConfig, `reading anchors from Fabric (${path})`);
+  return fabricSettings(cfg);
 }

@@ -3,6 +3,10 @@
  * call fails with, and bounded waits on event streams.
  */
 import { createHash } from 'node:crypto';
+import { buildWindow } from '../../src/core/anchor.js';
+
+/** The node name the helpers anchor under unless told otherwise. */
+export const NODE = 'cairn-test';
 
 export interface CheckpointArg {
   log: string;
@@ -23,9 +27,19 @@ export function checkpoint(log: string, size: number, rootHash = hex32(`${log}@$
   return { log, origin, size, rootHash, note: `${origin}\n${size}\n${Buffer.from(rootHash, 'hex').toString('base64')}\n\n— cairn-test AAAA\n` };
 }
 
-/** The `anchorJson` argument of RecordAnchor. */
-export function anchorJson(window: number, checkpoints: CheckpointArg[], extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ root: hex32(`anchor-${window}`), checkpoints, node: 'cairn-test', ...extra });
+/**
+ * The `anchorJson` argument of RecordAnchor: the checkpoints sorted by log
+ * and the root over their notes as the node computes it (src/core/anchor.ts),
+ * unless `extra` says otherwise.
+ */
+export function anchorJson(checkpoints: CheckpointArg[], extra: Record<string, unknown> = {}): string {
+  const w = buildWindow(0, NODE, checkpoints);
+  return JSON.stringify({ root: w.root, checkpoints: w.checkpoints, ...extra });
+}
+
+/** The arguments of RecordAnchor: node, window, anchorJson. */
+export function recordArgs(window: number, checkpoints: CheckpointArg[], extra: Record<string, unknown> = {}, node = NODE): [string, string, string] {
+  return [node, String(window), anchorJson(checkpoints, extra)];
 }
 
 /** The error `p` rejects with; throws if it resolves. */
