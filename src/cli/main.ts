@@ -25,6 +25,7 @@ import { createLogger } from '../service/logger.js';
 import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
 import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
 import { USAGE } from './usage.js';
+import * as syncCommands from './sync-commands.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -398,6 +399,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     return EXIT_OK;
   },
 
+  sync: syncCommands.sync, diff: syncCommands.diff,
   async help() {
     process.stdout.write(USAGE);
     return EXIT_OK;

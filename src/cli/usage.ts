@@ -33,5 +33,14 @@ Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
                                (--threads: signature-checking threads, 0 = inline; default one per core, up to 4)
   verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
 
+GitOps sync (desired state: YAML manifests in Git; live: dir, etcd or kubernetes)
+  sync --repo PATH_OR_URL [--branch B] [--path P] --target dir:PATH|etcd:ENDPOINTS/PREFIX|kubernetes[:CONTEXT]
+       [--log NAME] [--name TARGET] [--once] [--apply] [--interval 15s] [--namespace NS]
+       [--ignore /pointer|Kind:/pointer|Kind]... [--mask-key FILE] [--cache-dir DIR]
+                               records drift (and, with --apply on dir/etcd, convergence) into --server,
+                               log "sync" by default; one JSON line per entry, or a summary with --once
+  diff --repo PATH_OR_URL [--branch B] [--path P] --target SPEC [--json] [--exit-code] [--color auto|always|never]
+                               prints the drift without recording; --exit-code exits 1 when there is drift
+
 Exit codes: 0 ok, 1 verification failed or tampering found, 2 usage, input or connection error.
 `;

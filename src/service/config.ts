@@ -15,10 +15,13 @@ import { resolve } from 'node:path';
 import { CairnError } from '../core/errors.js';
 import { isLogLevel, type LogLevel } from './logger.js';
 import type { FabricSettings } from '../api/fabric-connection.js';
+import { validateSyncTargetConfig, type SyncTargetConfig } from '../sync/run-target.js';
 
 export type { FabricSettings };
 
 export interface NodeConfig {
+  /** GitOps sync targets run inside the node (config file key `sync_targets`, a list). */
+  syncTargets: readonly SyncTargetConfig[];
   dataDir: string;
   listen: string;
   metricsListen: string;
@@ -97,6 +100,7 @@ export const SETTINGS: readonly Setting[] = [
 const FABRIC_REQUIRED: readonly (keyof NodeConfig)[] = ['fabricEndpoint', 'fabricTlsCaFile', 'fabricMspId', 'fabricCertFile', 'fabricKeyFile', 'fabricChannel', 'fabricChaincode'];
 
 export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string } = {
+  syncTargets: [],
   dataDir: './data',
   listen: '127.0.0.1:7700',
   metricsListen: '127.0.0.1:9464',
@@ -205,7 +209,18 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
       throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${(cause as Error).message}`, { field: 'config', cause });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: must be a JSON object`, { field: 'config' });
-    const flat = flattenSections(parsed as Record<string, unknown>, path);
+    const { sync_targets: rawTargets, ...rest } = parsed as Record<string, unknown>;
+    if (rawTargets !== undefined) {
+      if (!Array.isArray(rawTargets)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: sync_targets must be a list`, { field: 'sync_targets' });
+      const targets = rawTargets.map((t, i) => validateSyncTargetConfig(t, `sync_targets[${i}]`));
+      const names = new Set<string>();
+      for (const [i, t] of targets.entries()) {
+        if (names.has(t.name)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: sync_targets[${i}].name "${t.name}" is used twice`, { field: `sync_targets[${i}].name` });
+        names.add(t.name);
+      }
+      out.syncTargets = targets;
+    }
+    const flat = flattenSections(rest, path);
     const known = new Set(SETTINGS.map((s) => s.file));
     for (const k of Object.keys(flat)) {
       if (!known.has(k)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`, { field: k });

@@ -21,6 +21,10 @@ import { AnchorStore } from '../storage/anchor-store.js';
 import { AnchorPipeline } from './anchor-pipeline.js';
 import { LocalAnchorBackend } from './local-anchor-backend.js';
 import type { AnchorBackend } from './anchor-backend.js';
+import { startSyncTarget, type SyncContext } from '../sync/run-target.js';
+import { ledgerRecorder } from '../sync/recorder.js';
+import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
+import { createSyncMetrics } from '../sync/metrics.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -118,6 +122,22 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     throw err;
   }
   pipeline?.start();
+  const syncAbort = new AbortController();
+  const syncTargets: { name: string; done: Promise<void> }[] = [];
+  if (config.syncTargets.length > 0) {
+    const ctx: SyncContext = {
+      recorder: ledgerRecorder(ledger),
+      maskKey: await loadOrCreateMaskKey(join(config.dataDir, MASK_KEY_FILE)),
+      gitCacheDir: join(config.dataDir, 'git-cache'),
+      metrics: createSyncMetrics(metrics.registry),
+      logger: logger.child({ component: 'sync' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+    };
+    for (const t of config.syncTargets) {
+      const started = await startSyncTarget(t, ctx, syncAbort.signal);
+      syncTargets.push({ name: t.name, done: started.done.catch((err: unknown) => logger.error('sync target stopped', { target: t.name, err })) });
+    }
+  }
   health.setStatus('', 'SERVING');
   health.setStatus(LEDGER_SERVICE, 'SERVING');
   const grpcAddress = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${grpcPort}`;
@@ -160,6 +180,8 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
       serving = false;
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
+      syncAbort.abort();
+      await Promise.all(syncTargets.map((t) => t.done));
       await pipeline?.close();
       await ledger.close();
       await chain.close();

@@ -1,0 +1,181 @@
+/**
+ * One sync target from its configuration to a running engine: the same code
+ * behind `cairn sync` (recording into a node over gRPC) and the `serve`
+ * config's sync targets (recording into the node's own ledger).
+ *
+ * The etcd and Kubernetes live sources are loaded on demand (dynamic
+ * import), so a build without them still runs `dir` targets and says
+ * clearly what is missing for the others.
+ */
+import { CairnError, invalidArgument } from '../core/errors.js';
+import type { Logger } from '../service/logger.js';
+import { compileIgnore, hmacMasker, PLAIN_MASK, type IgnoreRule, type Masker } from './diff.js';
+import { DirSource, dirExists } from './dir-source.js';
+import { SyncEngine, type RecordedInfo } from './engine.js';
+import { GitDesired, validateBranch, validateSubpath } from './git-desired.js';
+import type { LiveSource } from './live-source.js';
+import type { SyncMetrics } from './metrics.js';
+import type { Recorder } from './recorder.js';
+import { TARGET_NAME_RE } from './sync-entry.js';
+import { parseTargetSpec, type TargetSpec } from './target-spec.js';
+
+export interface SyncTargetConfig {
+  /** `[a-z0-9][a-z0-9._-]{0,62}`; operator `cairn-sync/<name>`. */
+  name: string;
+  /** Local path or URL of the Git repository. */
+  repo: string;
+  /** Default `main`. */
+  branch?: string;
+  /** Directory of the manifests inside the repository. Default the root. */
+  path?: string;
+  /** `dir:PATH`, `etcd:ENDPOINTS/PREFIX` or `kubernetes[:CONTEXT]` (target-spec.ts). */
+  target: string;
+  /** Default `sync`. */
+  log?: string;
+  apply?: boolean;
+  /** Default 15000. */
+  pollIntervalMs?: number;
+  /** Default `default`. */
+  defaultNamespace?: string;
+  clusterScopedKinds?: string[];
+  ignore?: IgnoreRule[];
+}
+
+export interface SyncContext {
+  recorder: Recorder;
+  /** Masks Secret values with HMAC under this key; without one every value is `***`. */
+  maskKey?: Uint8Array;
+  /** Where remote repositories are fetched. */
+  gitCacheDir?: string;
+  metrics?: SyncMetrics;
+  logger?: Logger;
+  /** The node's max_payload_bytes. */
+  maxPayloadBytes?: number;
+  onRecorded?: (info: RecordedInfo) => void;
+  /** Dir source tuning (tests, benchmarks). */
+  dirOptions?: { debounceMs?: number; rescanMs?: number };
+}
+
+const LOG_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/**
+ * Checks a target configuration (from flags or a config file) and fills in
+ * defaults. `where` prefixes error fields (e.g. `sync_targets[0]`).
+ * @throws CairnError INVALID_ARGUMENT naming the field
+ */
+export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): Required<Omit<SyncTargetConfig, 'clusterScopedKinds' | 'ignore'>> & Pick<SyncTargetConfig, 'clusterScopedKinds' | 'ignore'> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument(where, 'must be an object');
+  const r = raw as Record<string, unknown>;
+  const str = (k: string, def?: string): string => {
+    const v = r[k] ?? def;
+    if (typeof v !== 'string') throw invalidArgument(`${where}.${k}`, def === undefined ? 'is required (a string)' : 'must be a string');
+    return v;
+  };
+  const name = str('name');
+  if (!TARGET_NAME_RE.test(name)) throw invalidArgument(`${where}.name`, 'must match [a-z0-9][a-z0-9._-]{0,62}');
+  const repo = str('repo');
+  if (!repo) throw invalidArgument(`${where}.repo`, 'is required');
+  const branch = validateBranch(str('branch', 'main'), `${where}.branch`);
+  const path = validateSubpath(str('path', ''), `${where}.path`);
+  const target = str('target');
+  parseTargetSpec(target, `${where}.target`);
+  const log = str('log', 'sync');
+  if (!LOG_RE.test(log)) throw invalidArgument(`${where}.log`, 'must match [a-z0-9][a-z0-9._-]{0,62}');
+  const apply = r.apply ?? false;
+  if (typeof apply !== 'boolean') throw invalidArgument(`${where}.apply`, 'must be true or false');
+  const poll = r.pollIntervalMs ?? r.poll_interval_ms ?? 15_000;
+  if (typeof poll !== 'number' || !Number.isInteger(poll) || poll < 10 || poll > 86_400_000) throw invalidArgument(`${where}.poll_interval_ms`, 'must be an integer from 10 to 86400000');
+  const defaultNamespace = str(r.defaultNamespace !== undefined ? 'defaultNamespace' : 'default_namespace', 'default');
+  const kinds = r.clusterScopedKinds ?? r.cluster_scoped_kinds;
+  if (kinds !== undefined && (!Array.isArray(kinds) || kinds.some((k) => typeof k !== 'string'))) throw invalidArgument(`${where}.cluster_scoped_kinds`, 'must be a list of kinds');
+  const ignore = r.ignore;
+  if (ignore !== undefined) {
+    if (!Array.isArray(ignore)) throw invalidArgument(`${where}.ignore`, 'must be a list of {kind?, pointer?}');
+    compileIgnore(ignore as IgnoreRule[]);
+  }
+  return { name, repo, branch, path, target, log, apply, pollIntervalMs: poll, defaultNamespace, clusterScopedKinds: kinds as string[] | undefined, ignore: ignore as IgnoreRule[] | undefined };
+}
+
+/** The module and export each optional live source is expected under. */
+const OPTIONAL_SOURCES = {
+  etcd: { module: './etcd-source.js', factory: 'createEtcdSource', klass: 'EtcdSource' },
+  kubernetes: { module: './kubernetes-source.js', factory: 'createKubernetesSource', klass: 'KubernetesSource' },
+} as const;
+
+/**
+ * The live source for a target spec. `etcd` and `kubernetes` are imported on
+ * demand; their modules export `createEtcdSource(options)` /
+ * `createKubernetesSource(options)` (or a class `EtcdSource` /
+ * `KubernetesSource` taking the same options).
+ * @throws CairnError FAILED_PRECONDITION when that source is not in this build
+ */
+export async function createLiveSource(spec: TargetSpec, opts: { defaultNamespace?: string; clusterScopedKinds?: string[]; logger?: Logger; dirOptions?: SyncContext['dirOptions'] } = {}): Promise<LiveSource> {
+  const defaultNamespace = opts.defaultNamespace ?? 'default';
+  if (spec.kind === 'dir') {
+    if (!(await dirExists(spec.path))) throw new CairnError('INVALID_ARGUMENT', `target: ${spec.path} is not a directory`, { field: 'target' });
+    return new DirSource({ dir: spec.path, defaultNamespace, clusterScopedKinds: opts.clusterScopedKinds, onError: (m) => opts.logger?.warn('sync: live file unreadable', { error: m }), ...opts.dirOptions });
+  }
+  const which = OPTIONAL_SOURCES[spec.kind];
+  let mod: Record<string, unknown>;
+  try {
+    const specifier: string = which.module;
+    mod = (await import(specifier)) as Record<string, unknown>;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND') throw new CairnError('FAILED_PRECONDITION', `the ${spec.kind} live source is not part of this build (src/sync/${which.module.slice(2, -3)}.ts is missing)`, { cause: e });
+    throw new CairnError('FAILED_PRECONDITION', `the ${spec.kind} live source failed to load: ${(e as Error).message}`, { cause: e });
+  }
+  const options = { ...spec, defaultNamespace, clusterScopedKinds: opts.clusterScopedKinds, logger: opts.logger };
+  const factory = mod[which.factory];
+  if (typeof factory === 'function') return (await (factory as (o: unknown) => LiveSource | Promise<LiveSource>)(options)) as LiveSource;
+  const Klass = mod[which.klass];
+  if (typeof Klass === 'function') return new (Klass as new (o: unknown) => LiveSource)(options);
+  throw new CairnError('FAILED_PRECONDITION', `src/sync/${which.module.slice(2, -3)}.ts exports neither ${which.factory}() nor ${which.klass}`);
+}
+
+export interface StartedTarget {
+  engine: SyncEngine;
+  desired: GitDesired;
+  live: LiveSource;
+  /** Closes the sources (the recorder belongs to the caller). */
+  close(): Promise<void>;
+}
+
+/** Builds the sources and the engine of one target (nothing runs yet). */
+export async function createSyncTarget(config: SyncTargetConfig, ctx: SyncContext): Promise<StartedTarget> {
+  const cfg = validateSyncTargetConfig(config);
+  const spec = parseTargetSpec(cfg.target);
+  const desired = new GitDesired({ repo: cfg.repo, branch: cfg.branch, path: cfg.path, cacheDir: ctx.gitCacheDir, defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds });
+  const live = await createLiveSource(spec, { defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds, logger: ctx.logger, dirOptions: ctx.dirOptions });
+  const mask: Masker = ctx.maskKey ? hmacMasker(ctx.maskKey) : PLAIN_MASK;
+  let engine: SyncEngine;
+  try {
+    engine = new SyncEngine(
+      { name: cfg.name, log: cfg.log, apply: cfg.apply, pollIntervalMs: cfg.pollIntervalMs, ignore: cfg.ignore, maxPayloadBytes: ctx.maxPayloadBytes },
+      { desired, live, recorder: ctx.recorder, mask, metrics: ctx.metrics, logger: ctx.logger?.child({ target: cfg.name }), onRecorded: ctx.onRecorded },
+    );
+  } catch (e) {
+    desired.close();
+    await live.close();
+    throw e;
+  }
+  return {
+    engine,
+    desired,
+    live,
+    close: async () => {
+      desired.close();
+      await live.close();
+    },
+  };
+}
+
+/**
+ * Starts a target in the background (for `serve`): `done` settles once
+ * `signal` aborts and the engine has stopped and its live source is closed.
+ */
+export async function startSyncTarget(config: SyncTargetConfig, ctx: SyncContext, signal: AbortSignal): Promise<StartedTarget & { done: Promise<void> }> {
+  const t = await createSyncTarget(config, ctx);
+  const done = t.engine.run(signal).finally(() => t.close());
+  return { ...t, done };
+}
