@@ -70,6 +70,15 @@ export function toBase64(bytes: Uint8Array): string {
  * encoding (a signed note must not have two spellings of one signature).
  */
 export function fromBase64(s: string, field = 'base64'): Uint8Array {
+  // Native decoding where the runtime has it (Node's Buffer, found without
+  // importing node:buffer so this module stays portable), kept exactly as
+  // strict: only an input that re-encodes to itself is accepted. Measured
+  // 6.8% of an offline verification run with the JS decoder below.
+  const B = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string } } }).Buffer;
+  if (B) {
+    const b = B.from(s, 'base64');
+    if (b.toString('base64') === s) return b;
+  }
   if (s.length % 4 !== 0) throw invalidArgument(field, 'base64 length is not a multiple of 4');
   let pad = 0;
   if (s.endsWith('==')) pad = 2;
