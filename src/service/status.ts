@@ -45,7 +45,10 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> & { cod
     metadata.set('cairn-code', err.code);
     // INTERNAL messages may name files or wrap library errors: say only what kind of
     // failure it was. CORRUPTION messages name only the log and seq/node at fault.
-    const details = err.code === 'INTERNAL' ? 'internal error' : err.message;
+    // Messages may quote client input cut at any code unit (V8's JSON.parse errors quote a
+    // snippet that can split a surrogate pair); grpc-js percent-encodes details with
+    // encodeURI, which throws on a lone surrogate and so would crash the node.
+    const details = err.code === 'INTERNAL' ? 'internal error' : err.message.toWellFormed();
     return { code: grpcCode(err.code), details, metadata };
   }
   return { code: grpc.status.INTERNAL, details: 'internal error' };
