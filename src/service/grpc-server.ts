@@ -115,7 +115,16 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
           done(method, grpc.status.OK);
           callback(null, res);
         },
-        (err) => callback(fail(method, err)),
+        (err) => {
+          // A status grpc-js cannot send (it once threw on a malformed message) must not
+          // become an unhandled rejection that takes the node down.
+          try {
+            callback(fail(method, err));
+          } catch (sendErr) {
+            log.error('could not send an error status', { method, err: sendErr });
+            callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+          }
+        },
       );
     };
   };
