@@ -20,6 +20,7 @@ import { openLogCheckpoint, LogVerifier } from '../src/core/log-verifier.js';
 import { bytesEqual, fromHex, toHex } from '../src/core/bytes.js';
 import type { AppendInput } from '../src/core/append-request.js';
 import type { ClientReceipt } from '../src/client/ledger-client.js';
+import { nextWithin } from './helpers/async.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -56,20 +57,6 @@ async function collect(gen: AsyncIterable<SignedEntry>): Promise<SignedEntry[]> 
   return out;
 }
 
-/** One step of a stream, failing instead of hanging when nothing comes. */
-async function nextWithin<T>(it: AsyncIterator<T>, ms: number, what: string): Promise<IteratorResult<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      it.next(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function checkReceipt(tt: Test, r: ClientReceipt, key: Uint8Array = spki): void {
   const cp = verifyReceipt({ entry: r.entry, checkpointNote: r.checkpoint.note, inclusionProof: r.inclusionProof }, key);

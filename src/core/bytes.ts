@@ -77,7 +77,8 @@ export function fromBase64(s: string, field = 'base64'): Uint8Array {
   const B = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string } } }).Buffer;
   if (B) {
     const b = B.from(s, 'base64');
-    if (b.toString('base64') === s) return b;
+    // A plain Uint8Array view: Buffer's own semantics (slice shares memory) must not leak out.
+    if (b.toString('base64') === s) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
   if (s.length % 4 !== 0) throw invalidArgument(field, 'base64 length is not a multiple of 4');
   let pad = 0;

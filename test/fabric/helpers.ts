@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { buildWindow } from '../../src/core/anchor.js';
+export { nextWithin } from '../helpers/async.js';
 
 /** The node name the helpers anchor under unless told otherwise. */
 export const NODE = 'cairn-test';
@@ -52,19 +53,5 @@ export async function failure(p: Promise<unknown>): Promise<Error & Record<strin
   throw new Error('expected the call to fail, it succeeded');
 }
 
-/** One step of an async iterator, failing instead of hanging when nothing comes. */
-export async function nextWithin<T>(it: AsyncIterator<T>, ms: number, what: string): Promise<IteratorResult<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      it.next(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export const utf8 = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
