@@ -22,7 +22,7 @@ import { GitDesired } from '../src/sync/git-desired.js';
 import { ledgerRecorder, type Recorder } from '../src/sync/recorder.js';
 import { readSyncEntry, type SyncRecord } from '../src/sync/sync-entry.js';
 import { startTestNode } from './helpers/node.js';
-import { configMap, createRepo, until } from './sync-helpers.js';
+import { configMap, createRepo, followSource, summarizeEvents, until } from './sync-helpers.js';
 
 let etcd: TestEtcd;
 let client: Etcd3;
@@ -50,39 +50,7 @@ function source(prefix: string, extra: Partial<EtcdSourceOptions> = {}): LiveSou
   return createEtcdSource({ client, prefix, backoffInitialMs: 50, backoffMaxMs: 500, ...extra });
 }
 
-/** Collects a watch's events; `until` resolves once `pred` holds for what arrived. */
-function follow(src: LiveSource, from: string) {
-  const events: LiveEvent[] = [];
-  const ac = new AbortController();
-  let waiters: { pred: (e: LiveEvent[]) => boolean; resolve: () => void }[] = [];
-  const done = src.watch(
-    from,
-    (e) => {
-      events.push(e);
-      waiters = waiters.filter((w) => (w.pred(events) ? (w.resolve(), false) : true));
-    },
-    ac.signal,
-  );
-  done.catch(() => {});
-  return {
-    events,
-    done,
-    stop: async () => {
-      ac.abort();
-      await done.catch(() => {});
-    },
-    until: (pred: (e: LiveEvent[]) => boolean, ms = 15_000, what = 'events') =>
-      new Promise<void>((resolve, reject) => {
-        if (pred(events)) return resolve();
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(summary(events))}`)), ms);
-        waiters.push({ pred, resolve: () => (clearTimeout(timer), resolve()) });
-      }),
-  };
-}
 
-function summary(events: LiveEvent[]): string[] {
-  return events.map((e) => (e.type === 'resync' ? `resync(${[...e.objects.keys()].sort().join(',')})` : e.type === 'delete' ? `delete ${e.key}` : `upsert ${e.key} ${JSON.stringify(e.object.data ?? null)}`));
-}
 
 async function put(key: string, value: string): Promise<bigint> {
   const res = await client.put(key).value(value).exec();
@@ -138,7 +106,7 @@ t.test('watch delivers puts, edits, renames, transactions and deletes in revisio
   const src = source('/watch/', { onInvalid: () => {} });
   await put('/watch/a', JSON.stringify(cm('a', { v: '1' })));
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
 
   await put('/watch/b', JSON.stringify(cm('b', { v: '1' })));
@@ -163,7 +131,7 @@ t.test('watch delivers puts, edits, renames, transactions and deletes in revisio
     'delete default/ConfigMap/b',
   ];
   await w.until((e) => e.length >= expected.length);
-  t.same(summary(w.events), expected, 'one event per change, both events of a transaction, an invalid value removes its object');
+  t.same(summarizeEvents(w.events), expected, 'one event per change, both events of a transaction, an invalid value removes its object');
 });
 
 t.test('etcd killed with -9 in the middle of a catch-up and restarted: no event lost or doubled', async (t) => {
@@ -247,7 +215,7 @@ t.test('etcd killed with -9 in the middle of a catch-up and restarted: no event 
   while (events.length < truth.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 300)); // room for a doubled event to show up
   t.equal(events.length, truth.length, 'as many events as changes');
-  t.same(summary(events), truth, 'the same changes in the same order');
+  t.same(summarizeEvents(events), truth, 'the same changes in the same order');
 });
 
 t.test('a compacted start revision forces a relist: resync with the whole state, then live events', async (t) => {
@@ -259,9 +227,9 @@ t.test('a compacted start revision forces a relist: resync with the whole state,
   const rev = await put(`${PREFIX}b`, JSON.stringify(cm('b', { v: '1' })));
   await client.kv.compact({ revision: rev.toString(), physical: true });
 
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
-  await w.until((e) => e.length >= 1, 15_000, 'a resync');
+  await w.until((e) => e.length >= 1, 'a resync');
   const first = w.events[0]!;
   t.equal(first.type, 'resync');
   if (first.type === 'resync') {
@@ -271,7 +239,7 @@ t.test('a compacted start revision forces a relist: resync with the whole state,
   await put(`${PREFIX}c`, JSON.stringify(cm('c', {})));
   await client.delete().key(`${PREFIX}a`).exec();
   await w.until((e) => e.length >= 3);
-  t.same(summary(w.events).slice(1), ['upsert default/ConfigMap/c {}', 'delete default/ConfigMap/a'], 'then watches from the relist revision + 1');
+  t.same(summarizeEvents(w.events).slice(1), ['upsert default/ConfigMap/c {}', 'delete default/ConfigMap/a'], 'then watches from the relist revision + 1');
 });
 
 t.test('apply writes an existing object back to its key and a new one to <prefix><namespace>/<kind>/<name>', async (t) => {
@@ -307,7 +275,7 @@ t.test('apply writes an existing object back to its key and a new one to <prefix
 t.test('an aborted watch rejects promptly, also while etcd is unreachable', async (t) => {
   const src = source('/abort/');
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   await new Promise((r) => setTimeout(r, 200));
   const began = Date.now();
   await w.stop();

@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { tempDir } from './helpers/node.js';
+import type { LiveEvent, LiveSource } from '../src/sync/live-source.js';
 
 const exec = promisify(execFile);
 
@@ -85,4 +86,32 @@ export async function until<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'co
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** One line per event, for timeout messages. */
+export function summarizeEvents(events: LiveEvent[]): string[] {
+  return events.map((e) => (e.type === 'resync' ? `resync(${[...e.objects.keys()].sort().join(',')})` : e.type === 'delete' ? `delete ${e.key}` : `upsert ${e.key} ${JSON.stringify(e.object.data ?? e.object.spec ?? null)}`));
+}
+
+/** Collects a live source's watch events; `until` waits for `pred` over what arrived (or anything else it checks). */
+export function followSource(src: LiveSource, from: string) {
+  const events: LiveEvent[] = [];
+  const ac = new AbortController();
+  const done = src.watch(from, (e) => events.push(e), ac.signal);
+  done.catch(() => {});
+  return {
+    events,
+    done,
+    stop: async () => {
+      ac.abort();
+      await done.catch(() => {});
+    },
+    until: async (pred: (events: LiveEvent[]) => boolean, what = 'events', ms = 15_000) => {
+      const deadline = Date.now() + ms;
+      while (!pred(events)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(summarizeEvents(events))}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+  };
 }

@@ -15,8 +15,9 @@ import { createKubernetesSource, DEFAULT_RESOURCES, type KubernetesSourceOptions
 import { createLiveSource } from '../src/sync/run-target.js';
 import { parseTargetSpec } from '../src/sync/target-spec.js';
 import { tempDir } from './helpers/node.js';
-import type { LiveEvent, LiveSource } from '../src/sync/live-source.js';
+import type { LiveSource } from '../src/sync/live-source.js';
 import { CairnError } from '../src/core/errors.js';
+import { followSource, summarizeEvents } from './sync-helpers.js';
 
 const CONFIGMAPS: FakeResource = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 const DEPLOYMENTS: FakeResource = { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true };
@@ -37,32 +38,7 @@ async function setup(t: Test, extra: Partial<KubernetesSourceOptions> = {}): Pro
   return { server, src };
 }
 
-function summary(events: LiveEvent[]): string[] {
-  return events.map((e) => (e.type === 'resync' ? `resync(${[...e.objects.keys()].sort().join(',')})` : e.type === 'delete' ? `delete ${e.key}` : `upsert ${e.key} ${JSON.stringify(e.object.data ?? e.object.spec ?? null)}`));
-}
 
-/** Collects a watch's events; `until` waits for a condition on what arrived. */
-function follow(src: LiveSource, from: string) {
-  const events: LiveEvent[] = [];
-  const ac = new AbortController();
-  const done = src.watch(from, (e) => events.push(e), ac.signal);
-  done.catch(() => {});
-  return {
-    events,
-    done,
-    stop: async () => {
-      ac.abort();
-      await done.catch(() => {});
-    },
-    until: async (pred: () => boolean, what: string, ms = 10_000) => {
-      const deadline = Date.now() + ms;
-      while (!pred()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(summary(events))}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
-  };
-}
 
 t.test('list reads every kind page by page, fills in apiVersion and kind, and keeps each list resourceVersion', async (t) => {
   const { server, src } = await setup(t, { pageSize: 2 });
@@ -88,7 +64,7 @@ t.test('watch resumes from the list resourceVersion with bookmarks and reports e
   const { server, src } = await setup(t);
   server.upsert(CONFIGMAPS, cm('a', { v: '1' }));
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
   await w.until(() => server.openWatches === 3, 'three watches');
   for (const r of server.watchRequests()) {
@@ -101,14 +77,14 @@ t.test('watch resumes from the list resourceVersion with bookmarks and reports e
   server.remove(CONFIGMAPS, 'default', 'b');
   await w.until(() => w.events.length >= 4, 'four events');
   // One watch stream per kind: order holds within a kind, as in Kubernetes itself.
-  t.same(summary(w.events).filter((e) => e.includes('ConfigMap')), ['upsert default/ConfigMap/b {"v":"1"}', 'upsert default/ConfigMap/a {"v":"2"}', 'delete default/ConfigMap/b'], 'config map changes in order');
-  t.same(summary(w.events).filter((e) => e.includes('ClusterRole')), ['upsert /ClusterRole/viewer null'], 'the cluster role once');
+  t.same(summarizeEvents(w.events).filter((e) => e.includes('ConfigMap')), ['upsert default/ConfigMap/b {"v":"1"}', 'upsert default/ConfigMap/a {"v":"2"}', 'delete default/ConfigMap/b'], 'config map changes in order');
+  t.same(summarizeEvents(w.events).filter((e) => e.includes('ClusterRole')), ['upsert /ClusterRole/viewer null'], 'the cluster role once');
 });
 
 t.test('a bookmark advances the resume point: a reopened watch asks for the bookmarked resourceVersion', async (t) => {
   const { server, src } = await setup(t);
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
   await w.until(() => server.openWatches === 3, 'three watches');
   const rv = server.upsert(DEPLOYMENTS, { metadata: { name: 'api', namespace: 'shop' }, spec: { replicas: 1 } });
@@ -128,7 +104,7 @@ t.test('410 Gone as an HTTP status relists and emits resync with the whole state
   const { server, src } = await setup(t);
   server.upsert(CONFIGMAPS, cm('a', { v: '1' }));
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
   await w.until(() => server.openWatches === 3, 'three watches');
   server.goneAs = 'http';
@@ -136,23 +112,23 @@ t.test('410 Gone as an HTTP status relists and emits resync with the whole state
   server.upsert(CONFIGMAPS, cm('b', { v: '1' }));
   server.compact(); // the watches' resume point is gone
   await w.until(() => w.events.some((e) => e.type === 'resync'), 'a resync');
-  t.same(summary(w.events), ['resync(default/ConfigMap/a,default/ConfigMap/b)'], 'the change made while compacted arrives in the resync, once');
+  t.same(summarizeEvents(w.events), ['resync(default/ConfigMap/a,default/ConfigMap/b)'], 'the change made while compacted arrives in the resync, once');
   await w.until(() => server.openWatches === 3, 'watches again');
   server.upsert(CONFIGMAPS, cm('c', {}));
   await w.until(() => w.events.length === 2, 'a live event');
-  t.same(summary(w.events).slice(1), ['upsert default/ConfigMap/c {}'], 'then watches from the new list resourceVersion');
+  t.same(summarizeEvents(w.events).slice(1), ['upsert default/ConfigMap/c {}'], 'then watches from the new list resourceVersion');
 });
 
 t.test('410 Gone as an ERROR event, on an open watch or on reopening, relists and emits resync', async (t) => {
   const { server, src } = await setup(t);
   server.upsert(CONFIGMAPS, cm('a', {}));
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
   await w.until(() => server.openWatches === 3, 'three watches');
   server.expireWatches();
   await w.until(() => w.events.length === 1, 'a resync');
-  t.same(summary(w.events), ['resync(default/ConfigMap/a)'], 'an ERROR event with code 410 on an open watch');
+  t.same(summarizeEvents(w.events), ['resync(default/ConfigMap/a)'], 'an ERROR event with code 410 on an open watch');
 
   await w.until(() => server.openWatches === 3, 'watches again');
   server.goneAs = 'event';
@@ -160,13 +136,13 @@ t.test('410 Gone as an ERROR event, on an open watch or on reopening, relists an
   server.remove(CONFIGMAPS, 'default', 'a');
   server.compact();
   await w.until(() => w.events.length === 2, 'a second resync');
-  t.same(summary(w.events)[1], 'resync()', 'an ERROR event with code 410 as the answer to the watch request');
+  t.same(summarizeEvents(w.events)[1], 'resync()', 'an ERROR event with code 410 as the answer to the watch request');
 });
 
 t.test('a watch silent for longer than the watchdog is reopened from its resume point', async (t) => {
   const { server, src } = await setup(t, { watchdogMs: 800 });
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
   await w.until(() => server.openWatches === 3, 'three watches');
   const before = server.watchRequests().length;
@@ -178,7 +154,7 @@ t.test('a watch silent for longer than the watchdog is reopened from its resume 
   await w.until(() => w.events.length === 1, 'the change, after the watchdog', 5000);
   const waited = Date.now() - began;
   t.ok(waited >= 500, `the change arrived ${waited} ms later, once the watchdog reopened the watch`);
-  t.same(summary(w.events), ['upsert default/ConfigMap/lost-in-silence {}'], 'replayed from the resume point, once');
+  t.same(summarizeEvents(w.events), ['upsert default/ConfigMap/lost-in-silence {}'], 'replayed from the resume point, once');
   const reopened = server.watchRequests().slice(before);
   t.ok(reopened.some((r) => r.path === '/api/v1/configmaps' && r.query.resourceVersion === JSON.parse(snap.version)['/api/v1/configmaps']), 'reopened at the last seen resourceVersion');
   t.notOk(w.events.some((e) => e.type === 'resync'), 'no relist needed');
@@ -187,7 +163,7 @@ t.test('a watch silent for longer than the watchdog is reopened from its resume 
 t.test('500s and connection errors are retried with backoff; no relist, nothing lost', async (t) => {
   const { server, src } = await setup(t);
   const snap = await src.list();
-  const w = follow(src, snap.version);
+  const w = followSource(src, snap.version);
   t.teardown(w.stop);
   await w.until(() => server.openWatches === 3, 'three watches');
   const before = server.watchRequests().length;
@@ -197,7 +173,7 @@ t.test('500s and connection errors are retried with backoff; no relist, nothing 
   await w.until(() => w.events.length === 1, 'the change made during the outage');
   await w.until(() => server.openWatches === 3, 'watches again');
   t.ok(server.watchRequests().length - before >= 9, `${server.watchRequests().length - before} watch requests: six failed, then three succeeded`);
-  t.same(summary(w.events), ['upsert default/ConfigMap/during-outage {}']);
+  t.same(summarizeEvents(w.events), ['upsert default/ConfigMap/during-outage {}']);
 
   server.failNext(1, { watch: false });
   const err = await src.list().catch((e: unknown) => e);
