@@ -10,17 +10,17 @@
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, createHash } from 'node:crypto';
+import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MerkleTree } from 'merkletreejs';
-import { percentile, machine, table, opsPerSec, fmt } from './bench-lib.js';
+import { percentile, machine, table, opsPerSec } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
-import { CompactRange, leafHash, verifyInclusion, verifyConsistency, rootFromLeafHashes } from '../src/core/merkle.js';
+import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
 import { Ledger } from '../src/service/ledger.js';
 import { SigningKey, writeKeyFiles } from '../src/service/signing-key.js';
@@ -72,8 +72,6 @@ function cryptoBench(): void {
   derToP1363(nobleDer);
   print(table('Signatures and hashing (ops/s, median of 5 slices)', ['operation', '@noble', 'node:crypto', 'node/noble'], rows));
   print(`interop: noble verifies node's low-S DER: ${ok1}; node verifies noble's DER: ${ok2}`);
-  void createPrivateKey;
-  void createPublicKey;
 }
 
 function merkleBench(): void {
@@ -359,7 +357,6 @@ async function proofBench(): Promise<void> {
       ['client-side inclusion check (leaf recomputed from the entry)', percentile(verifyUs, 50) / 1000, percentile(verifyUs, 99) / 1000],
     ]),
   );
-  void verifyConsistency;
   client.close();
   await node.stop();
 }
@@ -370,4 +367,3 @@ if (want('append')) await appendBench();
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
-void fmt;

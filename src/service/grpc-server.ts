@@ -88,11 +88,11 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
     'grpc.max_send_message_length': 16 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  // grpc-js creates its HTTP/2 server without TCP_NODELAY: Nagle holds back the
-  // small response frames until the client's delayed ACK (~40 ms on Linux),
-  // which capped appends at ~1,000/s with both processes half idle (measured).
-  // The options object is passed to http2.createServer -> net.Server, which
-  // honours noDelay (Node >= 17.7).
+  // grpc-js creates its HTTP/2 server without TCP_NODELAY, so Nagle may hold
+  // back small response frames until the client's delayed ACK. On loopback
+  // here the difference was within noise; it is set for real networks. The
+  // options object reaches http2.createServer -> net.Server, which honours
+  // noDelay (Node >= 17.7).
   const common = (server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
   if (common) common.noDelay = true;
 
