@@ -22,8 +22,8 @@ const tmp = await tempDir();
 const store = await LedgerStore.open(join(tmp.path, 'l'));
 const key = SigningKey.generate();
 const ledger = new Ledger(store, key, { nodeName: 'cairn.example', maxBatch: 16, maxQueue: 16, maxLogs: 1, limits: { maxPayloadBytes: 1024 } });
-const r0 = await ledger.append({ log: 'prod', configId: 'payments/api', operator: 'alice@example.com', action: 'update', source: 'ci/pipeline/4711', commit: '9fceb02d0ae598e95dc970b74767f19372d61af8', payloadJson: '{"replicas":3,"image":"registry.example/payments:2.4.1"}', requestId: 'job-4711-step-3' });
-const r1 = await ledger.append({ log: 'prod', configId: 'payments/api', operator: 'bob@example.com', action: 'rollback', commit: '1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d', payloadJson: '{"replicas":2}' });
+const r0 = await ledger.append({ log: 'prod', configId: 'payments/api', operator: 'alice@example.com', action: 'update', source: 'ci/pipeline/4711', commit: '9fceb02d0ae598e95dc970b74767f19372d61af8', payloadJson: '{"replicas":3,"image":"registry.example/payments:2.4.1"}', requestId: 'job-4711-step-3' }, 'cert-subject:CN=ci-payments,O=example');
+const r1 = await ledger.append({ log: 'prod', configId: 'payments/api', operator: 'bob@example.com', action: 'rollback', commit: '1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d', payloadJson: '{"replicas":2}' }, 'token:release-bot');
 for (const [i, r] of [r0, r1].entries()) {
   await writeFile(join(outDir, `entry-${i}.body.json`), r.entry.body);
   await writeFile(join(outDir, `entry-${i}.sig.der`), r.entry.signature);

@@ -101,7 +101,8 @@ t.test('Append returns only a durable receipt whose inclusion proof verifies', a
   t.equal(first.replayed, false);
   const body = decodeBody(first.entry.body);
   t.match(body, {
-    v: 1,
+    v: 2,
+    identity: '',
     log,
     seq: 0,
     configId: 'payments/prod/app.yaml',

@@ -21,6 +21,8 @@ export interface AppendInput {
 }
 
 export interface ValidAppend {
+  /** Set by the server from the authenticated caller, never from the request (see EntryBody.identity). */
+  identity: string;
   log: string;
   configId: string;
   operator: string;
@@ -73,7 +75,7 @@ export function validateAppend(input: AppendInput, limits: AppendLimits = DEFAUL
   const requestId = text('request_id', input.requestId, 128, false);
   if (requestId && !REQUEST_ID_RE.test(requestId)) throw invalidArgument('request_id', 'must be 1-128 printable ASCII characters without spaces');
   const payload = parsePayload(input.payloadJson ?? '', limits.maxPayloadBytes);
-  return { log, configId, operator, action, source, commit, payload, requestId };
+  return { log, configId, operator, identity: '', action, source, commit, payload, requestId };
 }
 
 function utf8Length(s: string): number {

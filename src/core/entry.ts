@@ -19,7 +19,12 @@ import { bytesEqual, concatBytes, fromUtf8, toHex, utf8 } from './bytes.js';
 import { invalidArgument, VerificationError } from './errors.js';
 import { isLowS } from './ecdsa-der.js';
 
-export const ENTRY_FORMAT_VERSION = 1;
+/**
+ * Version 2 added `identity`, the caller as the server authenticated it. A
+ * verifier still accepts version 1 bodies (written before authentication
+ * existed), which have every other key and no `identity`.
+ */
+export const ENTRY_FORMAT_VERSION = 2;
 export const ZERO_HASH = new Uint8Array(32);
 
 /** Log names: a log per tenant or pipeline. Lowercase so names compare literally. */
@@ -32,7 +37,14 @@ export interface EntryBody {
   /** RFC 3339 UTC with milliseconds, assigned by the server. */
   time: string;
   configId: string;
+  /** Who the client says did it: its own claim, kept as sent. */
   operator: string;
+  /**
+   * Who the server authenticated: `cert-subject:<subject>`, `cert-san:<type>:<value>`,
+   * `token:<name>` or `node:<name>` for entries the node writes itself; empty
+   * when the node runs without authentication. Written by the server, never by the client.
+   */
+  identity: string;
   action: string;
   source: string;
   commit: string;
@@ -43,7 +55,8 @@ export interface EntryBody {
   prevHash: string;
 }
 
-const BODY_KEYS = ['action', 'commit', 'configId', 'log', 'operator', 'payload', 'prevHash', 'requestId', 'seq', 'source', 'time', 'v'];
+const BODY_KEYS_V1 = ['action', 'commit', 'configId', 'log', 'operator', 'payload', 'prevHash', 'requestId', 'seq', 'source', 'time', 'v'];
+const BODY_KEYS_V2 = ['action', 'commit', 'configId', 'identity', 'log', 'operator', 'payload', 'prevHash', 'requestId', 'seq', 'source', 'time', 'v'];
 
 /** A stored or transmitted entry: the signed bytes plus what is derived from them. */
 export interface SignedEntry {
@@ -94,18 +107,21 @@ export function decodeBody(bytes: Uint8Array, where: { log?: string; seq?: numbe
   if (!bytesEqual(canonical, bytes)) {
     throw new VerificationError('ENTRY_MALFORMED', `entry ${where.seq ?? '?'}: body is not in RFC 8785 canonical form`, { ...where });
   }
+  // Version 1 had no identity: read it as empty, so callers see one shape.
+  if (body.v === 1) body.identity = '';
   return body;
 }
 
 function bodyShapeProblem(b: unknown): string | undefined {
   if (typeof b !== 'object' || b === null || Array.isArray(b)) return 'body is not a JSON object';
-  const keys = Object.keys(b).sort();
-  if (keys.length !== BODY_KEYS.length || keys.some((k, i) => k !== BODY_KEYS[i])) return `body keys are [${keys.join(',')}]`;
   const o = b as Record<string, unknown>;
-  if (o.v !== ENTRY_FORMAT_VERSION) return `unsupported format version ${String(o.v)}`;
+  if (o.v !== 1 && o.v !== 2) return `unsupported format version ${String(o.v)}`;
+  const expected = o.v === 1 ? BODY_KEYS_V1 : BODY_KEYS_V2;
+  const keys = Object.keys(b).sort();
+  if (keys.length !== expected.length || keys.some((k, i) => k !== expected[i])) return `body keys are [${keys.join(',')}]`;
   if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) return 'seq is not a non-negative integer';
-  for (const k of ['log', 'time', 'configId', 'operator', 'action', 'source', 'commit', 'requestId', 'prevHash']) {
-    if (typeof o[k] !== 'string') return `${k} is not a string`;
+  for (const k of ['log', 'time', 'configId', 'operator', 'identity', 'action', 'source', 'commit', 'requestId', 'prevHash']) {
+    if (typeof o[k] !== 'string' && !(k === 'identity' && o.v === 1)) return `${k} is not a string`;
   }
   if (!/^[0-9a-f]{64}$/.test(o.prevHash as string)) return 'prevHash is not 64 lowercase hex digits';
   return undefined;

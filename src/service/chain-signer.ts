@@ -39,6 +39,7 @@ export function signChain(sign: (m: Uint8Array) => Uint8Array, log: string, prev
       time,
       configId: r.configId,
       operator: r.operator,
+      identity: r.identity,
       action: r.action,
       source: r.source,
       commit: r.commit,

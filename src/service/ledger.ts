@@ -29,6 +29,14 @@ export interface Proof {
   checkpoint: SignedCheckpoint;
 }
 
+/**
+ * The one answer for a log that is not there. Authorization answers a log the
+ * caller may not see with this same error, so the two cannot be told apart.
+ */
+export function logNotFound(log: string): CairnError {
+  return new CairnError('NOT_FOUND', `log ${log} not found`);
+}
+
 export class Ledger {
   readonly store: LedgerStore;
   readonly key: SigningKey;
@@ -55,9 +63,14 @@ export class Ledger {
     return `${this.options.nodeName}/${log}`;
   }
 
-  /** @throws CairnError INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED, UNAVAILABLE */
-  async append(input: AppendInput): Promise<Receipt> {
+  /**
+   * @param identity who the server authenticated (EntryBody.identity): the
+   *   transport's word, never the client's; empty when authentication is off.
+   * @throws CairnError INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED, UNAVAILABLE
+   */
+  async append(input: AppendInput, identity = ''): Promise<Receipt> {
     const req = validateAppend(input, this.options.limits);
+    req.identity = identity;
     const seq = await this.#sequencer(req.log, true);
     return seq.append(req);
   }
@@ -74,7 +87,7 @@ export class Ledger {
     this.#stored ??= this.store.listLogs().then((names) => new Set(names));
     const stored = await this.#stored;
     if (!stored.has(log)) {
-      if (!create) throw new CairnError('NOT_FOUND', `log ${log} not found`);
+      if (!create) throw logNotFound(log);
       if (stored.size >= this.options.maxLogs) {
         throw new CairnError('RESOURCE_EXHAUSTED', `node already hosts ${this.options.maxLogs} logs (max_logs); log ${log} was not created`);
       }

@@ -34,7 +34,8 @@ export function ledgerRecorder(ledger: Ledger): Recorder {
   return {
     describe: 'in-process ledger',
     async append(input) {
-      const r = await ledger.append(input);
+      // Entries the node writes for itself carry the node as their identity.
+      const r = await ledger.append(input, `node:${ledger.options.nodeName}`);
       return { log: r.entry.log, seq: r.entry.seq, replayed: r.replayed };
     },
     async *history(log, signal) {
