@@ -87,6 +87,13 @@ export interface CompiledPolicy {
    * or when they map to two different tenants (ambiguous: denied).
    */
   tenantOf(identity: Identity): string | undefined;
+  /**
+   * The tenant and the credential that mapped to it (`cert-subject:...`,
+   * `cert-san:...` or `token:...`, exactly as the policy line matched it): what
+   * the node records as an entry's identity. `undefined` exactly when
+   * {@link tenantOf} is.
+   */
+  resolve(identity: Identity): { tenant: string; principal: string } | undefined;
   /** Whether `tenant` may `action` the log `log`. False for an undefined or unknown tenant and for an invalid log name. */
   can(tenant: string | undefined, action: LogAction, log: string): boolean;
   /** Whether `tenant` may read anchor windows and their proofs (`anchor:read`). */
@@ -440,19 +447,26 @@ class CompiledPolicyImpl implements CompiledPolicy {
   }
 
   tenantOf(identity: Identity): string | undefined {
+    return this.resolve(identity)?.tenant;
+  }
+
+  resolve(identity: Identity): { tenant: string; principal: string } | undefined {
     if (identity === null || typeof identity !== 'object') return undefined;
     let found: string | undefined;
+    let principal = '';
     let ambiguous = false;
     const consider = (key: string): void => {
       const tenant = this.#matches.get(key);
       if (tenant === undefined) return;
       if (found !== undefined && found !== tenant) ambiguous = true;
+      // The first credential that matched names the caller: subject, then SANs, then token.
+      if (found === undefined) principal = key;
       found = tenant;
     };
     if (typeof identity.subject === 'string') consider(`cert-subject:${identity.subject}`);
     if (Array.isArray(identity.sans)) for (const san of identity.sans) if (typeof san === 'string') consider(`cert-san:${san}`);
     if (typeof identity.token === 'string') consider(`token:${identity.token}`);
-    return ambiguous ? undefined : found;
+    return ambiguous || found === undefined ? undefined : { tenant: found, principal };
   }
 
   can(tenant: string | undefined, action: LogAction, log: string): boolean {

@@ -26,11 +26,14 @@ import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
 import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
 import { USAGE } from './usage.js';
 import * as syncCommands from './sync-commands.js';
+import { CONNECT_OPTIONS, connect } from './connect.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
 
-const SERVER: Options = { server: { type: 'string' } };
+const SERVER: Options = { ...CONNECT_OPTIONS };
+/** serve's flags for the access and limit settings (the table in config.ts names them). */
+const SERVE_ONLY_FLAGS = /^(tls-|policy-file|tokens-file|auth-reload-ms|rate-limit-|max-streams-per-identity|request-timeout-ms|stream-stall-ms|metrics-remote)/;
 
 function parse(args: string[], options: Options, positionals = 0): { values: Values; positionals: string[] } {
   let r;
@@ -60,8 +63,7 @@ function int(v: Values, name: string, required = true): number | undefined {
 }
 
 function client(v: Values): LedgerClient {
-  const address = (v.server as string | undefined) || process.env.CAIRN_SERVER || '127.0.0.1:7700';
-  return new LedgerClient(address);
+  return connect(v);
 }
 
 async function pinnedKey(v: Values): Promise<Uint8Array> {
@@ -135,7 +137,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       signing: { type: 'string' },
       'anchor-backend': { type: 'string' },
       'anchor-interval-ms': { type: 'string' },
-      ...Object.fromEntries(SETTINGS.filter((s) => s.flag.startsWith('fabric-')).map((s) => [s.flag, { type: 'string' as const }])),
+      ...Object.fromEntries(SETTINGS.filter((s) => s.flag.startsWith('fabric-') || SERVE_ONLY_FLAGS.test(s.flag)).map((s) => [s.flag, { type: 'string' as const }])),
     });
     const config = await loadConfig({ flags: values as Record<string, string>, env: process.env });
     const logger = createLogger(config.logLevel);
@@ -145,6 +147,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       logger.info('shutting down', { signal });
       await node.close();
     };
+    // SIGHUP: re-read policy, tokens and TLS files now instead of at the next poll.
+    const onHup = (): void => void node.reloadAuth();
+    process.on('SIGHUP', onHup);
     await Promise.race([once(process, 'SIGINT').then(() => stop('SIGINT')), once(process, 'SIGTERM').then(() => stop('SIGTERM'))]);
     return EXIT_OK;
   },

@@ -5,10 +5,10 @@
  * with `diff --exit-code` (like `git diff --exit-code`), 2 usage, input or
  * connection error (also: the desired state has manifest errors).
  */
+import { CONNECT_OPTIONS, connect, serverAddress } from './connect.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { LedgerClient } from '../client/ledger-client.js';
 import { createLogger, isLogLevel } from '../service/logger.js';
 import { compileIgnore, diffStates, hmacMasker, PLAIN_MASK, type IgnoreRule } from '../sync/diff.js';
 import { formatChanges } from '../sync/diff-format.js';
@@ -100,7 +100,7 @@ function logger(v: Values) {
 export async function sync(args: string[]): Promise<number> {
   const v = parse(args, {
     ...COMMON,
-    server: { type: 'string' },
+    ...CONNECT_OPTIONS,
     log: { type: 'string' },
     name: { type: 'string' },
     interval: { type: 'string' },
@@ -131,8 +131,8 @@ export async function sync(args: string[]): Promise<number> {
   })();
   const log = logger(v);
   const maskKey = await loadOrCreateMaskKey((v['mask-key'] as string | undefined) || process.env.CAIRN_SYNC_MASK_KEY || join(configHome(), 'cairn', MASK_KEY_FILE));
-  const address = (v.server as string | undefined) || process.env.CAIRN_SERVER || '127.0.0.1:7700';
-  const client = new LedgerClient(address);
+  const address = serverAddress(v);
+  const client = connect(v);
   const recorder = clientRecorder(client, address);
   const once = v.once === true;
   try {

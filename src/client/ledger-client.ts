@@ -117,13 +117,40 @@ export interface ClientOptions {
   timeoutMs?: number;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
+  /** Bearer token (`<name>.<secret>`), sent as `authorization: Bearer ...` on every call. */
+  token?: string;
+}
+
+/** Where a client's TLS and token come from (CLI flags or their environment variables). */
+export interface ClientAuth {
+  /** PEM of the CA that issued the node's certificate; TLS is on when set. */
+  caPem?: Buffer;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  certPem?: Buffer;
+  keyPem?: Buffer;
+  /** Host name the node's certificate names, when it differs from the address. */
+  serverName?: string;
+  token?: string;
+}
+
+/** Channel options and credentials for {@link ClientAuth}. */
+export function clientOptions(auth: ClientAuth): ClientOptions {
+  const opts: ClientOptions = {};
+  if (auth.caPem) {
+    opts.credentials = grpc.credentials.createSsl(auth.caPem, auth.keyPem ?? null, auth.certPem ?? null);
+    if (auth.serverName) opts.channelOptions = { 'grpc.ssl_target_name_override': auth.serverName, 'grpc.default_authority': auth.serverName };
+  }
+  if (auth.token) opts.token = auth.token;
+  return opts;
 }
 
 export class LedgerClient {
   readonly #client: grpc.Client & Record<string, unknown>;
   readonly #timeoutMs: number;
+  readonly #token: string | undefined;
 
   constructor(address: string, opts: ClientOptions = {}) {
+    this.#token = opts.token;
     const Ctor = ledgerClientConstructor();
     this.#client = new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions ?? {}) as grpc.Client & Record<string, unknown>;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
@@ -133,16 +160,22 @@ export class LedgerClient {
     this.#client.close();
   }
 
+  #metadata(): grpc.Metadata {
+    const m = new grpc.Metadata();
+    if (this.#token) m.set('authorization', `Bearer ${this.#token}`);
+    return m;
+  }
+
   #unary<T>(method: string, req: unknown): Promise<T> {
     const fn = this.#client[method] as UnaryFn;
     return new Promise<T>((resolve, reject) => {
-      fn.call(this.#client, req, new grpc.Metadata(), { deadline: Date.now() + this.#timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
+      fn.call(this.#client, req, this.#metadata(), { deadline: Date.now() + this.#timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
     });
   }
 
   async *#stream(method: string, req: unknown, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
-    const fn = this.#client[method] as (req: unknown) => grpc.ClientReadableStream<WireEntry>;
-    const call = fn.call(this.#client, req);
+    const fn = this.#client[method] as (req: unknown, m: grpc.Metadata) => grpc.ClientReadableStream<WireEntry>;
+    const call = fn.call(this.#client, req, this.#metadata());
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -166,8 +199,8 @@ export class LedgerClient {
    * stream once every result has arrived.
    */
   appendStream(): AppendStreamHandle {
-    const fn = this.#client.AppendStream as () => grpc.ClientDuplexStream<AppendInput, WireAppendResult>;
-    const call = fn.call(this.#client);
+    const fn = this.#client.AppendStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<AppendInput, WireAppendResult>;
+    const call = fn.call(this.#client, this.#metadata());
     const waiting: { resolve(r: ClientReceipt): void; reject(e: unknown): void }[] = [];
     let failed: unknown;
     call.on('data', (res: WireAppendResult) => {

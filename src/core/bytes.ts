@@ -64,6 +64,18 @@ export function toBase64(bytes: Uint8Array): string {
   return s;
 }
 
+/** base64url without padding (RFC 4648 section 5): tokens and their salts. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/=+$/, '').replaceAll('+', '-').replaceAll('/', '_');
+}
+
+/** Strict base64url without padding: one accepted spelling per byte string. */
+export function fromBase64Url(s: string, field = 'base64url'): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) throw invalidArgument(field, 'is not unpadded base64url');
+  const std = s.replaceAll('-', '+').replaceAll('_', '/');
+  return fromBase64(std + '='.repeat((4 - (std.length % 4)) % 4), field);
+}
+
 /**
  * Strict base64 decoding: padding required, no whitespace, and non-zero
  * trailing bits rejected, so every byte string has exactly one accepted

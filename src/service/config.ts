@@ -55,6 +55,31 @@ export interface NodeConfig {
   fabricTimeoutMs: number;
   /** Deadline of the wait for a transaction's commit status. */
   fabricCommitTimeoutMs: number;
+  /** The node's TLS certificate chain and key (PEM); TLS is on when both are set. Re-read on change. */
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** CA (PEM) that issues client certificates: mutual TLS is on when set. */
+  tlsClientCaFile: string;
+  /** `required`: a handshake without a valid client certificate fails; `optional`: such a caller may still use a token. */
+  tlsClientCert: 'optional' | 'required';
+  /** The authorization policy (YAML, src/auth/policy.ts): authentication and authorization are on when set. */
+  policyFile: string;
+  /** Bearer token hashes (src/auth/tokens.ts); needs policy_file. */
+  tokensFile: string;
+  /** How often policy, tokens and TLS files are checked for changes (SIGHUP reloads at once). */
+  authReloadMs: number;
+  /** Appends per second per identity (token bucket); 0: no limit. */
+  rateLimitAppends: number;
+  /** Bucket size: appends an identity may send at once after being idle. */
+  rateLimitBurst: number;
+  /** Streams (AppendStream, ListEntries, Watch) one identity may have open at once. */
+  maxStreamsPerIdentity: number;
+  /** Deadline of every unary handler. */
+  requestTimeoutMs: number;
+  /** A stream whose reader takes no data for this long is ended (DEADLINE_EXCEEDED). */
+  streamStallMs: number;
+  /** Serve metrics on a non-loopback address (metrics name logs and have no authentication). */
+  metricsRemote: boolean;
 }
 
 
@@ -63,7 +88,7 @@ interface Setting {
   file: string;
   env: string;
   flag: string;
-  kind: 'string' | 'string?' | 'path?' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing' | 'anchor' | 'channel?' | 'chaincode?';
+  kind: 'string' | 'string?' | 'path?' | 'hostport' | 'hostport?' | 'int' | 'level' | 'name' | 'signing' | 'anchor' | 'channel?' | 'chaincode?' | 'clientcert' | 'bool';
   min?: number;
   max?: number;
 }
@@ -94,6 +119,19 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'fabricContract', file: 'fabric.contract', env: 'CAIRN_FABRIC_CONTRACT', flag: 'fabric-contract', kind: 'string' },
   { key: 'fabricTimeoutMs', file: 'fabric.timeout_ms', env: 'CAIRN_FABRIC_TIMEOUT_MS', flag: 'fabric-timeout-ms', kind: 'int', min: 100, max: 600_000 },
   { key: 'fabricCommitTimeoutMs', file: 'fabric.commit_timeout_ms', env: 'CAIRN_FABRIC_COMMIT_TIMEOUT_MS', flag: 'fabric-commit-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'tlsCertFile', file: 'tls_cert_file', env: 'CAIRN_TLS_CERT_FILE', flag: 'tls-cert-file', kind: 'path?' },
+  { key: 'tlsKeyFile', file: 'tls_key_file', env: 'CAIRN_TLS_KEY_FILE', flag: 'tls-key-file', kind: 'path?' },
+  { key: 'tlsClientCaFile', file: 'tls_client_ca_file', env: 'CAIRN_TLS_CLIENT_CA_FILE', flag: 'tls-client-ca-file', kind: 'path?' },
+  { key: 'tlsClientCert', file: 'tls_client_cert', env: 'CAIRN_TLS_CLIENT_CERT', flag: 'tls-client-cert', kind: 'clientcert' },
+  { key: 'policyFile', file: 'policy_file', env: 'CAIRN_POLICY_FILE', flag: 'policy-file', kind: 'path?' },
+  { key: 'tokensFile', file: 'tokens_file', env: 'CAIRN_TOKENS_FILE', flag: 'tokens-file', kind: 'path?' },
+  { key: 'authReloadMs', file: 'auth_reload_ms', env: 'CAIRN_AUTH_RELOAD_MS', flag: 'auth-reload-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'rateLimitAppends', file: 'rate_limit_appends', env: 'CAIRN_RATE_LIMIT_APPENDS', flag: 'rate-limit-appends', kind: 'int', min: 0, max: 10_000_000 },
+  { key: 'rateLimitBurst', file: 'rate_limit_burst', env: 'CAIRN_RATE_LIMIT_BURST', flag: 'rate-limit-burst', kind: 'int', min: 1, max: 100_000_000 },
+  { key: 'maxStreamsPerIdentity', file: 'max_streams_per_identity', env: 'CAIRN_MAX_STREAMS_PER_IDENTITY', flag: 'max-streams-per-identity', kind: 'int', min: 1, max: 1_000_000 },
+  { key: 'requestTimeoutMs', file: 'request_timeout_ms', env: 'CAIRN_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'streamStallMs', file: 'stream_stall_ms', env: 'CAIRN_STREAM_STALL_MS', flag: 'stream-stall-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'metricsRemote', file: 'metrics_remote', env: 'CAIRN_METRICS_REMOTE', flag: 'metrics-remote', kind: 'bool' },
 ];
 
 /** Fabric settings without a default: all must be set for anchor_backend fabric (and in an auditor's --fabric-config). */
@@ -125,6 +163,19 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   fabricContract: 'CairnAnchor',
   fabricTimeoutMs: 10_000,
   fabricCommitTimeoutMs: 30_000,
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  tlsClientCaFile: '',
+  tlsClientCert: 'optional',
+  policyFile: '',
+  tokensFile: '',
+  authReloadMs: 5000,
+  rateLimitAppends: 10_000,
+  rateLimitBurst: 20_000,
+  maxStreamsPerIdentity: 128,
+  requestTimeoutMs: 30_000,
+  streamStallMs: 30_000,
+  metricsRemote: false,
 };
 
 function bad(where: string, name: string, problem: string): CairnError {
@@ -186,6 +237,13 @@ function convert(s: Setting, raw: unknown, where: string): unknown {
     case 'level':
       if (typeof raw !== 'string' || !isLogLevel(raw)) throw bad(where, name, 'must be one of debug, info, warn, error, silent');
       return raw;
+    case 'clientcert':
+      if (raw !== 'optional' && raw !== 'required') throw bad(where, name, 'must be optional or required');
+      return raw;
+    case 'bool':
+      if (raw === true || raw === 'true') return true;
+      if (raw === false || raw === 'false') return false;
+      throw bad(where, name, 'must be true or false');
   }
 }
 
@@ -242,9 +300,51 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   cfg.dataDir = resolve(cfg.dataDir);
   // Absolute, like dataDir: node.ts recognises the default key location by path.
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
-  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
+  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
   if (cfg.anchorBackend === 'fabric') requireFabric(cfg, 'anchor_backend is fabric');
+  checkExposure(cfg);
   return Object.freeze(cfg);
+}
+
+/** True for an address only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$/.test(host);
+}
+
+/**
+ * Safe defaults: without TLS and authentication the node answers anyone who
+ * reaches the port, so it may listen on loopback only. The settings that
+ * depend on each other are checked here too, each error naming a setting.
+ */
+function checkExposure(cfg: NodeConfig): void {
+  if (!cfg.tlsCertFile !== !cfg.tlsKeyFile) {
+    const missing = cfg.tlsCertFile ? 'tls_key_file' : 'tls_cert_file';
+    throw new CairnError('INVALID_ARGUMENT', `setting ${missing}: tls_cert_file and tls_key_file go together`, { field: missing });
+  }
+  if (cfg.tlsClientCaFile && !cfg.tlsCertFile) {
+    throw new CairnError('INVALID_ARGUMENT', 'setting tls_client_ca_file: mutual TLS needs the node\'s own tls_cert_file and tls_key_file', { field: 'tls_client_ca_file' });
+  }
+  if (cfg.tokensFile && !cfg.policyFile) {
+    throw new CairnError('INVALID_ARGUMENT', 'setting tokens_file: tokens name tenants only through a policy; set policy_file too', { field: 'tokens_file' });
+  }
+  const host = parseHostPort(cfg.listen)!.host;
+  if (!isLoopbackHost(host) && !(cfg.tlsCertFile && cfg.policyFile)) {
+    const lacking = [cfg.tlsCertFile ? '' : 'TLS (tls_cert_file, tls_key_file)', cfg.policyFile ? '' : 'authentication (policy_file)'].filter(Boolean).join(' and ');
+    throw new CairnError(
+      'INVALID_ARGUMENT',
+      `setting listen: ${cfg.listen} is not a loopback address and the node has no ${lacking}; ` +
+        'anyone who reached the port could read and write every log. Listen on 127.0.0.1, or configure TLS and a policy',
+      { field: 'listen' },
+    );
+  }
+  if (cfg.metricsListen && !isLoopbackHost(parseHostPort(cfg.metricsListen)!.host) && !cfg.metricsRemote) {
+    throw new CairnError(
+      'INVALID_ARGUMENT',
+      `setting metrics_listen: ${cfg.metricsListen} is not a loopback address; metrics name every log and have no authentication. ` +
+        'Set metrics_remote to true to serve them there anyway',
+      { field: 'metrics_listen' },
+    );
+  }
 }
 
 /**

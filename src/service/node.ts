@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { LedgerStore } from '../storage/ledger-store.js';
 import { Ledger } from './ledger.js';
 import { createGrpcServer } from './grpc-server.js';
+import { Access } from './access.js';
+import { CallerLimits } from './limits.js';
+import { reloadingServerCredentials } from './tls.js';
 import { Metrics } from './metrics.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadKeyFile, loadOrCreateKey, PRIVATE_KEY_FILE, type SigningKey } from './signing-key.js';
@@ -37,10 +40,26 @@ export interface RunningNode {
   readonly metricsAddress: string | undefined;
   /** The anchoring stage, unless anchor_backend is off. */
   readonly anchors: AnchorPipeline | undefined;
+  /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
+  reloadAuth(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startNode(config: Readonly<NodeConfig>, logger: Logger = createLogger(config.logLevel)): Promise<RunningNode> {
+  // Access and TLS first: a bad policy or certificate refuses the start before anything is opened.
+  const access = await Access.open({ policyFile: config.policyFile, tokensFile: config.tokensFile, reloadMs: config.authReloadMs }, logger);
+  let tls: Awaited<ReturnType<typeof reloadingServerCredentials>> | undefined;
+  try {
+    if (config.tlsCertFile) {
+      tls = await reloadingServerCredentials(
+        { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile, requireClientCert: config.tlsClientCert === 'required', reloadMs: config.authReloadMs },
+        logger,
+      );
+    }
+  } catch (err) {
+    access.close();
+    throw err;
+  }
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   let key: SigningKey;
   if (config.keyFile === join(config.dataDir, PRIVATE_KEY_FILE)) {
@@ -107,15 +126,21 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     // is refused as INVALID_ARGUMENT naming payload_json; grpc-js would answer
     // RESOURCE_EXHAUSTED, which clients take for overload and retry.
     maxReceiveMessageLength: Math.max(4 * 1024 * 1024, 2 * config.maxPayloadBytes + 64 * 1024),
+    access,
+    limits: new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity }),
+    requestTimeoutMs: config.requestTimeoutMs,
+    streamStallMs: config.streamStallMs,
   });
 
   const listen = parseHostPort(config.listen)!;
   let grpcPort: number;
   try {
     grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(config.listen, tls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
   } catch (err) {
+    access.close();
+    tls?.close();
     await ledger.close();
     await chain.close();
     await store.close();
@@ -172,7 +197,14 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     const addr = http.address();
     metricsAddress = typeof addr === 'object' && addr ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${addr.port}` : undefined;
   }
-  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex });
+  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex, tls: tls !== undefined, auth: access.enabled });
+  if (!access.enabled) {
+    // Said at the default log level: an operator must know the node answers anyone on this machine.
+    logger.warn('authentication is off (no policy_file): every local client may read and write every log; serving loopback only', { grpc: grpcAddress });
+  }
+  const reloadAuth = async (): Promise<void> => {
+    await Promise.all([access.reload(true), tls?.reload()]);
+  };
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -200,9 +232,11 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
       await store.close();
       await anchorBackend?.close();
       await anchorStore?.close();
+      access.close();
+      tls?.close();
       logger.info('node stopped');
     })();
     return closing;
   };
-  return { config, ledger, key, metrics, logger, grpcAddress, metricsAddress, anchors: pipeline, close };
+  return { config, ledger, key, metrics, logger, grpcAddress, metricsAddress, anchors: pipeline, reloadAuth, close };
 }

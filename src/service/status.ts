@@ -12,6 +12,10 @@ export function grpcCode(code: ErrorCode): grpc.status {
       return grpc.status.INVALID_ARGUMENT;
     case 'NOT_FOUND':
       return grpc.status.NOT_FOUND;
+    case 'UNAUTHENTICATED':
+      return grpc.status.UNAUTHENTICATED;
+    case 'PERMISSION_DENIED':
+      return grpc.status.PERMISSION_DENIED;
     case 'ALREADY_EXISTS':
       return grpc.status.ALREADY_EXISTS;
     case 'FAILED_PRECONDITION':
