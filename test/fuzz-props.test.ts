@@ -36,7 +36,7 @@ t.teardown(() => client.close());
 const def = ledgerServiceDefinition();
 
 const SEED = 0x5eed_f22;
-const RUNS = 2500;
+const RUNS = 2000;
 /** grpc-js refuses larger requests with RESOURCE_EXHAUSTED before any handler (node.ts: max(4 MiB, 2 x max payload + 64 KiB)). */
 const MAX_RECEIVE = 4 * 1024 * 1024;
 /** A status detail may quote at most this many consecutive characters of any request field (a log name is up to 63). */
