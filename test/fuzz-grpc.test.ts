@@ -16,30 +16,26 @@
  *    entries as the OK, non-replayed appends counted here.
  */
 import t from 'tap';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { startTestNode, runCli } from './helpers/node.js';
-import { ledgerClientConstructor, ledgerServiceDefinition } from '../src/api/proto.js';
+import { ledgerServiceDefinition } from '../src/api/proto.js';
+import { appendStream, deep, ledgerClient, preview, rawLedgerClient, S, serverStream, unary, type Outcome, type Req, type StreamResult } from './helpers/grpc-fuzz.js';
 
 const tn = await startTestNode({ 'anchor-interval-ms': '100' });
 t.teardown(() => tn.close());
 const address = tn.node.grpcAddress;
 const started = Date.now();
 
-type Req = Record<string, unknown>;
-type RawClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
-const Ctor = ledgerClientConstructor();
-const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as RawClient;
+const client = ledgerClient(address);
 t.teardown(() => client.close());
 
-const S = grpc.status;
 const ALLOWED = new Set<number>([S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND, S.FAILED_PRECONDITION, S.RESOURCE_EXHAUSTED]);
 /** Every request field a cairn-field trailer may name (proto names). */
 const FIELDS = new Set([
   'log', 'config_id', 'operator', 'action', 'source', 'commit', 'payload_json', 'request_id',
   'seq', 'start', 'end', 'size', 'from_size', 'to_size', 'window', 'from_window', 'limit',
 ]);
-const UNARY_DEADLINE_MS = 10_000;
 /** A watch that neither sends nor ends within this is following a log live: cancelled. */
 const WATCH_FOLLOW_MS = 60;
 
@@ -64,12 +60,6 @@ function countReceipt(r: { entry?: { log?: string }; replayed?: boolean } | unde
   if (!r.replayed) appended.set(log, (appended.get(log) ?? 0) + 1);
 }
 
-interface Outcome {
-  code: number;
-  details: string;
-  metadata?: grpc.Metadata | undefined;
-}
-
 /** Checks one status against the property; throws (for fast-check) when it breaks it. */
 function check(method: string, o: Outcome, what: unknown): void {
   record(method, S[o.code] ?? String(o.code));
@@ -86,68 +76,7 @@ function checkField(method: string, details: string, field: unknown, what: unkno
     throw new Error(`${method}: INVALID_ARGUMENT details do not start with "${field}: " (${details}) for ${preview(what)}`);
   }
 }
-function preview(v: unknown): string {
-  const s = v instanceof Uint8Array ? `bytes ${Buffer.from(v).toString('hex')}` : JSON.stringify(v);
-  return s.length > 300 ? `${s.slice(0, 300)}... (${s.length} chars)` : s;
-}
-
 // ---------------------------------------------------------------- calls
-
-function unary(c: RawClient, method: string, req: unknown): Promise<Outcome & { res?: unknown }> {
-  return new Promise((resolve) => {
-    (c[method] as (...a: unknown[]) => unknown).call(c, req, new grpc.Metadata(), { deadline: Date.now() + UNARY_DEADLINE_MS }, (err: grpc.ServiceError | null, res?: unknown) => {
-      if (err) resolve({ code: err.code, details: err.details, metadata: err.metadata });
-      else resolve({ code: S.OK, details: '', res });
-    });
-  });
-}
-
-/** A server stream to its status; a Watch is cancelled after its first message, or when it is following live. */
-function serverStream(c: RawClient, method: string, req: unknown, watch: boolean): Promise<Outcome & { messages: number; following: boolean }> {
-  return new Promise((resolve) => {
-    const call = (c[method] as (...a: unknown[]) => grpc.ClientReadableStream<unknown>).call(c, req, new grpc.Metadata(), { deadline: Date.now() + UNARY_DEADLINE_MS });
-    let messages = 0;
-    let cancelled: 'first' | 'following' | undefined;
-    const timer = watch
-      ? setTimeout(() => {
-          cancelled ??= 'following';
-          call.cancel();
-        }, WATCH_FOLLOW_MS)
-      : undefined;
-    call.on('data', () => {
-      messages++;
-      if (watch && !cancelled) {
-        cancelled = 'first';
-        call.cancel();
-      }
-    });
-    call.on('error', () => undefined);
-    call.on('status', (s: grpc.StatusObject) => {
-      clearTimeout(timer);
-      // Our own cancel: the server did not fail the call, it answered (a message) or is following.
-      if (cancelled && s.code === S.CANCELLED) resolve({ code: S.OK, details: '', metadata: s.metadata, messages, following: cancelled === 'following' });
-      else resolve({ ...s, messages, following: false });
-    });
-  });
-}
-
-interface StreamResult {
-  index?: string;
-  receipt?: { entry?: { log?: string }; replayed?: boolean };
-  error?: { code: number; message: string; field: string };
-  result?: string;
-}
-function appendStream(c: RawClient, reqs: unknown[]): Promise<Outcome & { results: StreamResult[] }> {
-  return new Promise((resolve) => {
-    const call = (c.AppendStream as (...a: unknown[]) => grpc.ClientDuplexStream<unknown, StreamResult>).call(c, new grpc.Metadata(), { deadline: Date.now() + UNARY_DEADLINE_MS });
-    const results: StreamResult[] = [];
-    call.on('data', (r: StreamResult) => results.push(r));
-    call.on('error', () => undefined);
-    call.on('status', (s: grpc.StatusObject) => resolve({ ...s, results }));
-    for (const r of reqs) call.write(r);
-    call.end();
-  });
-}
 
 function checkStreamResults(method: string, o: Outcome & { results: StreamResult[] }, sent: number, what: unknown): void {
   check(method, o, what);
@@ -187,7 +116,6 @@ const adversarial: fc.Arbitrary<string> = fc.oneof(
 const validLog = fc.constantFrom(...LOGS);
 const anyLog = fc.oneof({ arbitrary: validLog, weight: 6 }, { arbitrary: fc.constantFrom('nope', 'missing-log'), weight: 1 }, { arbitrary: adversarial, weight: 2 });
 
-const deep = (n: number, open: string, inner: string, close: string): string => open.repeat(n) + inner + close.repeat(n);
 const payload: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.constant(''), weight: 3 },
   { arbitrary: fc.json({ maxDepth: 4 }), weight: 6 },
@@ -296,7 +224,7 @@ t.test('typed requests: every call ends in an allowed status, INVALID_ARGUMENT n
       fc.asyncProperty(arb, async (req) => {
         countCase(method);
         if (SERVER_STREAMS.has(method)) {
-          const o = await serverStream(client, method, req, method === 'Watch');
+          const o = await serverStream(client, method, req, method === 'Watch' ? WATCH_FOLLOW_MS : undefined);
           check(method, o, req);
           if (o.following) record(method, 'following (cancelled)');
           if (o.code !== S.OK && o.messages > 0) throw new Error(`${method}: ${o.messages} messages before ${S[o.code]}`);
@@ -313,10 +241,7 @@ t.test('typed requests: every call ends in an allowed status, INVALID_ARGUMENT n
 // ---------------------------------------------------------------- 2. raw bytes
 
 const def = ledgerServiceDefinition();
-const identity = (b: Buffer): Buffer => b;
-const rawDef: grpc.ServiceDefinition = Object.fromEntries(Object.entries(def).map(([name, m]) => [name, { ...m, requestSerialize: identity, requestDeserialize: identity }]));
-const RawCtor = grpc.makeGenericClientConstructor(rawDef, 'RawLedger');
-const raw = new RawCtor(address, grpc.credentials.createInsecure()) as unknown as RawClient;
+const raw = rawLedgerClient(address);
 t.teardown(() => raw.close());
 
 /** Valid encodings, then broken: truncated, a byte changed, bytes inserted or appended. */
@@ -370,7 +295,7 @@ t.test('raw bytes: undecodable requests get INTERNAL from grpc-js, the rest the 
           o = s;
           if (decodable) checkStreamResults(rawName, s, 1, bytes);
         } else if (SERVER_STREAMS.has(method)) {
-          o = await serverStream(raw, method, buf, method === 'Watch');
+          o = await serverStream(raw, method, buf, method === 'Watch' ? WATCH_FOLLOW_MS : undefined);
         } else {
           const u = await unary(raw, method, buf);
           o = u;

@@ -8,8 +8,8 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { CairnError } from '../src/core/errors.js';
-import { LOG_NAME_RE } from '../src/core/entry.js';
 import { compilePolicy, type CompiledPolicy, type Identity, type LogAction } from '../src/auth/policy.js';
+import { naiveCan, naiveTenantOf, toYaml, type ModelIdentity } from './helpers/policy-model.js';
 
 const EXAMPLE = `# Cairn policy
 tenants:
@@ -244,45 +244,6 @@ t.test('validation errors name the line', async (t) => {
 });
 
 // ---- properties -------------------------------------------------------------
-
-interface ModelTenant {
-  name: string;
-  rules: string[];
-}
-interface ModelIdentity {
-  match: string;
-  tenant: string;
-}
-
-/** The obvious implementation the compiled matcher must agree with. */
-function naiveCan(tenants: ModelTenant[], tenant: string | undefined, action: LogAction, log: string): boolean {
-  if (tenant === undefined || !LOG_NAME_RE.test(log)) return false;
-  const def = tenants.find((x) => x.name === tenant);
-  if (def === undefined) return false;
-  return def.rules.some((rule) => {
-    if (!rule.startsWith(`${action}:`)) return false;
-    const pattern = rule.slice(action.length + 1);
-    return pattern.endsWith('*') ? log.startsWith(pattern.slice(0, -1)) : log === pattern;
-  });
-}
-
-function naiveTenantOf(identities: ModelIdentity[], who: Identity): string | undefined {
-  const keys = [
-    ...(who.subject === undefined ? [] : [`cert-subject:${who.subject}`]),
-    ...(who.sans ?? []).map((s) => `cert-san:${s}`),
-    ...(who.token === undefined ? [] : [`token:${who.token}`]),
-  ];
-  const found = new Set(identities.filter((i) => keys.includes(i.match)).map((i) => i.tenant));
-  return found.size === 1 ? [...found][0] : undefined;
-}
-
-function toYaml(tenants: ModelTenant[], identities: ModelIdentity[]): string {
-  const q = JSON.stringify; // a JSON string is a YAML double-quoted scalar
-  let s = tenants.length === 0 ? 'tenants: {}\n' : 'tenants:\n';
-  for (const x of tenants) s += x.rules.length === 0 ? `  ${q(x.name)}: []\n` : `  ${q(x.name)}:\n${x.rules.map((r) => `    - ${q(r)}\n`).join('')}`;
-  if (identities.length > 0) s += `identities:\n${identities.map((i) => `  - match: ${q(i.match)}\n    tenant: ${q(i.tenant)}\n`).join('')}`;
-  return s;
-}
 
 // A small alphabet so names, prefixes and patterns collide often.
 const nameArb = fc

@@ -177,7 +177,7 @@ export class Ledger {
   /** @throws CairnError INVALID_ARGUMENT unless 0 < from <= to <= size */
   async consistencyProof(log: string, from: number, to?: number): Promise<Proof & { from: number; to: number }> {
     const s = await this.logSequencer(log);
-    const checkpoint = to === undefined ? s.checkpoint : await this.#checkpointOrUnsigned(log, to, s);
+    const checkpoint = to === undefined ? s.checkpoint : await this.#checkpointOrUnsigned(log, to, s, 'to_size');
     const n = checkpoint.size;
     if (from < 1 || from > n) throw new CairnError('INVALID_ARGUMENT', `from_size: must be in [1, ${n}]`, { field: 'from_size' });
     const plan = consistencyProofPlan(from, n);
@@ -189,8 +189,9 @@ export class Ledger {
    * size inside a group has no signed checkpoint: the proof is still valid
    * and the caller checks it against a root it already trusts.
    */
-  async #checkpointOrUnsigned(log: string, size: number, s: LogSequencer): Promise<SignedCheckpoint> {
-    if (size > s.size) throw new CairnError('INVALID_ARGUMENT', `size: ${size} is beyond the log's size ${s.size}`, { field: 'size' });
+  async #checkpointOrUnsigned(log: string, size: number, s: LogSequencer, field = 'size'): Promise<SignedCheckpoint> {
+    // `field`: the request field that carried `size` (to_size in GetConsistencyProof), named in the rejection.
+    if (size > s.size) throw new CairnError('INVALID_ARGUMENT', `${field}: ${size} is beyond the log's size ${s.size}`, { field });
     if (size === s.size) return s.checkpoint;
     const cp = await this.store.getCheckpoint(log, size);
     const plan = rootPlan(size);
