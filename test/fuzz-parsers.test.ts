@@ -23,7 +23,7 @@ import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { canonicalize } from 'json-canonicalize';
 import { CairnError } from '../src/core/errors.js';
-import { DEFAULTS, loadConfig, parseHostPort, SETTINGS, type NodeConfig } from '../src/service/config.js';
+import { DEFAULTS, loadConfig, isLoopbackHost, parseHostPort, SETTINGS, type NodeConfig } from '../src/service/config.js';
 import { compilePolicy, type Identity } from '../src/auth/policy.js';
 import { validateAppend, type AppendInput } from '../src/core/append-request.js';
 import { naiveCan, naiveTenantOf, toYaml, type ModelIdentity, type ModelTenant } from './helpers/policy-model.js';
@@ -53,12 +53,16 @@ function stringValues(s: Setting): fc.Arbitrary<Tagged> {
     case 'string':
       return fc.oneof(good('x', './data', '/tmp/a b', 'é/日本'), bad(''));
     case 'string?':
-    case 'path?':
-      return fc.oneof(good('', 'x', '/etc/ca.pem', 'a b', 'é'), bad('a\nb', 'a\u0000', '\u007f', 'a\tb'));
+    case 'path?': {
+      const any = fc.oneof(good('', 'x', '/etc/ca.pem', 'a b', 'é'), bad('a\nb', 'a\u0000', '\u007f', 'a\tb'));
+      // TLS, policy and tokens files depend on each other (safe defaults): mostly unset, so valid cases still resolve.
+      return /^(tls_|policy_|tokens_)/.test(s.file) ? fc.oneof({ arbitrary: good(''), weight: 5 }, { arbitrary: any, weight: 1 }) : any;
+    }
     case 'hostport':
     case 'hostport?':
       return fc.oneof(
-        good('127.0.0.1:0', 'localhost:7700', '[::1]:65535', 'a.b-c:1', '0.0.0.0:00080', ...(s.kind === 'hostport?' ? [''] : [])),
+        { arbitrary: good('127.0.0.1:0', 'localhost:7700', '[::1]:65535', ...(s.kind === 'hostport?' ? [''] : [])), weight: 4 },
+        good('a.b-c:1', '0.0.0.0:00080'),
         bad('host', ':80', 'h:65536', '[zz]:1', '[::1]', 'h:123456', 'h :1', '[1.2.3.4]:1', 'h:-1', ...(s.kind === 'hostport' ? [''] : [])),
       );
     case 'int': {
@@ -87,11 +91,16 @@ function stringValues(s: Setting): fc.Arbitrary<Tagged> {
       return fc.oneof(good('', 'mychannel', `a${'b'.repeat(248)}`, 'a.b-c'), bad('A', '1a', 'a'.repeat(250), 'a_b'));
     case 'chaincode?':
       return fc.oneof(good('', 'cairn', 'a-b_c1', 'A9'), bad('a--b', '-a', 'a-', 'a b', 'é'));
+    case 'clientcert':
+      return fc.oneof(good('optional', 'required'), bad('Optional', '', 'yes'));
+    case 'bool':
+      return fc.oneof(good('true', 'false'), bad('yes', '1', '', 'TRUE'));
   }
 }
 
 /** File values: the string forms, numbers for ints, and every other JSON type, which no setting accepts. */
 function fileValues(s: Setting): fc.Arbitrary<Tagged> {
+  if (s.kind === 'bool') return fc.oneof(stringValues(s), good(true, false), bad(null, ['x'], {}, 42));
   const wrongType = bad(true, null, ['x'], {}, ...(s.kind === 'int' ? [1.5, -1, s.max! + 1, 2 ** 53, 'x'] : [42]));
   if (s.kind === 'int') return fc.oneof(stringValues(s), fc.integer({ min: s.min!, max: s.max! }).map((v) => ({ v, ok: true })), wrongType);
   return fc.oneof({ arbitrary: stringValues(s), weight: 4 }, { arbitrary: wrongType, weight: 1 });
@@ -181,8 +190,32 @@ function rawWinner(c: ConfigCase, s: Setting): unknown {
 function expectedValue(s: Setting, raw: unknown): unknown {
   const v = raw === undefined ? DEFAULTS[s.key] : raw;
   if (s.kind === 'int') return Number(v);
+  if (s.kind === 'bool') return v === true || v === 'true';
   if (s.key === 'dataDir' || ((s.kind === 'path?' || s.key === 'keyFile') && v !== '')) return resolve(String(v));
   return v;
+}
+
+/**
+ * The model of config.ts's checkExposure for a case whose every value is
+ * valid: the setting it must name, or undefined when the combination is safe.
+ * Written from the README's rules, not from the code.
+ */
+function exposureFault(c: ConfigCase): string | undefined {
+  const value = (key: keyof NodeConfig): unknown => {
+    const s = SETTINGS.find((x) => x.key === key)!;
+    return expectedValue(s, rawWinner(c, s));
+  };
+  const cert = value('tlsCertFile') !== '';
+  const key = value('tlsKeyFile') !== '';
+  if (cert !== key) return cert ? 'tls_key_file' : 'tls_cert_file';
+  if (value('tlsClientCaFile') !== '' && !cert) return 'tls_client_ca_file';
+  const policy = value('policyFile') !== '';
+  if (value('tokensFile') !== '' && !policy) return 'tokens_file';
+  const loopback = (hp: string): boolean => isLoopbackHost(parseHostPort(hp)!.host);
+  if (!loopback(value('listen') as string) && !(cert && policy)) return 'listen';
+  const metrics = value('metricsListen') as string;
+  if (metrics !== '' && !loopback(metrics) && value('metricsRemote') !== true) return 'metrics_listen';
+  return undefined;
 }
 
 /** Every documented bound of a resolved config; returns what is out of bounds. */
@@ -215,6 +248,10 @@ function outOfBounds(cfg: Readonly<NodeConfig>): string[] {
           return v === '' || (typeof v === 'string' && /^[a-z][a-z0-9.-]{0,248}$/.test(v));
         case 'chaincode?':
           return v === '' || (typeof v === 'string' && /^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$/.test(v));
+        case 'clientcert':
+          return v === 'optional' || v === 'required';
+        case 'bool':
+          return typeof v === 'boolean';
       }
     })();
     if (!okay) out.push(`${s.key}=${JSON.stringify(v)}`);
@@ -250,7 +287,7 @@ const defined = (r: Record<string, Tagged | undefined>): Record<string, string> 
 t.test(`config: any file, env and flags resolve within bounds or name a bad setting (seed ${CONFIG_SEED}, ${CONFIG_RUNS} runs)`, async (t) => {
   const path = join(dir.path, 'config.json');
   const again = join(dir.path, 'config-again.json');
-  const outcomes = { resolved: 0, refused: 0, fabricIncomplete: 0 };
+  const outcomes = { resolved: 0, refused: 0, fabricIncomplete: 0, unsafe: 0 };
   await fc.assert(
     fc.asyncProperty(configCaseArb, async (c) => {
       await writeFile(path, c.wholeFile ?? JSON.stringify(fileObject(c)));
@@ -272,11 +309,19 @@ t.test(`config: any file, env and flags resolve within bounds or name a bad sett
         const fabricRequired = SETTINGS.filter((s) => ['fabricEndpoint', 'fabricTlsCaFile', 'fabricMspId', 'fabricCertFile', 'fabricKeyFile', 'fabricChannel', 'fabricChaincode'].includes(s.key));
         const anchor = expectedValue(SETTINGS.find((s) => s.key === 'anchorBackend')!, rawWinner(c, SETTINGS.find((s) => s.key === 'anchorBackend')!));
         const missing = fabricRequired.filter((s) => expectedValue(s, rawWinner(c, s)) === '').map((s) => s.file);
-        if (anchor !== 'fabric' || !missing.includes(field)) throw new Error(`refused a valid config naming ${field}: ${e.message}`);
-        outcomes.fabricIncomplete++;
+        if (anchor === 'fabric' && missing.includes(field)) {
+          outcomes.fabricIncomplete++;
+          return;
+        }
+        // Or a combination the safe defaults refuse (config.ts checkExposure), naming the setting the model expects.
+        const exposure = exposureFault(c);
+        if (exposure === undefined || exposure !== field) throw new Error(`refused a valid config naming ${field} (model: ${exposure ?? 'none'}): ${e.message}`);
+        outcomes.unsafe++;
         return;
       }
       if (expectFaults.length > 0) throw new Error(`accepted, though ${expectFaults.join(', ')} ${expectFaults.length === 1 ? 'is' : 'are'} invalid`);
+      const exposure = exposureFault(c);
+      if (exposure !== undefined) throw new Error(`accepted, though the safe defaults refuse it at ${exposure}`);
       const oob = outOfBounds(cfg);
       if (oob.length > 0) throw new Error(`resolved out of bounds: ${oob.join('; ')}`);
       for (const s of SETTINGS) {
@@ -292,7 +337,7 @@ t.test(`config: any file, env and flags resolve within bounds or name a bad sett
     }),
     { seed: CONFIG_SEED, numRuns: CONFIG_RUNS, endOnFailure: true, includeErrorInReport: true },
   );
-  t.comment(`${outcomes.resolved} resolved (and round-tripped), ${outcomes.refused} refused naming a bad setting, ${outcomes.fabricIncomplete} refused for an incomplete Fabric section`);
+  t.comment(`${outcomes.resolved} resolved (and round-tripped), ${outcomes.refused} refused naming a bad setting, ${outcomes.fabricIncomplete} refused for an incomplete Fabric section, ${outcomes.unsafe} refused by the safe defaults`);
   t.ok(outcomes.resolved > 100 && outcomes.refused > 100, 'both outcomes are well represented');
 });
 
