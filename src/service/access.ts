@@ -63,7 +63,8 @@ export class Access {
   #tokens: TokenStore = NO_TOKENS;
   #stamp = '';
   #timer: NodeJS.Timeout | undefined;
-  #reloading: Promise<boolean> | undefined;
+  /** Reloads run one after another, so a reload asked for after a change always reads it. */
+  #queue: Promise<boolean> = Promise.resolve(false);
   /** Certificate fingerprint -> identity: parsing X.509 on every call would cost more than the call. */
   readonly #certs = new Map<string, Identity>();
 
@@ -90,10 +91,8 @@ export class Access {
   /** Re-reads policy and tokens if their files changed. Resolves whether a new policy is in force. */
   reload(force = false): Promise<boolean> {
     if (!this.enabled) return Promise.resolve(false);
-    this.#reloading ??= this.#reload(force).finally(() => {
-      this.#reloading = undefined;
-    });
-    return this.#reloading;
+    this.#queue = this.#queue.then(() => this.#reload(force));
+    return this.#queue;
   }
 
   async #reload(force: boolean): Promise<boolean> {

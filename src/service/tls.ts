@@ -43,7 +43,8 @@ class ReloadingCertificateProvider {
   readonly #ca = new Set<CaListener>();
   readonly #identity = new Set<IdentityListener>();
   readonly #timer: NodeJS.Timeout;
-  #busy = false;
+  /** Reloads run one after another, so a reload asked for after a change always reads it. */
+  #queue: Promise<boolean> = Promise.resolve(false);
 
   constructor(files: TlsFiles, first: Loaded, log: Logger) {
     this.#files = files;
@@ -53,25 +54,31 @@ class ReloadingCertificateProvider {
     this.#timer.unref();
   }
 
+  // The first update is delivered on a microtask: grpc-js registers the server's
+  // watcher only after adding these listeners, and would miss a synchronous one
+  // (the server then drops every connection as having no credentials).
   addCaCertificateListener(l: CaListener): void {
     this.#ca.add(l);
-    l(this.#current.ca ? { caCertificate: this.#current.ca } : null);
+    queueMicrotask(() => l(this.#current.ca ? { caCertificate: this.#current.ca } : null));
   }
   removeCaCertificateListener(l: CaListener): void {
     this.#ca.delete(l);
   }
   addIdentityCertificateListener(l: IdentityListener): void {
     this.#identity.add(l);
-    l({ certificate: this.#current.cert, privateKey: this.#current.key });
+    queueMicrotask(() => l({ certificate: this.#current.cert, privateKey: this.#current.key }));
   }
   removeIdentityCertificateListener(l: IdentityListener): void {
     this.#identity.delete(l);
   }
 
   /** Re-reads the files; publishes them when they changed and load together. Returns whether they changed. */
-  async reload(): Promise<boolean> {
-    if (this.#busy) return false;
-    this.#busy = true;
+  reload(): Promise<boolean> {
+    this.#queue = this.#queue.then(() => this.#reloadOnce());
+    return this.#queue;
+  }
+
+  async #reloadOnce(): Promise<boolean> {
     try {
       const next = await loadTlsFiles(this.#files);
       const c = this.#current;
@@ -85,8 +92,6 @@ class ReloadingCertificateProvider {
       // The message names the file and the reason, never key material.
       this.#log.error('TLS files not reloaded; serving the previous ones', { reason: (err as Error).message });
       return false;
-    } finally {
-      this.#busy = false;
     }
   }
 
