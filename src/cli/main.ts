@@ -27,6 +27,7 @@ import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output
 import { USAGE } from './usage.js';
 import * as syncCommands from './sync-commands.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
+import { createToken } from '../auth/tokens.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -160,6 +161,21 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const key = SigningKey.generate();
     const paths = await writeKeyFiles(dir, key);
     printJson({ privateKey: paths.privatePath, publicKey: paths.publicPath, keyId: key.keyIdHex });
+    return EXIT_OK;
+  },
+
+  async token(args) {
+    const [sub, ...rest] = args;
+    if (sub !== 'create') throw new UsageError('usage: cairn token create --name NAME');
+    const { values } = parse(rest, { name: { type: 'string' } });
+    const name = need(values, 'name');
+    let made;
+    try {
+      made = createToken(name);
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+    printJson({ name, token: made.token, line: made.line });
     return EXIT_OK;
   },
 

@@ -5,11 +5,19 @@ Usage: cairn <command> [flags]
 Node
   serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--metrics-listen HOST:PORT]
         [--node-name NAME] [--key-file FILE] [--log-level LEVEL] [--max-batch N] [--max-queue N]
-        [--max-logs N] [--max-payload-bytes N]
+        [--max-logs N] [--max-payload-bytes N] [--tls-cert-file F --tls-key-file F [--tls-client-ca-file F]]
+        [--policy-file F [--tokens-file F]] [--rate-limit-appends N] ... (README: Settings)
         Settings: flags > environment (CAIRN_*) > config file (--config or $CONFIG_PATH) > defaults.
+        SIGHUP re-reads the policy, tokens and TLS files.
   keygen --out DIR             write a new P-256 key pair (private key mode 0600)
+  token create --name NAME     a new bearer token: give "token" to the CI system once, put "line"
+                               in the node's tokens file (only a salted hash is stored)
 
-Recording (talk to --server, default $CAIRN_SERVER or 127.0.0.1:7700)
+Talking to a node: --server (default $CAIRN_SERVER or 127.0.0.1:7700); TLS with --tls-ca FILE
+  [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME] ($CAIRN_TLS_CA, ...); a bearer token
+  from --token-file FILE or $CAIRN_TOKEN (never a flag: it would show in ps)
+
+Recording
   record --log NAME --config-id ID --operator WHO --action ACTION [--commit SHA] [--source S]
          [--data JSON | --data-file FILE] [--request-id ID]
                                prints the receipt (entry, signed checkpoint, inclusion proof)
