@@ -65,9 +65,11 @@ RUN groupadd --system --gid 10001 cairn \
  && chown 10001:10001 /var/lib/cairn \
  && chmod 0700 /var/lib/cairn
 
-ENV CAIRN_DATA_DIR=/var/lib/cairn \
-    CAIRN_LISTEN=0.0.0.0:7700 \
-    CAIRN_METRICS_LISTEN=0.0.0.0:9464
+# Loopback, like every node without TLS and a policy (it refuses a wider
+# address without them). To serve other containers, mount the TLS and policy
+# files and set CAIRN_LISTEN=0.0.0.0:7700, CAIRN_TLS_CERT_FILE,
+# CAIRN_TLS_KEY_FILE and CAIRN_POLICY_FILE.
+ENV CAIRN_DATA_DIR=/var/lib/cairn
 
 VOLUME ["/var/lib/cairn"]
 EXPOSE 7700 9464
