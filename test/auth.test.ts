@@ -274,7 +274,11 @@ t.test('a node with TLS, client certificates, tokens and a policy', async (t) =>
       await new Promise((r) => setTimeout(r, 50));
     }
     t.equal(name(revoked!.code), 'UNAUTHENTICATED', 'a revoked token is refused');
-    t.notMatch(revoked!.details, /old-bot/, 'without naming the token');
+    for (const [rpc, call] of RPCS) {
+      const s = await status(call(old, 'team-b-prod'));
+      t.equal(name(s.code), 'UNAUTHENTICATED', `${rpc} with the revoked token: UNAUTHENTICATED`);
+      t.notMatch(s.details, /old-bot|team-b/, `${rpc}: names neither the token nor the log`);
+    }
     const granted = await teamB.getEntry('team-a-prod', 0);
     t.equal(granted.seq, 0, 'the new rule is in force for new calls');
 

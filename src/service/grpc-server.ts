@@ -101,6 +101,9 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
     'grpc.max_receive_message_length': opts.maxReceiveMessageLength,
     'grpc.max_send_message_length': 16 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
+    // HTTP/2 streams one connection may have open at once: past it the client
+    // queues, so one connection cannot pile up calls without bound.
+    'grpc.max_concurrent_streams': 1000,
   });
   // grpc-js creates its HTTP/2 server without TCP_NODELAY, so Nagle may hold
   // back small response frames until the client's delayed ACK. On loopback

@@ -32,13 +32,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { service as healthService } from 'grpc-health-check';
-import { spawnNode, tempDir, type NodeProcess } from './helpers/node.js';
-import { LedgerClient, type ClientReceipt } from '../src/client/ledger-client.js';
-import { verifyLogOnline } from '../src/client/verify-log.js';
-import { createToken } from '../src/auth/tokens.js';
-import { bytesEqual } from '../src/core/bytes.js';
-import { pemToDer } from '../src/core/ecdsa-der.js';
-import type { AbuseConfig, AbuseReport, Counts } from './helpers/abusers.js';
+import { spawnNode, tempDir, type NodeProcess } from '../helpers/node.js';
+import { LedgerClient, type ClientReceipt } from '../../src/client/ledger-client.js';
+import { verifyLogOnline } from '../../src/client/verify-log.js';
+import { createToken } from '../../src/auth/tokens.js';
+import { bytesEqual } from '../../src/core/bytes.js';
+import { pemToDer } from '../../src/core/ecdsa-der.js';
+import type { AbuseConfig, AbuseReport, Counts } from '../helpers/abusers.js';
 
 /** The ledger node issue's latency target for an append. */
 const P99_TARGET_MS = 25;
@@ -252,7 +252,7 @@ const abuseConfig: AbuseConfig = {
   overLimitBytes: OVER_LIMIT,
   connections: 300,
 };
-const worker = new Worker(new URL('./helpers/abusers.js', import.meta.url), { workerData: abuseConfig });
+const worker = new Worker(new URL('../helpers/abusers.js', import.meta.url), { workerData: abuseConfig });
 t.teardown(() => worker.terminate());
 const abuseReport = new Promise<AbuseReport>((resolve, reject) => {
   worker.on('message', (m: { report?: AbuseReport }) => m.report && resolve(m.report));
