@@ -13,7 +13,8 @@ import { Ledger } from './ledger.js';
 import { createGrpcServer } from './grpc-server.js';
 import { Metrics } from './metrics.js';
 import { createLogger, type Logger } from './logger.js';
-import { loadKeyFile, loadOrCreateKey, PRIVATE_KEY_FILE, type SigningKey } from './signing-key.js';
+import { loadNodeKey, type SigningKey } from './signing-key.js';
+import { checkNodeKeyChain, defaultNodeName } from './key-rotation.js';
 import { fabricSettings, parseHostPort, type NodeConfig } from './config.js';
 import { LEDGER_SERVICE } from '../api/proto.js';
 import { InlineChainSigner, WorkerChainSigner } from './chain-signer.js';
@@ -42,23 +43,27 @@ export interface RunningNode {
 
 export async function startNode(config: Readonly<NodeConfig>, logger: Logger = createLogger(config.logLevel)): Promise<RunningNode> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  let key: SigningKey;
-  if (config.keyFile === join(config.dataDir, PRIVATE_KEY_FILE)) {
-    const r = await loadOrCreateKey(config.dataDir);
-    key = r.key;
-    if (r.created) logger.warn('created a new signing key', { publicKey: join(config.dataDir, 'signing-key.pub.pem'), keyId: key.keyIdHex });
-  } else {
-    key = await loadKeyFile(config.keyFile);
-  }
-  const nodeName = config.nodeName || `cairn-${key.keyIdHex}`;
+  const { key, created, source } = await loadNodeKey({ keyFile: config.keyFile, dataDir: config.dataDir, envPem: config.signingKeyPem }, true);
+  if (created) logger.warn('created a new signing key', { publicKey: join(config.dataDir, 'signing-key.pub.pem'), keyId: key.keyIdHex });
   const store = await LedgerStore.open(join(config.dataDir, 'ledger'));
+  let keyChain;
+  let firstKey: Uint8Array;
+  try {
+    keyChain = await store.getKeyChain();
+    // After rotations the key must be the chain's last; verifiers pin its first.
+    firstKey = checkNodeKeyChain(keyChain, key);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const nodeName = config.nodeName || defaultNodeName(firstKey);
   const metrics = new Metrics({ defaultMetrics: true });
   let pipeline: AnchorPipeline | undefined;
   const chain = config.signing === 'worker' ? new WorkerChainSigner(key) : new InlineChainSigner(key);
   const ledger = new Ledger(
     store,
     key,
-    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes } },
+    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes }, keyChain },
     {
       committed(log, cp, n, startNs) {
         metrics.appends.inc({ log }, n);
@@ -172,7 +177,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     const addr = http.address();
     metricsAddress = typeof addr === 'object' && addr ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${addr.port}` : undefined;
   }
-  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex });
+  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex, keySource: source, rotations: keyChain.length });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
