@@ -7,18 +7,24 @@ Node
         [--node-name NAME] [--key-file FILE] [--log-level LEVEL] [--max-batch N] [--max-queue N]
         [--max-logs N] [--max-payload-bytes N]
         Settings: flags > environment (CAIRN_*) > config file (--config or $CONFIG_PATH) > defaults.
+        The signing key may instead come from $CAIRN_SIGNING_KEY_PEM (PKCS#8 PEM; wins over --key-file).
   keygen --out DIR             write a new P-256 key pair (private key mode 0600)
+  rotate-key --data-dir DIR [--new-key FILE] [--key-file FILE] [--config FILE] [--node-name NAME]
+                               with the node stopped: every log gets a rotation entry signed by the old
+                               key, the new key (--new-key, PKCS#8 0600, or generated) replaces it;
+                               run it again if it was interrupted
 
 Recording (talk to --server, default $CAIRN_SERVER or 127.0.0.1:7700)
   record --log NAME --config-id ID --operator WHO --action ACTION [--commit SHA] [--source S]
          [--data JSON | --data-file FILE] [--request-id ID]
                                prints the receipt (entry, signed checkpoint, inclusion proof)
   get --log NAME --seq N       one entry
-  checkpoint --log NAME [--size N]
+  checkpoint --log NAME [--size N] [--pubkey FILE]
   logs                         every log with its size and root
-  pubkey                       the node's public key (PEM)
+  pubkey [--chain]             the node's public key (PEM), or its key chain (JSON)
 
-Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
+Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY, the node's first key; its key
+chain is followed from it after key rotations)
   verify --log NAME --pubkey FILE [--state FILE] [--threads N] [--anchors [--fabric-config FILE]]
                                every entry, signature, chain link and the Merkle root; with --state,
                                also rollback and fork detection against the last verified checkpoint;
