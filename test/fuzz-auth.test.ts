@@ -48,8 +48,7 @@ t.test(`arbitrary authorization metadata on arbitrary RPCs (seed ${SEED}, ${RUNS
       [[`Basic ${good.token}`], false],
       [[`Bearer ci.${secret}${secret}`], false],
       [[`Bearer ${'x'.repeat(4000)}`], false],
-      [[`Bearer ${good.token}`, `Bearer ${good.token}`], false],
-      [[`Bearer ${good.token}`, 'Bearer other.x'], false],
+      // (Two authorization values never leave a grpc-js client: it fails such a call itself.)
     ),
   );
   const calls = fc.constantFrom(

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
 import { invalidArgument } from '../core/errors.js';
+import { keyLinkToJson, parseKeyLink, type KeyLink } from '../core/key-chain.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/api -> repository root. */
@@ -90,4 +91,26 @@ export interface WirePublicKey {
   pem: string;
   keyId: string;
   nodeName: string;
+  keyChain: WireKeyLink[];
+}
+export interface WireKeyLink {
+  prevSpki: Uint8Array;
+  nextSpki: Uint8Array;
+  nodeName: string;
+  time: string;
+  signature: Uint8Array;
+}
+
+export function wireKeyLink(l: KeyLink): WireKeyLink {
+  return { prevSpki: l.statement.prev, nextSpki: l.statement.next, nodeName: l.statement.node, time: l.statement.time, signature: l.signature };
+}
+
+/**
+ * A key link from the wire, parsed as strictly as one from a log entry
+ * (attacker-controlled: it is verified from the pinned key by the caller).
+ * @throws VerificationError KEY_LINK_MALFORMED
+ */
+export function fromWireKeyLink(w: WireKeyLink): KeyLink {
+  const b = (x: unknown): Uint8Array => (x instanceof Uint8Array ? x : new Uint8Array(0));
+  return parseKeyLink(keyLinkToJson({ statement: { prev: b(w.prevSpki), next: b(w.nextSpki), node: String(w.nodeName), time: String(w.time) }, signature: b(w.signature) }));
 }

@@ -12,7 +12,8 @@ import { LedgerClient } from '../client/ledger-client.js';
 import { collectAnchorProofs, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
 import type { FabricAnchorReader } from '../client/fabric-anchor-reader.js';
 import { createProgress } from '../client/progress.js';
-import { openLogCheckpoint } from '../core/log-verifier.js';
+import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
+import { followKeyChain, keyLinkToJson, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { verifyConsistency, verifyInclusion, leafHash } from '../core/merkle.js';
 import { verifyReceipt } from '../core/receipt.js';
 import { decodeBody, entryHash } from '../core/entry.js';
@@ -23,6 +24,8 @@ import { loadConfig, loadFabricSettings, SETTINGS } from '../service/config.js';
 import { startNode } from '../service/node.js';
 import { createLogger } from '../service/logger.js';
 import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
+import { rotateKey } from '../service/key-rotation.js';
+import { dirname, resolve } from 'node:path';
 import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
 import { USAGE } from './usage.js';
 import * as syncCommands from './sync-commands.js';
@@ -79,6 +82,14 @@ async function pinnedKey(v: Values): Promise<Uint8Array> {
   return pemToDer(pem, 'PUBLIC KEY', '--pubkey');
 }
 
+/**
+ * The keys a pinned key leads to through the node's key chain (GetPublicKey),
+ * pinned key first. The chain is verified link by link from the pinned key.
+ */
+async function chainKeys(c: LedgerClient, pinned: Uint8Array): Promise<Uint8Array[]> {
+  return followKeyChain(pinned, (await c.publicKey()).keyChain);
+}
+
 /** Loaded on use: fabric-gateway and its protobufs cost every other command about 0.25 s to import (measured). */
 async function openFabricReader(settings: Awaited<ReturnType<typeof loadFabricSettings>>, node: string): Promise<FabricAnchorReader> {
   const { FabricAnchorReader } = await import('../client/fabric-anchor-reader.js');
@@ -109,7 +120,10 @@ async function withClient<T>(v: Values, fn: (c: LedgerClient) => Promise<T>): Pr
   }
 }
 
-function receiptJson(r: { entry: { log: string; seq: number; body: Uint8Array; signature: Uint8Array; hash: Uint8Array }; checkpoint: { size: number; rootHash: Uint8Array; note: string }; inclusionProof: Uint8Array[]; replayed: boolean }): Record<string, unknown> {
+function receiptJson(
+  r: { entry: { log: string; seq: number; body: Uint8Array; signature: Uint8Array; hash: Uint8Array }; checkpoint: { size: number; rootHash: Uint8Array; note: string }; inclusionProof: Uint8Array[]; replayed: boolean },
+  keyChain: readonly KeyLink[] = [],
+): Record<string, unknown> {
   return {
     log: r.entry.log,
     seq: r.entry.seq,
@@ -118,6 +132,8 @@ function receiptJson(r: { entry: { log: string; seq: number; body: Uint8Array; s
     entry: entryJson(r.entry as never),
     checkpoint: { size: r.checkpoint.size, rootHash: toHex(r.checkpoint.rootHash), note: r.checkpoint.note },
     inclusionProof: r.inclusionProof.map(toHex),
+    // The node's key links: verify-receipt follows them from the pinned first key (absent: never rotated).
+    ...(keyChain.length > 0 ? { keyChain: keyChain.map(keyLinkToJson) } : {}),
   };
 }
 
@@ -180,9 +196,29 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async pubkey(args) {
-    const { values } = parse(args, SERVER);
+    const { values } = parse(args, { ...SERVER, chain: { type: 'boolean' } });
     const k = await withClient(values, (c) => c.publicKey());
-    process.stdout.write(k.pem);
+    // --chain: the key links, to follow from a pinned first key (unverified here, as served).
+    if (values.chain) printJson({ keyId: k.keyId, nodeName: k.nodeName, keyChain: k.keyChain.map(keyLinkToJson) });
+    else process.stdout.write(k.pem);
+    return EXIT_OK;
+  },
+
+  async 'rotate-key'(args) {
+    const { values } = parse(args, { config: { type: 'string' }, 'data-dir': { type: 'string' }, 'key-file': { type: 'string' }, 'node-name': { type: 'string' }, 'new-key': { type: 'string' } });
+    need(values, 'data-dir');
+    const flags: Record<string, string> = {};
+    for (const k of ['config', 'data-dir', 'key-file', 'node-name'] as const) if (typeof values[k] === 'string') flags[k] = values[k];
+    const config = await loadConfig({ flags, env: process.env });
+    const r = await rotateKey({
+      source: { keyFile: config.keyFile, dataDir: config.dataDir, envPem: config.signingKeyPem },
+      nodeName: config.nodeName,
+      newKeyFile: typeof values['new-key'] === 'string' ? resolve(values['new-key']) : undefined,
+    });
+    if (r.updateEnvironment) {
+      process.stderr.write(`cairn: the key came from CAIRN_SIGNING_KEY_PEM: set it to the contents of ${r.newKeyFile} (key ${r.keyId}), then delete that file; the node refuses to start with the old key\n`);
+    }
+    printJson({ ...r, publicKey: resolve(dirname(config.keyFile), 'signing-key.pub.pem') });
     return EXIT_OK;
   },
 
@@ -210,8 +246,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         throw new UsageError(`${flag} is not valid JSON: ${(e as Error).message}`);
       }
     }
-    const r = await withClient(values, (c) =>
-      c.append({
+    const r = await withClient(values, async (c) => {
+      const receipt = await c.append({
         log: need(values, 'log'),
         configId: need(values, 'config-id'),
         operator: need(values, 'operator'),
@@ -220,9 +256,10 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         source: (values.source as string) ?? '',
         payloadJson,
         requestId: (values['request-id'] as string) ?? '',
-      }),
-    );
-    printJson(receiptJson(r));
+      });
+      return receiptJson(receipt, (await c.publicKey()).keyChain);
+    });
+    printJson(r);
     return EXIT_OK;
   },
 
@@ -230,14 +267,16 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' } }, 1);
     if (!positionals[0]) throw new UsageError('usage: cairn verify-receipt FILE --pubkey FILE');
     const key = await pinnedKey(values);
-    const r = JSON.parse(await readFile(positionals[0], 'utf8')) as { log: string; seq: number; entry: { body: string; signature: string; hash: string }; checkpoint: { note: string }; inclusionProof: string[] };
+    const r = JSON.parse(await readFile(positionals[0], 'utf8')) as { log: string; seq: number; entry: { body: string; signature: string; hash: string }; checkpoint: { note: string }; inclusionProof: string[]; keyChain?: unknown };
+    // The receipt's key chain is verified link by link from the pinned key; absent, only the pinned key counts.
+    const keys = followKeyChain(key, r.keyChain === undefined ? [] : parseKeyLinks(r.keyChain));
     const cp = verifyReceipt(
       {
         entry: { log: r.log, seq: r.seq, body: utf8(r.entry.body), signature: fromBase64(r.entry.signature, 'signature'), hash: fromHex(r.entry.hash, 'hash') },
         checkpointNote: r.checkpoint.note,
         inclusionProof: r.inclusionProof.map((h) => fromHex(h, 'inclusionProof')),
       },
-      key,
+      keys,
       values['node-name'] as string | undefined,
     );
     printJson({ ok: true, log: r.log, seq: r.seq, checkpointSize: cp.size, rootHash: toHex(cp.rootHash) });
@@ -252,9 +291,19 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async checkpoint(args) {
-    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, size: { type: 'string' } });
-    const cp = await withClient(values, (c) => c.getCheckpoint(need(values, 'log'), int(values, 'size', false) ?? 0));
-    printJson({ log: cp.log, size: cp.size, rootHash: toHex(cp.rootHash), note: cp.note });
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, size: { type: 'string' }, pubkey: { type: 'string' }, 'node-name': { type: 'string' } });
+    const log = need(values, 'log');
+    // With --pubkey: verified before printing, under the pinned key or a key its chain leads to.
+    const pinned = values.pubkey === undefined ? undefined : await pinnedKey(values);
+    const cp = await withClient(values, async (c) => {
+      const got = await c.getCheckpoint(log, int(values, 'size', false) ?? 0);
+      if (pinned) {
+        const opened = openLogCheckpointWithKeys(got.note, log, await chainKeys(c, pinned), values['node-name'] as string | undefined).checkpoint;
+        return { ...got, size: opened.size, rootHash: opened.rootHash, verified: true };
+      }
+      return got;
+    });
+    printJson({ log: cp.log, size: cp.size, rootHash: toHex(cp.rootHash), note: cp.note, ...('verified' in cp ? { verified: true } : {}) });
     return EXIT_OK;
   },
 
@@ -278,7 +327,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         let anchors: AnchorRootReader | undefined;
         if (fabric) {
           // The node's name as its pinned key signs it (or --node-name): the channel keys its windows by it.
-          const origin = openLogCheckpoint((await c.getCheckpoint(log)).note, log, key, values['node-name'] as string | undefined).origin;
+          const origin = openLogCheckpointWithKeys((await c.getCheckpoint(log)).note, log, await chainKeys(c, key), values['node-name'] as string | undefined).checkpoint.origin;
           anchors = reader = await openFabricReader(fabric, origin.slice(0, origin.length - log.length - 1));
         } else if (values.anchors) {
           // The local backend lives on the node's disk: its roots come from the node itself.
@@ -318,13 +367,25 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     let complete = false;
     try {
       await withClient(values, async (c) => {
-        const [cp, key] = await Promise.all([c.getCheckpoint(log), c.publicKey()]);
+        // The key first: a rotation between the two reads then shows as a checkpoint the chain does not reach, not a silent gap.
+        const key = await c.publicKey();
+        const cp = await c.getCheckpoint(log);
         const write = async (line: string): Promise<void> => {
           if (failed) throw failed;
           if (!out.write(line + '\n')) await once(out, 'drain');
         };
         const anchors = await collectAnchorProofs(c, log, cp.size);
-        await write(formatBundleHeader({ format: BUNDLE_FORMAT, log, size: cp.size, checkpoint: cp.note, publicKey: key.pem, ...(anchors.length > 0 ? { anchors } : {}) }));
+        await write(
+          formatBundleHeader({
+            format: BUNDLE_FORMAT,
+            log,
+            size: cp.size,
+            checkpoint: cp.note,
+            publicKey: key.pem,
+            ...(anchors.length > 0 ? { anchors } : {}),
+            ...(key.keyChain.length > 0 ? { keyChain: key.keyChain.map(keyLinkToJson) } : {}),
+          }),
+        );
         const bar = createProgress(`export ${log}`, cp.size);
         let n = 0;
         for await (const e of c.listEntries(log, 0, cp.size)) {
@@ -360,7 +421,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         const fabric = await loadFabricSettings(fabricConfig);
         // The node's name as its pinned key signs the bundle's checkpoint (or --node-name).
         const header = parseBundleHeader(await firstLine(positionals[0]));
-        const origin = openLogCheckpoint(header.checkpoint, header.log, key, nodeName).origin;
+        const keys = followKeyChain(key, header.keyChain === undefined ? [] : parseKeyLinks(header.keyChain));
+        const origin = openLogCheckpointWithKeys(header.checkpoint, header.log, keys, nodeName).checkpoint.origin;
         reader = await openFabricReader(fabric, origin.slice(0, origin.length - header.log.length - 1));
       }
       const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName, signatureThreads: int(values, 'threads', false), anchors: reader });
@@ -385,10 +447,12 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const log = need(values, 'log');
     const key = await pinnedKey(values);
     const nodeName = values['node-name'] as string | undefined;
+    let keys: Promise<Uint8Array[]> | undefined;
     const signedAt = async (c: LedgerClient, size: number): Promise<{ size: number; rootHash: Uint8Array; note: string }> => {
       const cp = await c.getCheckpoint(log, size);
       if (!cp.note) throw new UsageError(`the node signed no checkpoint at size ${size} (sizes inside a group commit have none); use a size from a receipt or 'cairn checkpoint'`);
-      const opened = openLogCheckpoint(cp.note, log, key, nodeName);
+      keys ??= chainKeys(c, key);
+      const opened = openLogCheckpointWithKeys(cp.note, log, await keys, nodeName).checkpoint;
       return { size: opened.size, rootHash: opened.rootHash, note: cp.note };
     };
     if (values.seq !== undefined) {

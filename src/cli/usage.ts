@@ -9,9 +9,14 @@ Node
         [--policy-file F [--tokens-file F]] [--rate-limit-appends N] ... (README: Settings)
         Settings: flags > environment (CAIRN_*) > config file (--config or $CONFIG_PATH) > defaults.
         SIGHUP re-reads the policy, tokens and TLS files.
+        The signing key may instead come from $CAIRN_SIGNING_KEY_PEM (PKCS#8 PEM; wins over --key-file).
   keygen --out DIR             write a new P-256 key pair (private key mode 0600)
   token create --name NAME     a new bearer token: give "token" to the CI system once, put "line"
                                in the node's tokens file (only a salted hash is stored)
+  rotate-key --data-dir DIR [--new-key FILE] [--key-file FILE] [--config FILE] [--node-name NAME]
+                               with the node stopped: every log gets a rotation entry signed by the old
+                               key, the new key (--new-key, PKCS#8 0600, or generated) replaces it;
+                               run it again if it was interrupted
 
 Talking to a node: --server (default $CAIRN_SERVER or 127.0.0.1:7700); TLS with --tls-ca FILE
   [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME] ($CAIRN_TLS_CA, ...); a bearer token
@@ -22,11 +27,12 @@ Recording
          [--data JSON | --data-file FILE] [--request-id ID]
                                prints the receipt (entry, signed checkpoint, inclusion proof)
   get --log NAME --seq N       one entry
-  checkpoint --log NAME [--size N]
+  checkpoint --log NAME [--size N] [--pubkey FILE]
   logs                         every log with its size and root
-  pubkey                       the node's public key (PEM)
+  pubkey [--chain]             the node's public key (PEM), or its key chain (JSON)
 
-Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY)
+Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY, the node's first key; its key
+chain is followed from it after key rotations)
   verify --log NAME --pubkey FILE [--state FILE] [--threads N] [--anchors [--fabric-config FILE]]
                                every entry, signature, chain link and the Merkle root; with --state,
                                also rollback and fork detection against the last verified checkpoint;

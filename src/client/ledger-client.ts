@@ -4,8 +4,10 @@
  * pure verifiers, which never trust what this returns).
  */
 import * as grpc from '@grpc/grpc-js';
-import { ledgerClientConstructor, u64, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof, type WirePublicKey, type WireReceipt } from '../api/proto.js';
+import { fromWireKeyLink, ledgerClientConstructor, u64, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof, type WirePublicKey, type WireReceipt } from '../api/proto.js';
 import type { SignedEntry } from '../core/entry.js';
+import { MAX_KEY_LINKS, type KeyLink } from '../core/key-chain.js';
+import { VerificationError } from '../core/errors.js';
 import type { AppendInput } from '../core/append-request.js';
 import type { AnchorProof, AnchorReceipt, AnchorWindow, WindowCheckpoint } from '../core/anchor.js';
 
@@ -297,8 +299,14 @@ export class LedgerClient {
     };
   }
 
-  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string }> {
+  /**
+   * The node's key and its key chain (parsed strictly, NOT verified: follow it
+   * from a pinned key with followKeyChain).
+   * @throws VerificationError KEY_LINK_MALFORMED for a link that does not parse
+   */
+  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string; keyChain: KeyLink[] }> {
     const w = await this.#unary<WirePublicKey>('GetPublicKey', {});
-    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm };
+    if ((w.keyChain ?? []).length > MAX_KEY_LINKS) throw new VerificationError('KEY_LINK_MALFORMED', `the node's key chain has more than ${MAX_KEY_LINKS} links`);
+    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm, keyChain: (w.keyChain ?? []).map(fromWireKeyLink) };
   }
 }

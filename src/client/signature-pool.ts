@@ -5,12 +5,15 @@
  * dependency, so it parallelises (measured in `npm run bench`).
  *
  * The verifier still trusts nothing but the pinned key: each worker runs the
- * same pure checkEntrySignature from the core.
+ * same pure checkEntrySignature from the core, under the key the in-order
+ * verifier found in force at each seq (the pinned key, or one its chain of
+ * rotation links leads to). Keys are sent to the workers once each and
+ * referred to by index.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { VerificationError } from '../core/errors.js';
-import { toHex } from '../core/bytes.js';
+import { bytesEqual, toHex } from '../core/bytes.js';
 import type { SignedEntry } from '../core/entry.js';
 
 interface Pending {
@@ -29,10 +32,13 @@ export class SignaturePool {
   #rr = 0;
   #firstBad: SignedEntry | undefined;
   readonly #chunkEntries = new Map<number, SignedEntry[]>();
+  /** Keys the workers hold, by index; index 0 is the pinned key. */
+  readonly #keys: Uint8Array[];
 
   constructor(log: string, publicKeySpki: Uint8Array, threads = Math.max(1, Math.min(4, availableParallelism()))) {
     this.#log = log;
     this.#maxPending = threads * 4;
+    this.#keys = [publicKeySpki];
     this.#workers = Array.from({ length: threads }, () => {
       const w = new Worker(new URL('./signature-worker.js', import.meta.url), { workerData: { spki: publicKeySpki } });
       w.on('message', (m: { id: number; bad: number }) => {
@@ -48,9 +54,33 @@ export class SignaturePool {
     });
   }
 
-  /** Queues a chunk (consecutive seqs). Waits when too many chunks are in flight, so memory stays bounded. */
-  async submit(chunk: SignedEntry[]): Promise<void> {
+  #keyIndex(key: Uint8Array): number {
+    // Few keys (one per rotation), and consecutive entries share one: check the last first.
+    for (let i = this.#keys.length - 1; i >= 0; i--) if (bytesEqual(this.#keys[i]!, key)) return i;
+    this.#keys.push(key);
+    // Posted before any chunk that uses it: each worker handles its messages in order.
+    for (const w of this.#workers) w.postMessage({ key, index: this.#keys.length - 1 });
+    return this.#keys.length - 1;
+  }
+
+  /**
+   * Queues a chunk (consecutive seqs), each entry checked under `keys[i]`
+   * (default: the pinned key). Waits when too many chunks are in flight, so
+   * memory stays bounded.
+   */
+  async submit(chunk: SignedEntry[], keys?: readonly Uint8Array[]): Promise<void> {
     if (chunk.length === 0) return;
+    let last: Uint8Array | undefined;
+    let lastIndex = 0;
+    const keyIndexes = chunk.map((_, i) => {
+      const k = keys?.[i];
+      if (k === undefined) return 0;
+      if (k !== last) {
+        last = k;
+        lastIndex = this.#keyIndex(k);
+      }
+      return lastIndex;
+    });
     const id = this.#next++;
     const w = this.#workers[this.#rr++ % this.#workers.length]!;
     const result = new Promise<number>((resolve, reject) => {
@@ -58,7 +88,7 @@ export class SignaturePool {
       this.#failures.set(id, reject);
     });
     this.#chunkEntries.set(id, chunk);
-    w.postMessage({ id, items: chunk.map((e) => ({ body: e.body, signature: e.signature })) });
+    w.postMessage({ id, items: chunk.map((e, i) => ({ body: e.body, signature: e.signature, key: keyIndexes[i]! })) });
     this.#pending.push({
       firstSeq: chunk[0]!.seq,
       result: result.then((bad) => {
@@ -83,7 +113,7 @@ export class SignaturePool {
     await Promise.all(this.#pending.splice(0).map((p) => p.result));
     const bad = this.#firstBad;
     if (bad && (bad.seq < before || (atBeforeToo && bad.seq === before))) {
-      throw new VerificationError('SIGNATURE_INVALID', `entry ${bad.seq}: signature does not verify under the pinned key`, { log: this.#log, seq: bad.seq, actual: toHex(bad.signature) });
+      throw new VerificationError('SIGNATURE_INVALID', `entry ${bad.seq}: signature does not verify under the key in force at that seq`, { log: this.#log, seq: bad.seq, actual: toHex(bad.signature) });
     }
   }
 

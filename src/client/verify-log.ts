@@ -7,15 +7,27 @@
  * root rebuilt from the entries at the remembered size must equal it too).
  * Then every entry is streamed and checked (see core/log-verifier.ts), and the
  * rebuilt root must equal the checkpoint's. Only then is the state advanced.
+ *
+ * Key rotation: the node's key chain (GetPublicKey online, the bundle header
+ * offline) is followed from the pinned key, never trusted on its own; it only
+ * says which keys may have signed the checkpoints read before the entries.
+ * The entries then decide which key was in force at each size (see
+ * core/log-verifier.ts), and every checkpoint used (latest, remembered,
+ * anchored) must be signed by exactly that key. The log must end under the
+ * chain's last key: a log that never rotated while its node did is missing
+ * its rotation entry. The state file remembers the key in force, and a later
+ * run requires the node's chain to still lead to it.
  */
 import * as grpc from '@grpc/grpc-js';
 import { createReadStream } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { LogVerifier, openLogCheckpoint } from '../core/log-verifier.js';
+import { LogVerifier, openLogCheckpointWithKeys } from '../core/log-verifier.js';
+import { followKeyChain, keyIndex, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
+import { ecdsaKeyId } from '../core/note.js';
 import { verifyConsistency } from '../core/merkle.js';
 import { VerificationError } from '../core/errors.js';
-import { bytesEqual, fromHex, toHex } from '../core/bytes.js';
+import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../core/bytes.js';
 import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleAnchor } from '../core/bundle.js';
 import type { Checkpoint } from '../core/checkpoint.js';
 import type { LedgerClient } from './ledger-client.js';
@@ -30,6 +42,8 @@ export interface VerifyState {
   size: number;
   rootHash: string;
   checkpoint: string;
+  /** Base64 SPKI of the key in force at `size` (absent in state files from before key rotation). */
+  key?: string;
 }
 
 export interface VerifyResult {
@@ -51,7 +65,7 @@ export async function readState(path: string): Promise<VerifyState | undefined> 
     throw e;
   }
   const s = JSON.parse(text) as VerifyState;
-  if (typeof s.log !== 'string' || !Number.isSafeInteger(s.size) || typeof s.rootHash !== 'string' || typeof s.checkpoint !== 'string') {
+  if (typeof s.log !== 'string' || !Number.isSafeInteger(s.size) || typeof s.rootHash !== 'string' || typeof s.checkpoint !== 'string' || (s.key !== undefined && typeof s.key !== 'string')) {
     throw new Error(`state file ${path} is malformed`);
   }
   return s;
@@ -64,7 +78,14 @@ async function writeState(path: string, s: VerifyState): Promise<void> {
 }
 
 export interface VerifyOptions {
+  /** The pinned key: the node's first key. */
   publicKeySpki: Uint8Array;
+  /**
+   * The node's key links (unverified; followed from the pinned key). Online,
+   * when absent, they are fetched with GetPublicKey; offline, the bundle
+   * header's are used.
+   */
+  keyChain?: readonly KeyLink[];
   nodeName?: string;
   statePath?: string;
   progress?: boolean;
@@ -100,9 +121,41 @@ interface AnchoredCheckpoint {
   window: number;
   size: number;
   root: Uint8Array;
+  /** The key that signed the anchored checkpoint: must be the key in force at its size. */
+  key: Uint8Array;
 }
 
-async function checkAnchors(client: LedgerClient, log: string, opts: VerifyOptions, reader: AnchorRootReader): Promise<AnchoredCheckpoint[]> {
+function hexId(spki: Uint8Array): string {
+  return ecdsaKeyId(spki).toString(16).padStart(8, '0');
+}
+
+/** A checkpoint's signer must be the key the entries put in force at its size. */
+function checkSignerAt(log: string, verifier: LogVerifier, size: number, signer: Uint8Array, what: string): void {
+  const expected = verifier.keyAt(size);
+  if (expected && !bytesEqual(expected, signer)) {
+    throw new VerificationError('KEY_CHAIN_BROKEN', `${what} at size ${size} is signed by key ${hexId(signer)}, but the log's entries put key ${hexId(expected)} in force at that size`, {
+      log,
+      size,
+      expected: hexId(expected),
+      actual: hexId(signer),
+    });
+  }
+}
+
+/** After the last entry, the key in force must be the chain's last: a log cannot stay behind its node's rotation. */
+function checkFinalKey(log: string, verifier: LogVerifier, keys: readonly Uint8Array[]): void {
+  const last = keys[keys.length - 1]!;
+  if (!bytesEqual(verifier.currentKey, last)) {
+    throw new VerificationError('KEY_CHAIN_BROKEN', `log ${log} ends under key ${hexId(verifier.currentKey)} but the node's key chain leads to ${hexId(last)}: a rotation entry is missing`, {
+      log,
+      size: verifier.size,
+      expected: hexId(last),
+      actual: hexId(verifier.currentKey),
+    });
+  }
+}
+
+async function checkAnchors(client: LedgerClient, log: string, keys: readonly Uint8Array[], opts: VerifyOptions, reader: AnchorRootReader): Promise<AnchoredCheckpoint[]> {
   const out: AnchoredCheckpoint[] = [];
   const listed = await client.listAnchors(log);
   if (reader.windowsFor) {
@@ -115,7 +168,7 @@ async function checkAnchors(client: LedgerClient, log: string, opts: VerifyOptio
     if (a.state !== 'committed') continue;
     const c = a.checkpoints.find((x) => x.log === log);
     if (!c) continue;
-    const cp = openLogCheckpoint(c.note, log, opts.publicKeySpki, opts.nodeName);
+    const { checkpoint: cp, key } = openLogCheckpointWithKeys(c.note, log, keys, opts.nodeName);
     const proof = await client.anchorProof(log, c.size);
     if (proof.window !== a.window || proof.checkpoint.note !== c.note) {
       throw new VerificationError('INCLUSION_PROOF_INVALID', `anchor window ${a.window}: the node's proof is for another window or checkpoint`, { log, window: a.window });
@@ -128,7 +181,7 @@ async function checkAnchors(client: LedgerClient, log: string, opts: VerifyOptio
     if (external !== proof.root) {
       throw new VerificationError('ROOT_MISMATCH', `anchor window ${a.window}: root on ${reader.describe} differs from the node's`, { log, window: a.window, expected: external, actual: proof.root });
     }
-    out.push({ window: a.window, size: cp.size, root: cp.rootHash });
+    out.push({ window: a.window, size: cp.size, root: cp.rootHash, key });
   }
   return out;
 }
@@ -140,6 +193,7 @@ function compareWithAnchors(log: string, verifier: LogVerifier, anchored: Anchor
     if (a.size > size) {
       throw new VerificationError('ROLLBACK', `log ${log} has ${size} entries but anchor window ${a.window} anchored ${a.size}`, { log, window: a.window, expected: `>= ${a.size}`, actual: String(size) });
     }
+    checkSignerAt(log, verifier, a.size, a.key, `the checkpoint anchored in window ${a.window}`);
     const rebuilt = verifier.rootAt(a.size)!;
     if (!bytesEqual(rebuilt, a.root)) {
       throw new VerificationError('ROOT_MISMATCH', `log ${log} was rewritten after anchoring: entries ${prev}..${a.size - 1} no longer hash to the root anchored in window ${a.window}`, {
@@ -163,27 +217,38 @@ const CHUNK = 512;
  */
 async function verifyEntries(verifier: LogVerifier, entries: AsyncIterable<SignedEntry>, pool: SignaturePool | undefined, bar: Progress): Promise<void> {
   let chunk: SignedEntry[] = [];
+  let keys: Uint8Array[] = [];
+  let pushing: SignedEntry | undefined;
   try {
     for await (const e of entries) {
-      // Queued before the in-order checks, so a failing entry's own signature is checked too.
-      if (pool) chunk.push(e);
+      pushing = e;
       verifier.push(e);
       if (!pool) {
         if ((verifier.size & 1023) === 0) bar.update(verifier.size);
         continue;
       }
+      // The key in force at this seq, which the in-order check just determined.
+      chunk.push(e);
+      keys.push(verifier.signatureKeyOf(e.seq)!);
       if (chunk.length === CHUNK) {
-        await pool.submit(chunk);
+        await pool.submit(chunk, keys);
         chunk = [];
+        keys = [];
         if (pool.failed) break;
         bar.update(verifier.size);
       }
     }
-    await pool?.submit(chunk);
+    await pool?.submit(chunk, keys);
     await pool?.settle();
   } catch (err) {
     if (pool && isVerificationError(err)) {
-      await pool.submit(chunk);
+      // An entry whose hash failed had its key determined first: its own signature is checked too.
+      const failedKey = pushing && err.code === 'ENTRY_HASH_MISMATCH' ? verifier.signatureKeyOf(pushing.seq) : undefined;
+      if (pushing && failedKey && chunk.at(-1) !== pushing) {
+        chunk.push(pushing);
+        keys.push(failedKey);
+      }
+      await pool.submit(chunk, keys);
       // Inline, an entry's signature is checked after its body and chain link
       // but before its hash: report whichever an inline check would have hit first.
       await pool.settle(typeof err.evidence.seq === 'number' ? err.evidence.seq : Number.POSITIVE_INFINITY, err.code === 'ENTRY_HASH_MISMATCH');
@@ -199,12 +264,23 @@ function makePool(log: string, opts: VerifyOptions): SignaturePool | undefined {
 export async function verifyLogOnline(client: LedgerClient, log: string, opts: VerifyOptions): Promise<VerifyResult> {
   const state = opts.statePath ? await readState(opts.statePath) : undefined;
   if (state && state.log !== log) throw new Error(`state file is for log ${state.log}, not ${log}`);
+  const keys = followKeyChain(opts.publicKeySpki, opts.keyChain ?? (await client.publicKey()).keyChain, { log });
+  let stateKey: Uint8Array | undefined;
+  if (state?.key !== undefined) {
+    stateKey = fromBase64(state.key, 'state key');
+    // The node's chain must still lead to the key seen last time: a shorter chain hides a rotation.
+    if (keyIndex(keys, stateKey) < 0) {
+      throw new VerificationError('KEY_CHAIN_BROKEN', `the node's key chain no longer leads to key ${hexId(stateKey)}, in force when log ${log} was last verified`, { log, size: state.size, expected: hexId(stateKey) });
+    }
+  }
   const latest = await client.getCheckpoint(log);
-  const cp: Checkpoint = openLogCheckpoint(latest.note, log, opts.publicKeySpki, opts.nodeName);
+  const { checkpoint: cp } = openLogCheckpointWithKeys(latest.note, log, keys, opts.nodeName);
 
+  let oldSigner: Uint8Array | undefined;
   if (state) {
     // The remembered checkpoint was verified when stored; re-open it anyway: the file may have been edited.
-    const old = openLogCheckpoint(state.checkpoint, log, opts.publicKeySpki, opts.nodeName);
+    const { checkpoint: old, key } = openLogCheckpointWithKeys(state.checkpoint, log, keys, opts.nodeName);
+    oldSigner = key;
     if (cp.size < old.size) {
       throw new VerificationError('ROLLBACK', `log ${log} shrank from ${old.size} to ${cp.size} entries since the last verification`, { log, expected: `>= ${old.size}`, actual: String(cp.size) });
     }
@@ -216,7 +292,7 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     }
   }
 
-  const anchored = opts.anchors ? await checkAnchors(client, log, opts, opts.anchors) : [];
+  const anchored = opts.anchors ? await checkAnchors(client, log, keys, opts, opts.anchors) : [];
   const pool = makePool(log, opts);
   const verifier = new LogVerifier(log, opts.publicKeySpki, {
     nodeName: opts.nodeName,
@@ -233,13 +309,16 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
   // Anchors first: a rewrite re-signed with the node's key passes the checkpoint check below.
   compareWithAnchors(log, verifier, anchored, cp.size);
   verifier.finish(latest.note);
+  checkFinalKey(log, verifier, keys);
   if (state) {
+    checkSignerAt(log, verifier, state.size, oldSigner!, 'the remembered checkpoint');
+    if (stateKey) checkSignerAt(log, verifier, state.size, stateKey, 'the state file\'s key');
     const rebuilt = verifier.rootAt(state.size);
     if (rebuilt && !bytesEqual(rebuilt, fromHex(state.rootHash))) {
       throw new VerificationError('CONSISTENCY_PROOF_INVALID', `entries 0..${state.size - 1} no longer hash to the root verified before: history was rewritten`, { log, size: state.size, expected: state.rootHash, actual: toHex(rebuilt) });
     }
   }
-  if (opts.statePath) await writeState(opts.statePath, { log, size: cp.size, rootHash: toHex(cp.rootHash), checkpoint: latest.note });
+  if (opts.statePath) await writeState(opts.statePath, { log, size: cp.size, rootHash: toHex(cp.rootHash), checkpoint: latest.note, key: toBase64(verifier.currentKey) });
   return {
     log,
     size: cp.size,
@@ -282,10 +361,10 @@ export async function collectAnchorProofs(client: LedgerClient, log: string, siz
  * checkpoint the external ledger anchored for the log up to the bundle's
  * size is checked too, carried by the bundle or not.
  */
-async function checkBundleAnchors(log: string, size: number, anchors: readonly BundleAnchor[], opts: VerifyOptions): Promise<AnchoredCheckpoint[]> {
+async function checkBundleAnchors(log: string, size: number, anchors: readonly BundleAnchor[], keys: readonly Uint8Array[], opts: VerifyOptions): Promise<AnchoredCheckpoint[]> {
   const byWindow = new Map<number, AnchoredCheckpoint>();
   for (const a of anchors) {
-    const cp = openLogCheckpoint(a.checkpoint, log, opts.publicKeySpki, opts.nodeName);
+    const { checkpoint: cp, key } = openLogCheckpointWithKeys(a.checkpoint, log, keys, opts.nodeName);
     verifyAnchorProof(a.checkpoint, a);
     const reader = opts.anchors;
     if (reader) {
@@ -295,13 +374,13 @@ async function checkBundleAnchors(log: string, size: number, anchors: readonly B
         throw new VerificationError('ROOT_MISMATCH', `anchor window ${a.window}: root on ${reader.describe} differs from the bundle's`, { log, window: a.window, expected: external, actual: a.root });
       }
     }
-    byWindow.set(a.window, { window: a.window, size: cp.size, root: cp.rootHash });
+    byWindow.set(a.window, { window: a.window, size: cp.size, root: cp.rootHash, key });
   }
   if (opts.anchors?.checkpointsFor) {
     for (const e of await opts.anchors.checkpointsFor(log)) {
       if (e.checkpoint.size > size || byWindow.has(e.window)) continue;
-      const cp = openLogCheckpoint(e.checkpoint.note, log, opts.publicKeySpki, opts.nodeName);
-      byWindow.set(e.window, { window: e.window, size: cp.size, root: cp.rootHash });
+      const { checkpoint: cp, key } = openLogCheckpointWithKeys(e.checkpoint.note, log, keys, opts.nodeName);
+      byWindow.set(e.window, { window: e.window, size: cp.size, root: cp.rootHash, key });
     }
   }
   return [...byWindow.values()].sort((a, b) => a.window - b.window);
@@ -320,8 +399,11 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
   if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
   const header = parseBundleHeader(first.value);
   let anchored: AnchoredCheckpoint[];
+  let keys: Uint8Array[];
   try {
-    anchored = await checkBundleAnchors(header.log, header.size, header.anchors ?? [], opts);
+    const chain = opts.keyChain ?? (header.keyChain === undefined ? [] : parseKeyLinks(header.keyChain, { line: 1 }));
+    keys = followKeyChain(opts.publicKeySpki, chain, { log: header.log });
+    anchored = await checkBundleAnchors(header.log, header.size, header.anchors ?? [], keys, opts);
   } catch (err) {
     rl.close();
     throw err;
@@ -349,6 +431,8 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
   // Anchors first, as online: a rewrite re-signed with the node's key passes the checkpoint check.
   compareWithAnchors(header.log, verifier, anchored, verifier.size);
   const cp = verifier.finish(header.checkpoint);
+  // Only a bundle that states its node's chain can say where the log must end; bundles from before rotation state none.
+  if (opts.keyChain !== undefined || header.keyChain !== undefined) checkFinalKey(header.log, verifier, keys);
   return {
     log: header.log,
     size: cp.size,

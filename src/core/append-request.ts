@@ -43,6 +43,8 @@ export const DEFAULT_APPEND_LIMITS: AppendLimits = { maxPayloadBytes: 64 * 1024 
 const MAX_DEPTH = 32;
 // C0/C1 controls and DEL: none belong in an identifier and some break log lines and terminals.
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+/** Actions the node writes itself (core/key-chain.ts KEY_ROTATION_ACTION); clients' are refused. */
+export const RESERVED_ACTION_PREFIX = 'cairn.';
 const ACTION_RE = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/;
 const COMMIT_RE = /^(?:[0-9a-f]{7,40}|[0-9a-f]{64})$/;
 const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
@@ -69,6 +71,8 @@ export function validateAppend(input: AppendInput, limits: AppendLimits = DEFAUL
   const operator = text('operator', input.operator, 256, true);
   const action = text('action', input.action, 64, true);
   if (!ACTION_RE.test(action)) throw invalidArgument('action', 'must match [A-Za-z0-9][A-Za-z0-9._:/-]{0,63}');
+  // Reserved for entries the node writes itself (key rotation): a client's must not pass for one.
+  if (action.toLowerCase().startsWith(RESERVED_ACTION_PREFIX)) throw invalidArgument('action', `must not start with "${RESERVED_ACTION_PREFIX}" (reserved for entries the node writes)`);
   const source = text('source', input.source, 512, false);
   const commit = text('commit', input.commit, 64, false);
   if (commit && !COMMIT_RE.test(commit)) throw invalidArgument('commit', 'must be a lowercase hex commit id (7-40 or 64 digits)');

@@ -16,14 +16,20 @@
  * audit path to `root`, the value recorded on the external ledger in
  * transaction `txId` of block `block`.
  *
+ * `keyChain` (optional: absent means the node never rotated its key, as in
+ * bundles written before rotation existed) is the node's chain of key links
+ * (core/key-chain.ts) at export time, each link signed by the key before it.
+ *
  * The header's public key is informational: a verifier uses its own pinned
- * key. Every line is attacker-controlled and parsed strictly.
+ * key and follows `keyChain` from it. Every line is attacker-controlled and
+ * parsed strictly.
  *
  * Pure module: no Node-only imports.
  */
 import { fromBase64, fromHex, toBase64, toHex } from './bytes.js';
 import { VerificationError } from './errors.js';
 import { LOG_NAME_RE, type SignedEntry } from './entry.js';
+import { parseKeyLinks, type KeyLinkJson } from './key-chain.js';
 
 export const BUNDLE_FORMAT = 'cairn-bundle/v1';
 /** Longest line accepted: a 16 MiB body in base64 plus framing. */
@@ -58,6 +64,8 @@ export interface BundleHeader {
   publicKey: string;
   /** Anchor proofs, in window order; absent in bundles without anchors. */
   anchors?: BundleAnchor[];
+  /** The node's key links, first rotation first; absent when it never rotated. */
+  keyChain?: KeyLinkJson[];
   /** Extra sections later formats may add. */
   [key: string]: unknown;
 }
@@ -89,6 +97,8 @@ export function parseBundleHeader(text: string): BundleHeader {
   if (typeof o.checkpoint !== 'string') throw malformed(1, 'checkpoint is not a string');
   if (typeof o.publicKey !== 'string') throw malformed(1, 'publicKey is not a string');
   if (o.anchors !== undefined) o.anchors = parseBundleAnchors(o.anchors);
+  // Validated here, verified (from the pinned key) by the bundle's verifier.
+  if (o.keyChain !== undefined) parseKeyLinks(o.keyChain, { line: 1 });
   return o as BundleHeader;
 }
 

@@ -156,12 +156,12 @@ export interface ChainPosition {
 
 /**
  * Checks one entry from its raw bytes against its chain position and a pinned
- * key: canonical body, log/seq/prevHash fields, low-S signature over the body,
+ * key (or a function of the decoded body choosing the key in force at that seq): canonical body, log/seq/prevHash fields, low-S signature over the body,
  * and the entry hash recomputed (never taken from the server).
  * @returns the recomputed entry hash
  * @throws VerificationError naming the seq and what differs
  */
-export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpki: Uint8Array, options: VerifyEntryOptions = {}): { hash: Uint8Array; body: EntryBody } {
+export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpki: Uint8Array | ((body: EntryBody) => Uint8Array), options: VerifyEntryOptions = {}): { hash: Uint8Array; body: EntryBody } {
   const ev = { log: pos.log, seq: pos.seq };
   const body = decodeBody(entry.body, ev);
   if (body.log !== pos.log) throw new VerificationError('ENTRY_BODY_MISMATCH', `entry ${pos.seq}: body names log "${body.log}"`, { ...ev, expected: pos.log, actual: body.log });
@@ -172,8 +172,10 @@ export function verifyEntry(entry: SignedEntry, pos: ChainPosition, publicKeySpk
   if (body.prevHash !== prevHex) {
     throw new VerificationError('CHAIN_BROKEN', `entry ${pos.seq}: prevHash does not match the hash of entry ${pos.seq - 1}`, { ...ev, expected: prevHex, actual: body.prevHash });
   }
-  if (!options.deferSignature && !checkEntrySignature(entry, publicKeySpki)) {
-    throw new VerificationError('SIGNATURE_INVALID', `entry ${pos.seq}: signature does not verify under the pinned key`, { ...ev, actual: toHex(entry.signature) });
+  // A function picks the key in force at this seq (key rotation, core/key-chain.ts); it runs even when the signature is deferred.
+  const key = typeof publicKeySpki === 'function' ? publicKeySpki(body) : publicKeySpki;
+  if (!options.deferSignature && !checkEntrySignature(entry, key)) {
+    throw new VerificationError('SIGNATURE_INVALID', `entry ${pos.seq}: signature does not verify under the ${typeof publicKeySpki === 'function' ? 'key in force at this seq' : 'pinned key'}`, { ...ev, actual: toHex(entry.signature) });
   }
   const hash = entryHash(pos.prevHash, entry.body, entry.signature);
   if (!bytesEqual(hash, entry.hash)) {

@@ -38,7 +38,9 @@ export type VerificationCode =
   | 'CHECKPOINT_MALFORMED'
   | 'CHECKPOINT_ORIGIN_MISMATCH'
   | 'ROLLBACK'
-  | 'BUNDLE_MALFORMED';
+  | 'BUNDLE_MALFORMED'
+  | 'KEY_LINK_MALFORMED'
+  | 'KEY_CHAIN_BROKEN';
 
 export interface ErrorOptions {
   /** The underlying error, for logs only: never sent over the wire. */

@@ -16,6 +16,8 @@ import { CairnError } from '../core/errors.js';
 import { isLogLevel, type LogLevel } from './logger.js';
 import type { FabricSettings } from '../api/fabric-connection.js';
 import { validateSyncTargetConfig, type SyncTargetConfig } from '../sync/run-target.js';
+import { Secret } from './secret.js';
+import { SIGNING_KEY_ENV } from './signing-key.js';
 
 export type { FabricSettings };
 
@@ -28,6 +30,12 @@ export interface NodeConfig {
   /** Empty: metrics/health HTTP endpoint off. */
   nodeName: string;
   keyFile: string;
+  /**
+   * The signing key as a PKCS#8 PEM from $CAIRN_SIGNING_KEY_PEM (environment
+   * only: never a flag, which `ps` shows, nor the config file). When set it
+   * takes precedence over keyFile and no key file is created.
+   */
+  signingKeyPem?: Secret | undefined;
   logLevel: LogLevel;
   maxBatch: number;
   maxQueue: number;
@@ -297,6 +305,8 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
     if (v !== undefined) out[s.key] = convert(s, v, 'flag');
   }
   const cfg = out as unknown as NodeConfig;
+  const pem = env[SIGNING_KEY_ENV];
+  if (pem !== undefined && pem !== '') cfg.signingKeyPem = new Secret(pem);
   cfg.dataDir = resolve(cfg.dataDir);
   // Absolute, like dataDir: node.ts recognises the default key location by path.
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { ledgerPackageDefinition, ledgerServiceDefinition, LEDGER_SERVICE, u64, type WireCheckpoint, type WireEntry, type WireReceipt } from '../api/proto.js';
+import { wireKeyLink } from '../api/proto.js';
 import { toServiceError } from './status.js';
 import { CairnError, invalidArgument } from '../core/errors.js';
 import { validateLogName, type SignedEntry } from '../core/entry.js';
@@ -364,6 +365,7 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
       pem: ledger.key.publicKeyPem,
       keyId: ledger.key.keyIdHex,
       nodeName: ledger.options.nodeName,
+      keyChain: ledger.keyChain.map(wireKeyLink),
     })),
     GetAnchor: unary('GetAnchor', async (req, caller) => {
       const window = u64('window', req.window);

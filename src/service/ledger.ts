@@ -11,6 +11,8 @@ import { LedgerStore } from '../storage/ledger-store.js';
 import { LogSequencer, type Receipt, type SequencerHooks, type SignedCheckpoint } from './sequencer.js';
 import type { SigningKey } from './signing-key.js';
 import { InlineChainSigner, type ChainSigner } from './chain-signer.js';
+import type { KeyLink } from '../core/key-chain.js';
+import { rotationEntryFields } from './key-rotation.js';
 
 export type { Receipt, SignedCheckpoint } from './sequencer.js';
 
@@ -21,6 +23,12 @@ export interface LedgerOptions {
   maxQueue: number;
   maxLogs: number;
   limits: AppendLimits;
+  /**
+   * The node's key links, first rotation first, ending at `key` (empty or
+   * absent: never rotated). Served by GetPublicKey; a log created while it is
+   * non-empty starts with a key-history entry carrying all of it.
+   */
+  keyChain?: readonly KeyLink[];
 }
 
 export interface Proof {
@@ -57,6 +65,11 @@ export class Ledger {
     this.#hooks = hooks;
     this.#chain = chain ?? new InlineChainSigner(key);
     this.#ownsChain = chain === undefined;
+  }
+
+  /** The node's key links (see LedgerOptions.keyChain). */
+  get keyChain(): readonly KeyLink[] {
+    return this.options.keyChain ?? [];
   }
 
   originOf(log: string): string {
@@ -100,6 +113,9 @@ export class Ledger {
         maxBatch: this.options.maxBatch,
         maxQueue: this.options.maxQueue,
         origin: this.originOf(log),
+        // Every head must be under the current key: rotate-key moved each stored log over with a rotation entry.
+        headKeys: [this.key.publicKeySpki],
+        ...(this.keyChain.length > 0 ? { genesis: rotationEntryFields(this.keyChain, this.options.nodeName) } : {}),
       }, this.#hooks);
       this.#sequencers.set(log, p);
       p.catch(() => this.#sequencers.delete(log));

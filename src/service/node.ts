@@ -16,7 +16,8 @@ import { CallerLimits } from './limits.js';
 import { reloadingServerCredentials } from './tls.js';
 import { Metrics } from './metrics.js';
 import { createLogger, type Logger } from './logger.js';
-import { loadKeyFile, loadOrCreateKey, PRIVATE_KEY_FILE, type SigningKey } from './signing-key.js';
+import { loadNodeKey, type SigningKey } from './signing-key.js';
+import { checkNodeKeyChain, defaultNodeName } from './key-rotation.js';
 import { fabricSettings, parseHostPort, type NodeConfig } from './config.js';
 import { LEDGER_SERVICE } from '../api/proto.js';
 import { InlineChainSigner, WorkerChainSigner } from './chain-signer.js';
@@ -61,23 +62,27 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     throw err;
   }
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  let key: SigningKey;
-  if (config.keyFile === join(config.dataDir, PRIVATE_KEY_FILE)) {
-    const r = await loadOrCreateKey(config.dataDir);
-    key = r.key;
-    if (r.created) logger.warn('created a new signing key', { publicKey: join(config.dataDir, 'signing-key.pub.pem'), keyId: key.keyIdHex });
-  } else {
-    key = await loadKeyFile(config.keyFile);
-  }
-  const nodeName = config.nodeName || `cairn-${key.keyIdHex}`;
+  const { key, created, source } = await loadNodeKey({ keyFile: config.keyFile, dataDir: config.dataDir, envPem: config.signingKeyPem }, true);
+  if (created) logger.warn('created a new signing key', { publicKey: join(config.dataDir, 'signing-key.pub.pem'), keyId: key.keyIdHex });
   const store = await LedgerStore.open(join(config.dataDir, 'ledger'));
+  let keyChain;
+  let firstKey: Uint8Array;
+  try {
+    keyChain = await store.getKeyChain();
+    // After rotations the key must be the chain's last; verifiers pin its first.
+    firstKey = checkNodeKeyChain(keyChain, key);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const nodeName = config.nodeName || defaultNodeName(firstKey);
   const metrics = new Metrics({ defaultMetrics: true });
   let pipeline: AnchorPipeline | undefined;
   const chain = config.signing === 'worker' ? new WorkerChainSigner(key) : new InlineChainSigner(key);
   const ledger = new Ledger(
     store,
     key,
-    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes } },
+    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes }, keyChain },
     {
       committed(log, cp, n, startNs) {
         metrics.appends.inc({ log }, n);
@@ -197,7 +202,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     const addr = http.address();
     metricsAddress = typeof addr === 'object' && addr ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${addr.port}` : undefined;
   }
-  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex, tls: tls !== undefined, auth: access.enabled });
+  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex, keySource: source, rotations: keyChain.length, tls: tls !== undefined, auth: access.enabled });
   if (!access.enabled) {
     // Said at the default log level: an operator must know the node answers anyone on this machine.
     logger.warn('authentication is off (no policy_file): every local client may read and write every log; serving loopback only', { grpc: grpcAddress });

@@ -16,16 +16,24 @@
  *   once with RESOURCE_EXHAUSTED and a retry hint, never an unbounded queue.
  * - A `requestId` already recorded (or in flight) in this log returns the
  *   original entry, never a second one.
+ * - With `genesis`, a new log's seq 0 is that entry (a key-history entry
+ *   after key rotations), written in the log's first group, before any
+ *   client entry; a failed first group leaves the log empty, so it is
+ *   written again by the next one.
+ * - With `headKeys`, a log whose head checkpoint is signed by none of them
+ *   refuses appends (FAILED_PRECONDITION): extending it would switch keys
+ *   without a rotation entry, which every verifier rejects.
  */
 import { CairnError } from '../core/errors.js';
 import { ZERO_HASH, type SignedEntry } from '../core/entry.js';
 import { CompactRange, inclusionProofPlan, leafHash, type NodeId } from '../core/merkle.js';
 import { parseCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { ecdsaKeyId, ecdsaNoteVerifier, openNote, parseNote } from '../core/note.js';
 import { bytesEqual } from '../core/bytes.js';
 import type { ValidAppend } from '../core/append-request.js';
 import type { NoteSigner } from '../core/note.js';
 import type { CommitGroup, LedgerStore } from '../storage/ledger-store.js';
-import type { ChainSigner } from './chain-signer.js';
+import type { ChainSigner, EntryFields } from './chain-signer.js';
 
 export interface SignedCheckpoint {
   log: string;
@@ -49,6 +57,10 @@ export interface SequencerOptions {
   maxQueue: number;
   /** Checkpoint origin line: `<node name>/<log>`. */
   origin: string;
+  /** Written as seq 0 of a new log, before its first client entry. */
+  genesis?: EntryFields;
+  /** Keys the stored head checkpoint must be signed by (any one); unchecked when absent. */
+  headKeys?: readonly Uint8Array[];
 }
 
 export interface SequencerHooks {
@@ -90,6 +102,7 @@ export class LogSequencer {
   #tree: TreeState;
   #integrateTail: Promise<void> = Promise.resolve();
   #committed: SignedCheckpoint;
+  #headKey: Uint8Array | undefined;
   #queue: Pending[] = [];
   #inflight = 0;
   #tail: Promise<void> = Promise.resolve();
@@ -115,13 +128,31 @@ export class LogSequencer {
   }
 
   static async open(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks = {}): Promise<LogSequencer> {
-    const { state, checkpoint, damage } = await LogSequencer.#load(log, store, noteSigner, opts.origin);
+    const { state, checkpoint, damage, keyDamage, headKey } = await LogSequencer.#load(log, store, noteSigner, opts);
     const s = new LogSequencer(log, store, chain, noteSigner, opts, hooks, state, checkpoint);
-    if (damage) s.#broken = new CairnError('CORRUPTION', `log ${log}: ${damage}; appends refused (run cairn verify)`);
+    s.#headKey = headKey;
+    s.#broken = LogSequencer.#damageError(log, damage, keyDamage);
     return s;
   }
 
-  static async #load(log: string, store: LedgerStore, noteSigner: NoteSigner, origin: string): Promise<{ state: TreeState; checkpoint: SignedCheckpoint; damage?: string | undefined }> {
+  static #damageError(log: string, damage: string | undefined, keyDamage: string | undefined): CairnError | undefined {
+    if (damage) return new CairnError('CORRUPTION', `log ${log}: ${damage}; appends refused (run cairn verify)`);
+    if (keyDamage) return new CairnError('FAILED_PRECONDITION', `log ${log}: ${keyDamage}; appends refused`);
+    return undefined;
+  }
+
+  /** Which of `headKeys` signed the stored head checkpoint (undefined for an empty log, or when none did). */
+  get headKey(): Uint8Array | undefined {
+    return this.#headKey;
+  }
+
+  static async #load(
+    log: string,
+    store: LedgerStore,
+    noteSigner: NoteSigner,
+    opts: SequencerOptions,
+  ): Promise<{ state: TreeState; checkpoint: SignedCheckpoint; damage?: string | undefined; keyDamage?: string | undefined; headKey?: Uint8Array | undefined }> {
+    const origin = opts.origin;
     const head = await store.getHead(log);
     if (!head) {
       const range = CompactRange.empty();
@@ -152,10 +183,21 @@ export class LogSequencer {
     if (signedRoot && !bytesEqual(signedRoot, range.root())) damage = `stored Merkle nodes do not match the signed checkpoint at size ${head.size}`;
     const last = await store.getEntry(log, head.size - 1).catch(() => undefined);
     if (!last || !bytesEqual(last.hash, head.lastHash)) damage ??= `the head does not match entry ${head.size - 1}`;
+    let headKey: Uint8Array | undefined;
+    let keyDamage: string | undefined;
+    if (opts.headKeys && !damage) {
+      headKey = signingKeyOf(cp.note, opts.headKeys);
+      if (!headKey) {
+        const ids = opts.headKeys.map((k) => ecdsaKeyId(k).toString(16).padStart(8, '0')).join(', ');
+        keyDamage = `the checkpoint at size ${head.size} is not signed by the node's signing key (${ids}): the key changed without a rotation entry; put the previous key back and run cairn rotate-key`;
+      }
+    }
     return {
       state: { size: head.size, lastHash: head.lastHash, lastTimeMs: head.lastTimeMs, range, frontier },
       checkpoint: { log, size: head.size, rootHash: signedRoot ?? range.root(), note: cp.note },
       damage,
+      keyDamage,
+      headKey,
     };
   }
 
@@ -265,14 +307,16 @@ export class LogSequencer {
 
   #buildGroup(batch: Pending[]): void {
     const startNs = process.hrtime.bigint();
-    const startSeq = this.#nextSeq;
-    this.#nextSeq += batch.length;
+    // A new log's first group starts with the genesis entry; the batch follows it.
+    const genesis = this.#nextSeq === 0 && this.#opts.genesis ? [this.#opts.genesis] : [];
+    const startSeq = this.#nextSeq + genesis.length;
+    this.#nextSeq += genesis.length + batch.length;
     const timeMs = Math.max(Date.now(), this.#lastTimeMs);
     this.#lastTimeMs = timeMs;
     const requests = batch.flatMap((p, i) => (p.req.requestId ? [{ requestId: p.req.requestId, seq: startSeq + i }] : []));
     this.#inflight++;
     // Stage 1, sequencing and signing: may run on the signing thread while earlier groups integrate or sync.
-    const signed = this.#chain.sign(this.log, startSeq, new Date(timeMs).toISOString(), batch.map((p) => p.req));
+    const signed = this.#chain.sign(this.log, startSeq - genesis.length, new Date(timeMs).toISOString(), [...genesis, ...batch.map((p) => p.req)]);
     signed.catch(() => undefined);
     // Stage 2, integration and publishing: in order, on this thread.
     const integrated = this.#integrateTail.then(async () => {
@@ -312,7 +356,7 @@ export class LogSequencer {
         this.#committed = checkpoint;
         const size = checkpoint.size;
         for (let i = 0; i < batch.length; i++) {
-          const e = group.entries[i]!;
+          const e = group.entries[genesis.length + i]!;
           const plan = inclusionProofPlan(e.seq, size);
           // Every node a new entry's path needs is in its group or the frontier before it.
           const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
@@ -360,13 +404,14 @@ export class LogSequencer {
 
   async #reload(): Promise<void> {
     try {
-      const { state, checkpoint, damage } = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts.origin);
+      const { state, checkpoint, damage, keyDamage, headKey } = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts);
       this.#tree = state;
       this.#nextSeq = state.size;
       this.#lastTimeMs = state.lastTimeMs;
       this.#committed = checkpoint;
+      this.#headKey = headKey;
       this.#chain.reset(this.log, state.lastHash);
-      this.#broken = damage ? new CairnError('CORRUPTION', `log ${this.log}: ${damage}; appends refused`) : undefined;
+      this.#broken = LogSequencer.#damageError(this.log, damage, keyDamage);
       if (this.#broken) for (const p of this.#queue.splice(0)) p.reject(this.#broken);
       this.#pump();
     } catch (e) {
@@ -393,4 +438,27 @@ export class LogSequencer {
     await this.#tail;
     this.#wake();
   }
+}
+
+/** The key of `keys` whose signature on the note verifies (under the name on its line), or undefined. */
+function signingKeyOf(note: string, keys: readonly Uint8Array[]): Uint8Array | undefined {
+  let lines;
+  try {
+    lines = parseNote(note).signatures;
+  } catch {
+    return undefined;
+  }
+  for (const key of keys) {
+    const id = ecdsaKeyId(key);
+    for (const line of lines) {
+      if (line.keyId !== id) continue;
+      try {
+        openNote(note, [ecdsaNoteVerifier(line.name, key)]);
+        return key;
+      } catch {
+        // Not this (name, key): try the next line.
+      }
+    }
+  }
+  return undefined;
 }

@@ -10,10 +10,11 @@
  *   'N' log 0x00 level:u8 idx:u64 -> complete Merkle subtree hash (32 bytes)
  *   'C' log 0x00 size:u64         -> signed checkpoint note (UTF-8)
  *   'R' log 0x00 requestId        -> seq u64 (idempotency index)
+ *   'M' name                      -> node metadata (e.g. 'key-chain': JSON list of key links)
  */
 import { utf8 } from '../core/bytes.js';
 
-export const TAG = { head: 0x48, entry: 0x45, node: 0x4e, checkpoint: 0x43, request: 0x52 } as const;
+export const TAG = { head: 0x48, entry: 0x45, node: 0x4e, checkpoint: 0x43, request: 0x52, meta: 0x4d } as const;
 
 export function writeU64(out: Uint8Array, off: number, v: number): void {
   const hi = Math.floor(v / 0x100000000);
@@ -78,4 +79,9 @@ export function tableRange(tag: number, log: string): { gte: Uint8Array; lt: Uin
   const lt = key.slice();
   lt[lt.length - 1] = 0x01;
   return { gte: key, lt };
+}
+
+/** A node-wide metadata row (not per log). */
+export function metaKey(name: string): Uint8Array {
+  return prefixed(TAG.meta, name, 0, false).key;
 }

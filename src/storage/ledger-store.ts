@@ -15,7 +15,8 @@ import { CairnError } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 import type { NodeId } from '../core/merkle.js';
 import { fromUtf8, utf8 } from '../core/bytes.js';
-import { checkpointKey, entryKey, headKey, nodeKey, readU64, requestKey, tableRange, TAG, writeU64 } from './keys.js';
+import { checkpointKey, entryKey, headKey, metaKey, nodeKey, readU64, requestKey, tableRange, TAG, writeU64 } from './keys.js';
+import { keyLinkToJson, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { decodeEntryRecord, decodeHead, encodeEntryRecord, encodeHead, type Head } from './records.js';
 
 export type { Head } from './records.js';
@@ -156,6 +157,27 @@ export class LedgerStore {
     b.put(checkpointKey(log, g.checkpoint.size), utf8(g.checkpoint.note));
     b.put(headKey(log), encodeHead(g.head));
     await b.write({ sync: true });
+  }
+
+  /**
+   * The node's signing-key chain: one link per rotation, first rotation
+   * first (empty when the key was never rotated). Read back strictly: the
+   * chain is re-verified by whoever uses it.
+   * @throws CairnError CORRUPTION when the stored chain does not parse
+   */
+  async getKeyChain(): Promise<KeyLink[]> {
+    const v = await this.#db.get(metaKey('key-chain'));
+    if (v === undefined) return [];
+    try {
+      return parseKeyLinks(JSON.parse(fromUtf8(v)));
+    } catch (cause) {
+      throw new CairnError('CORRUPTION', 'the stored signing-key chain does not parse', { cause });
+    }
+  }
+
+  /** Replaces the key chain, durably (synced). */
+  async putKeyChain(links: readonly KeyLink[]): Promise<void> {
+    await this.#db.put(metaKey('key-chain'), utf8(JSON.stringify(links.map(keyLinkToJson))), { sync: true });
   }
 
   /**
