@@ -96,12 +96,24 @@ const deadline = started + cfg.durationMs;
 const live = (): boolean => Date.now() < deadline;
 const toClose: (() => void)[] = [];
 
-/** Runs `n` copies of `step` back to back until the deadline or `max` calls in all. */
-async function loop(n: number, max: number, step: (i: number) => Promise<void>): Promise<void> {
+/**
+ * Runs `n` copies of `step` until the deadline or `max` calls in all; each copy
+ * starts a step at most every `everyMs` (0: back to back). The pacing bounds
+ * what the abusers' own client code costs on the shared 2-core test machine,
+ * so the test measures what the node lets abuse do to honest callers, not
+ * two processes fighting over the same cores (README: load test).
+ */
+async function loop(n: number, max: number, step: (i: number) => Promise<void>, everyMs = 0): Promise<void> {
   let calls = 0;
   await Promise.all(
     Array.from({ length: n }, async () => {
-      while (live() && calls < max) await step(calls++);
+      let next = Date.now();
+      while (live() && calls < max) {
+        await step(calls++);
+        next += everyMs;
+        const wait = next - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
     }),
   );
 }
@@ -155,7 +167,8 @@ async function flood(): Promise<void> {
       },
     );
   };
-  await Promise.all([loop(16, 200_000, (i) => counted(c.append(append('abuse-flood', i)))), loop(64, 200_000, streamed)]);
+  // About 800 calls/s in all: 40 times the flooder's rate limit.
+  await Promise.all([loop(8, 200_000, (i) => counted(c.append(append('abuse-flood', i))), 20), loop(16, 200_000, streamed, 40)]);
   await Promise.race([stream.end(), sleep(5000)]);
 }
 
@@ -163,6 +176,7 @@ async function flood(): Promise<void> {
 async function unauthenticated(): Promise<void> {
   const clients = [new LedgerClient(cfg.address, { timeoutMs: 10_000 }), new LedgerClient(cfg.address, { token: cfg.tokens.wrongSecret, timeoutMs: 10_000 }), new LedgerClient(cfg.address, { token: cfg.tokens.unknownName, timeoutMs: 10_000 })];
   for (const c of clients) toClose.push(() => c.close());
+  // About 300 calls/s in all.
   await loop(6, 200_000, async (i) => {
     const c = clients[i % clients.length]!;
     const call = i % 2 === 0 ? c.append(append('honest-0', i)) : c.getCheckpoint(cfg.bigLog);
@@ -170,7 +184,7 @@ async function unauthenticated(): Promise<void> {
       () => inc(report.unauthenticated, 'OK'),
       (err: unknown) => inc(report.unauthenticated, code(err)),
     );
-  });
+  }, 20);
 }
 
 type RawClient = grpc.Client & Record<string, (...args: unknown[]) => grpc.ClientReadableStream<unknown>>;
@@ -248,7 +262,10 @@ async function slowReaders(): Promise<() => Promise<void>> {
         report.slowMessagesMax = Math.max(report.slowMessagesMax, o.messages);
         if (endAt - o.at >= cfg.stallMs + 1500) {
           report.slowDueForCut++;
-          if (st === 'DEADLINE_EXCEEDED' && o.messages < cfg.bigSize) report.slowDueCut++;
+          // Either the node cut it, or it had nothing left to hold: the whole log fitted in
+          // the flow-control windows and buffers (the writes never blocked, so there was no
+          // stall to cut) and the reader got every entry once it read.
+          if ((st === 'DEADLINE_EXCEEDED' && o.messages < cfg.bigSize) || o.messages >= cfg.bigSize) report.slowDueCut++;
         }
       }),
     );
