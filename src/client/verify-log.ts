@@ -19,9 +19,8 @@
  * run requires the node's chain to still lead to it.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createReadStream } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { readLines } from './line-reader.js';
 import { LogVerifier, openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { followKeyChain, keyIndex, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { ecdsaKeyId } from '../core/note.js';
@@ -392,8 +391,7 @@ async function checkBundleAnchors(log: string, size: number, anchors: readonly B
  * `opts.anchors`, on the external ledger).
  */
 export async function verifyBundleFile(path: string, opts: VerifyOptions): Promise<VerifyResult> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-  const lines = rl[Symbol.asyncIterator]();
+  const lines = readLines(path, MAX_BUNDLE_LINE, (line) => new VerificationError('BUNDLE_MALFORMED', `bundle line ${line}: longer than ${MAX_BUNDLE_LINE} characters`, { line }));
   const first = await lines.next();
   if (first.done) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
   if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
@@ -405,7 +403,7 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
     keys = followKeyChain(opts.publicKeySpki, chain, { log: header.log });
     anchored = await checkBundleAnchors(header.log, header.size, header.anchors ?? [], keys, opts);
   } catch (err) {
-    rl.close();
+    await lines.return(undefined);
     throw err;
   }
   const pool = makePool(header.log, opts);
@@ -425,7 +423,7 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
     await verifyEntries(verifier, entries(), pool, bar);
   } finally {
     await pool?.close();
-    rl.close();
+    await lines.return(undefined);
   }
   bar.finish();
   // Anchors first, as online: a rewrite re-signed with the node's key passes the checkpoint check.
