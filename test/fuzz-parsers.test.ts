@@ -26,7 +26,7 @@ import { CairnError } from '../src/core/errors.js';
 import { DEFAULTS, loadConfig, isLoopbackHost, parseHostPort, SETTINGS, type NodeConfig } from '../src/service/config.js';
 import { compilePolicy, type Identity } from '../src/auth/policy.js';
 import { validateAppend, type AppendInput } from '../src/core/append-request.js';
-import { naiveCan, naiveTenantOf, toYaml, type ModelIdentity, type ModelTenant } from './helpers/policy-model.js';
+import { nameArb, naiveCan, naiveTenantOf, policyArb as policyArbOf, ruleArb, toYaml, type ModelTenant } from './helpers/policy-model.js';
 import { tempDir } from './helpers/node.js';
 import { deep, preview } from './helpers/grpc-fuzz.js';
 
@@ -349,28 +349,11 @@ const TEXT_RUNS = 3000;
 /** Far above what any case takes (a few ms); a parser that backtracks or loops would blow it. */
 const CASE_MS = 2000;
 
-// A small alphabet so names, prefixes and patterns collide; '0' and '0.1' also look like YAML numbers.
-const nameArb = fc.tuple(fc.constantFrom('a', 'b', '0'), fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', '1'), maxLength: 5 })).map(([h, rest]) => h + rest);
-const patternArb = fc.oneof(nameArb, fc.oneof(fc.constant(''), nameArb).map((p) => `${p}*`));
-const ruleArb = fc.oneof(patternArb.map((p) => `append:${p}`), patternArb.map((p) => `read:${p}`), fc.constant('admin'), fc.constant('anchor:read'));
 const SUBJECTS = ['CN=ci,O=example', 'CN=a', 'CN=b, O=x'];
 const SANS = ['dns:a.example', 'dns:b.example', 'email:x@example.com', 'ip:10.0.0.1', 'uri:spiffe://x/y'];
 const TOKENS = ['ci', 'ops', 't1', '#x'];
-const matchArb = fc.oneof(
-  fc.constantFrom(...SUBJECTS).map((s) => `cert-subject:${s}`),
-  fc.constantFrom(...SANS).map((s) => `cert-san:${s}`),
-  fc.constantFrom(...TOKENS).map((s) => `token:${s}`),
-);
 const identityArb: fc.Arbitrary<Identity> = fc.record({ subject: fc.constantFrom(...SUBJECTS, 'CN=other'), sans: fc.subarray(SANS), token: fc.constantFrom(...TOKENS, 'nope') }, { requiredKeys: [] });
-const policyArb = fc.uniqueArray(fc.record({ name: nameArb, rules: fc.array(ruleArb, { maxLength: 6 }) }), { selector: (x) => x.name, maxLength: 5 }).chain((tenants) =>
-  fc.record({
-    tenants: fc.constant(tenants),
-    identities:
-      tenants.length === 0
-        ? fc.constant([] as ModelIdentity[])
-        : fc.uniqueArray(fc.record({ match: matchArb, tenant: fc.constantFrom(...tenants.map((x) => x.name)) }), { selector: (i) => i.match, maxLength: 6 }),
-  }),
-);
+const policyArb = policyArbOf({ subjects: SUBJECTS, sans: SANS, tokens: TOKENS });
 
 const sq = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 /** Block style: plain rules and matches where YAML allows, identities first, comments between. */

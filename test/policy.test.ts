@@ -9,7 +9,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { CairnError } from '../src/core/errors.js';
 import { compilePolicy, type CompiledPolicy, type Identity, type LogAction } from '../src/auth/policy.js';
-import { naiveCan, naiveTenantOf, toYaml, type ModelIdentity } from './helpers/policy-model.js';
+import { nameArb, naiveCan, naiveTenantOf, policyArb as policyArbOf, toYaml } from './helpers/policy-model.js';
 
 const EXAMPLE = `# Cairn policy
 tenants:
@@ -245,40 +245,14 @@ t.test('validation errors name the line', async (t) => {
 
 // ---- properties -------------------------------------------------------------
 
-// A small alphabet so names, prefixes and patterns collide often.
-const nameArb = fc
-  .tuple(fc.constantFrom('a', 'b', '0'), fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', '1'), maxLength: 5 }))
-  .map(([h, rest]) => h + rest);
-const patternArb = fc.oneof(nameArb, fc.oneof(fc.constant(''), nameArb).map((p) => `${p}*`));
-const ruleArb = fc.oneof(
-  patternArb.map((p) => `append:${p}`),
-  patternArb.map((p) => `read:${p}`),
-  fc.constant('admin'),
-  fc.constant('anchor:read'),
-);
 const SUBJECTS = ['CN=ci,O=example', 'CN=a', 'CN=b'];
 const SANS = ['dns:a.example', 'dns:b.example', 'email:x@example.com', 'ip:10.0.0.1', 'uri:spiffe://x/y'];
 const TOKENS = ['ci', 'ops', 't1'];
-const matchArb = fc.oneof(
-  fc.constantFrom(...SUBJECTS).map((s) => `cert-subject:${s}`),
-  fc.constantFrom(...SANS).map((s) => `cert-san:${s}`),
-  fc.constantFrom(...TOKENS).map((s) => `token:${s}`),
-);
 const identityArb: fc.Arbitrary<Identity> = fc.record(
   { subject: fc.constantFrom(...SUBJECTS), sans: fc.subarray(SANS), token: fc.constantFrom(...TOKENS) },
   { requiredKeys: [] },
 );
-const policyArb = fc
-  .uniqueArray(fc.record({ name: nameArb, rules: fc.array(ruleArb, { maxLength: 6 }) }), { selector: (x) => x.name, maxLength: 5 })
-  .chain((tenants) =>
-    fc.record({
-      tenants: fc.constant(tenants),
-      identities:
-        tenants.length === 0
-          ? fc.constant([] as ModelIdentity[])
-          : fc.uniqueArray(fc.record({ match: matchArb, tenant: fc.constantFrom(...tenants.map((x) => x.name)) }), { selector: (i) => i.match, maxLength: 6 }),
-    }),
-  );
+const policyArb = policyArbOf({ subjects: SUBJECTS, sans: SANS, tokens: TOKENS });
 const logArb = fc.oneof(nameArb, fc.constantFrom('', 'A', '-a', 'a*', 'a/b', 'a'.repeat(64), 'a'.repeat(63)));
 
 t.test('property: the compiled matcher agrees with a naive reference', async (t) => {
