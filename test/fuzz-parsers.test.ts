@@ -26,7 +26,7 @@ import { CairnError } from '../src/core/errors.js';
 import { DEFAULTS, loadConfig, isLoopbackHost, parseHostPort, SETTINGS, type NodeConfig } from '../src/service/config.js';
 import { compilePolicy, type Identity } from '../src/auth/policy.js';
 import { validateAppend, type AppendInput } from '../src/core/append-request.js';
-import { nameArb, naiveCan, naiveTenantOf, policyArb as policyArbOf, ruleArb, toYaml, type ModelTenant } from './helpers/policy-model.js';
+import { nameArb, naiveCan, naiveTenantOf, policyArb as policyArbOf, ruleArb, toYaml, type ModelIdentity, type ModelTenant } from './helpers/policy-model.js';
 import { tempDir } from './helpers/node.js';
 import { deep, preview } from './helpers/grpc-fuzz.js';
 
