@@ -7,7 +7,8 @@ import t from 'tap';
 import { createServer } from 'node:net';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { startTestNode, runCli, tempDir } from './helpers/node.js';
+import { CLI, startTestNode, runCli, tempDir } from './helpers/node.js';
+import { spawn } from 'node:child_process';
 import { loadConfig, DEFAULTS } from '../src/service/config.js';
 import { CairnError } from '../src/core/errors.js';
 import { decodeBody } from '../src/core/entry.js';
@@ -304,4 +305,21 @@ t.test('serve exits 2 naming a bad setting', async (t) => {
   t.equal(unknown.code, 2, 'an unknown key in the config file');
   t.match(unknown.stderr, /unknown setting "colour"/);
   await t.rejects(stat(join(dataDir, 'signing-key.pem')), 'no key was created by a refused start');
+});
+
+t.test('serve started over an IPC channel stops cleanly when its supervisor goes away', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.remove);
+  const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--metrics-listen', '', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  for (let i = 0; i < 200 && !/serving gRPC/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(err, /serving gRPC/, 'the node started');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // What a supervisor's death looks like from the node: the channel closes.
+  child.disconnect();
+  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000))]);
+  if (code === 'timeout') child.kill('SIGKILL');
+  t.equal(code, 0, 'it exits 0 on its own');
+  t.match(err, /supervisor gone/, 'and says why');
 });

@@ -167,7 +167,12 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     // SIGHUP: re-read policy, tokens and TLS files now instead of at the next poll.
     const onHup = (): void => void node.reloadAuth();
     process.on('SIGHUP', onHup);
-    await Promise.race([once(process, 'SIGINT').then(() => stop('SIGINT')), once(process, 'SIGTERM').then(() => stop('SIGTERM'))]);
+    const stopped = [once(process, 'SIGINT').then(() => stop('SIGINT')), once(process, 'SIGTERM').then(() => stop('SIGTERM'))];
+    // Started by a supervisor over an IPC channel (a test harness, a process
+    // manager): when the supervisor dies, even by SIGKILL, the channel closes
+    // and the node shuts down cleanly instead of living on unowned.
+    if (process.send) stopped.push(once(process, 'disconnect').then(() => stop('supervisor gone')));
+    await Promise.race(stopped);
     return EXIT_OK;
   },
 

@@ -70,9 +70,12 @@ export interface NodeProcess {
 
 /** Starts `cairn serve` as a child process and waits for its address. */
 export async function spawnNode(dataDir: string, extra: string[] = []): Promise<NodeProcess> {
+  // An IPC channel: if this test process dies (a tap timeout kills it), the node sees the channel close and stops.
   const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '', ...extra], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
+  // The channel alone must not keep this process alive.
+  child.channel?.unref();
   const address = await new Promise<string>((resolve, reject) => {
     let err = '';
     const t = setTimeout(() => reject(new Error(`node did not start: ${err}`)), 20_000);
