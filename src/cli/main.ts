@@ -173,6 +173,14 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     // and the node shuts down cleanly instead of living on unowned.
     if (process.send) stopped.push(once(process, 'disconnect').then(() => stop('supervisor gone')));
     await Promise.race(stopped);
+    // Storage is closed and every answer sent. Let go of the supervisor's
+    // channel, and do not wait on anything a library left open: a stopped
+    // node that lingers holds its port and worries its supervisor.
+    if (process.connected) process.disconnect();
+    setTimeout(() => {
+      logger.warn('handles still open 3 s after shutdown; exiting');
+      process.exit(EXIT_OK);
+    }, 3000).unref();
     return EXIT_OK;
   },
 
