@@ -81,7 +81,7 @@ export class Access {
   static async open(files: AccessFiles, log: Logger): Promise<Access> {
     const a = new Access(files, log);
     if (a.enabled) {
-      await a.#load();
+      await a.#load(await a.#fileStamp());
       a.#timer = setInterval(() => void a.reload(), files.reloadMs);
       a.#timer.unref();
     }
@@ -97,8 +97,9 @@ export class Access {
 
   async #reload(force: boolean): Promise<boolean> {
     try {
-      if (!force && (await this.#fileStamp()) === this.#stamp) return false;
-      await this.#load();
+      const stamp = await this.#fileStamp();
+      if (!force && stamp === this.#stamp) return false;
+      await this.#load(stamp);
       this.#log.info('policy reloaded', { tenants: this.#policy?.tenants.length, tokens: this.#tokens.names.length });
       return true;
     } catch (err) {
@@ -117,8 +118,8 @@ export class Access {
     return parts.join('|');
   }
 
-  async #load(): Promise<void> {
-    const stamp = await this.#fileStamp();
+  /** `stamp`: the files' stat taken before reading them, so a change during the read is seen next time. */
+  async #load(stamp: string): Promise<void> {
     const policy = compilePolicy(await readSetting(this.#files.policyFile, 'policy_file'));
     const tokens = this.#files.tokensFile ? parseTokens(await readSetting(this.#files.tokensFile, 'tokens_file')) : NO_TOKENS;
     // Swapped together: a call sees one consistent (policy, tokens) pair.

@@ -82,7 +82,7 @@ class ReloadingCertificateProvider {
     try {
       const next = await loadTlsFiles(this.#files);
       const c = this.#current;
-      if (next.cert.equals(c.cert) && next.key.equals(c.key) && (next.ca?.equals(c.ca ?? Buffer.alloc(0)) ?? c.ca === undefined)) return false;
+      if (sameBytes(next.cert, c.cert) && sameBytes(next.key, c.key) && sameBytes(next.ca, c.ca)) return false;
       this.#current = next;
       for (const l of this.#identity) l({ certificate: next.cert, privateKey: next.key });
       for (const l of this.#ca) l(next.ca ? { caCertificate: next.ca } : null);
@@ -98,6 +98,11 @@ class ReloadingCertificateProvider {
   close(): void {
     clearInterval(this.#timer);
   }
+}
+
+/** Equal contents, or both absent. */
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
 function notAfter(cert: Buffer): string {
