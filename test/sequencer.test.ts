@@ -103,6 +103,55 @@ t.test('a failed storage write acknowledges nothing, and the log continues with 
   t.same(new Set(seqs).size, seqs.length);
 });
 
+t.test('a synced write that fails takes the groups queued behind it along, and the log continues with no gap', async (t) => {
+  const l = await open((k) => new WorkerChainSigner(k));
+  t.teardown(l.close);
+  await l.ledger.append({ log: 'a', configId: 'c', operator: 'o', action: 'x' });
+  // Fail the next LevelDB write itself, slowly, so that later groups of the
+  // log are handed to the store while it is in flight.
+  const db = l.store.rawDb;
+  const realBatch = db.batch.bind(db);
+  let armed = true;
+  let writing = false;
+  let queuedBehind = 0;
+  const realCommit = l.store.commit.bind(l.store);
+  l.store.commit = (log, g) => {
+    if (writing) queuedBehind++;
+    return realCommit(log, g);
+  };
+  (db as unknown as { batch: () => unknown }).batch = () => {
+    const b = realBatch();
+    if (!armed) return b;
+    armed = false;
+    return Object.assign(b, {
+      write: async () => {
+        writing = true;
+        await new Promise((r) => setTimeout(r, 30));
+        writing = false;
+        await b.close();
+        throw new Error('I/O error (injected)');
+      },
+    });
+  };
+  const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => l.ledger.append({ log: 'a', configId: `c${i}`, operator: 'o', action: 'x' })));
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.ok(failed.length > 32, `${failed.length} appends failed: more than the one group (max 32) in the failed write`);
+  t.ok(queuedBehind > 0, `${queuedBehind} groups of the log were queued behind the failed write`);
+  for (const f of failed) t.equal((f as PromiseRejectedResult).reason.code, 'UNAVAILABLE');
+  let after: Receipt | undefined;
+  for (let i = 0; i < 50 && !after; i++) {
+    after = await l.ledger.append({ log: 'a', configId: 'after', operator: 'o', action: 'x' }).catch(() => undefined);
+    if (!after) await new Promise((r) => setTimeout(r, 10));
+  }
+  t.ok(after, 'appends succeed after the failed write');
+  const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  t.equal(await verifyAll(l.store, l.key, 'a'), 1 + ok.length + 1, 'the log holds exactly the acknowledged entries, contiguous, and verifies');
+  for (const r of [...ok, after!]) {
+    const stored = await l.store.getEntry('a', r.entry.seq);
+    t.same(stored?.hash, r.entry.hash, `acknowledged seq ${r.entry.seq} is stored as acknowledged`);
+  }
+});
+
 t.test('a full queue answers RESOURCE_EXHAUSTED at once, with a retry hint', async (t) => {
   const dir = await tempDir();
   const store = await LedgerStore.open(join(dir.path, 'l'));

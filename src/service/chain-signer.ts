@@ -55,6 +55,49 @@ export function signChain(sign: (m: Uint8Array) => Uint8Array, log: string, prev
   return out;
 }
 
+/**
+ * A signed group as one byte array, so that it crosses to the main thread as
+ * one transferred buffer: cloning three small arrays per entry cost about
+ * 8 us per entry on each side (measured), more than hashing it.
+ * Layout per entry: u32 body length, u32 signature length, body, signature, 32-byte hash.
+ */
+export function packSigned(entries: readonly SignedEntry[]): Uint8Array {
+  let n = 0;
+  for (const e of entries) n += 8 + e.body.length + e.signature.length + 32;
+  const out = new Uint8Array(n);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  for (const e of entries) {
+    dv.setUint32(o, e.body.length);
+    dv.setUint32(o + 4, e.signature.length);
+    o += 8;
+    out.set(e.body, o);
+    o += e.body.length;
+    out.set(e.signature, o);
+    o += e.signature.length;
+    out.set(e.hash, o);
+    o += 32;
+  }
+  return out;
+}
+
+/** The inverse of {@link packSigned}; the entries are views into `packed`. */
+export function unpackSigned(log: string, startSeq: number, packed: Uint8Array): SignedEntry[] {
+  const dv = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const out: SignedEntry[] = [];
+  let o = 0;
+  while (o < packed.length) {
+    const bodyLen = dv.getUint32(o);
+    const sigLen = dv.getUint32(o + 4);
+    o += 8;
+    const body = packed.subarray(o, (o += bodyLen));
+    const signature = packed.subarray(o, (o += sigLen));
+    const hash = packed.subarray(o, (o += 32));
+    out.push({ log, seq: startSeq + out.length, body, signature, hash });
+  }
+  return out;
+}
+
 /** Signs on the calling thread. */
 export class InlineChainSigner implements ChainSigner {
   readonly #key: SigningKey;
@@ -96,7 +139,7 @@ export class WorkerChainSigner implements ChainSigner {
   constructor(key: SigningKey) {
     this.#worker = new Worker(new URL('./sign-worker.js', import.meta.url), { workerData: { pem: key.privateKeyPem() } });
     this.#worker.unref();
-    this.#worker.on('message', (m: { id: number; error?: string; bodies?: Uint8Array[]; sigs?: Uint8Array[]; hashes?: Uint8Array[]; startSeq: number }) => {
+    this.#worker.on('message', (m: { id: number; error?: string; packed?: Uint8Array; startSeq: number }) => {
       const job = this.#jobs.get(m.id);
       if (!job) return;
       this.#jobs.delete(m.id);
@@ -104,8 +147,7 @@ export class WorkerChainSigner implements ChainSigner {
         job.reject(new CairnError('INTERNAL', `signing failed: ${m.error}`));
         return;
       }
-      const out: SignedEntry[] = m.bodies!.map((body, i) => ({ log: job.log, seq: m.startSeq + i, body, signature: m.sigs![i]!, hash: m.hashes![i]! }));
-      job.resolve(out);
+      job.resolve(unpackSigned(job.log, m.startSeq, m.packed!));
     });
     const die = (cause: unknown): void => {
       this.#dead ??= new CairnError('UNAVAILABLE', 'signing worker stopped', { cause });
@@ -121,7 +163,8 @@ export class WorkerChainSigner implements ChainSigner {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject, log });
-      this.#worker.postMessage({ type: 'sign', id, log, startSeq, time, items });
+      // One JSON string, not a structured clone of each item: about half the main thread's cost (measured).
+      this.#worker.postMessage({ type: 'sign', id, log, startSeq, time, items: JSON.stringify(items) });
     });
   }
 

@@ -10,8 +10,10 @@
  * - Concurrent appends are grouped: one synced batch and one checkpoint
  *   signature per group, so throughput rises with concurrency.
  * - Groups commit strictly in order. The next group is built (signed, hashed,
- *   integrated) while the previous one syncs; if a commit fails, every group
- *   built on top of it fails too and the state is reloaded from storage.
+ *   integrated) while the previous one syncs, and handed to the store at
+ *   once, so groups that are ready together share one synced write; if a
+ *   commit fails, every group built on top of it fails too (the store refuses
+ *   the log's later groups) and the state is reloaded from storage.
  * - The queue is bounded: past `maxQueue` waiting appends, `append` fails at
  *   once with RESOURCE_EXHAUSTED and a retry hint, never an unbounded queue.
  * - A `requestId` already recorded (or in flight) in this log returns the
@@ -85,7 +87,7 @@ interface TreeState {
 
 const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
 const REMEMBERED_REQUESTS = 100_000;
-// One group signing, one integrating, one syncing.
+// Bounds the groups between signing and durable: one signing, the rest waiting for or in a write.
 const MAX_INFLIGHT_GROUPS = 3;
 
 export class LogSequencer {
@@ -108,6 +110,8 @@ export class LogSequencer {
   #tail: Promise<void> = Promise.resolve();
   #broken: CairnError | undefined;
   #scheduled = false;
+  /** A group of this log is being signed: the next one waits and grows meanwhile. */
+  #signing = false;
   #closed = false;
   readonly #requestsInFlight = new Map<string, Promise<Receipt>>();
   readonly #requestsDone = new Map<string, number>();
@@ -299,8 +303,15 @@ export class LogSequencer {
     });
   }
 
+  /**
+   * Starts the next group when signing is free. A log's signatures are
+   * sequential (each body names the previous hash), so a second group sent to
+   * the signer would only wait there; waiting here instead lets every append
+   * that arrives meanwhile join it. Groups therefore grow with load, and the
+   * groups that are signed while a write is in flight share the next one.
+   */
   #pump(): void {
-    while (this.#queue.length > 0 && this.#inflight < MAX_INFLIGHT_GROUPS && !this.#broken) {
+    if (this.#queue.length > 0 && !this.#signing && this.#inflight < MAX_INFLIGHT_GROUPS && !this.#broken) {
       this.#buildGroup(this.#queue.splice(0, this.#opts.maxBatch));
     }
   }
@@ -317,7 +328,16 @@ export class LogSequencer {
     this.#inflight++;
     // Stage 1, sequencing and signing: may run on the signing thread while earlier groups integrate or sync.
     const signed = this.#chain.sign(this.log, startSeq - genesis.length, new Date(timeMs).toISOString(), [...genesis, ...batch.map((p) => p.req)]);
-    signed.catch(() => undefined);
+    this.#signing = true;
+    signed.then(
+      () => {
+        this.#signing = false;
+        this.#pump();
+      },
+      () => {
+        this.#signing = false;
+      },
+    );
     // Stage 2, integration and publishing: in order, on this thread.
     const integrated = this.#integrateTail.then(async () => {
       if (this.#broken) throw this.#broken;
@@ -334,9 +354,10 @@ export class LogSequencer {
       () => undefined,
       () => undefined,
     );
-    // Stage 3, durability: one synced batch, strictly after the previous group's.
-    const commit = this.#tail.then(async () => {
-      const g = await integrated;
+    // Stage 3, durability: handed to the store as soon as it is integrated, so
+    // that groups which are ready while a write is in flight share the next
+    // synced batch; the store keeps them in this order.
+    const commit = integrated.then(async (g) => {
       if (this.#broken) throw this.#broken;
       try {
         await this.#store.commit(this.log, g.group);
@@ -346,9 +367,11 @@ export class LogSequencer {
       }
       return g;
     });
-    this.#tail = commit.then(
-      () => undefined,
-      () => undefined,
+    this.#tail = this.#tail.then(
+      () => commit.then(
+        () => undefined,
+        () => undefined,
+      ),
     );
     commit.then(
       ({ group, checkpoint, nodes }) => {
@@ -405,6 +428,7 @@ export class LogSequencer {
   async #reload(): Promise<void> {
     try {
       const { state, checkpoint, damage, keyDamage, headKey } = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts);
+      this.#store.recovered(this.log);
       this.#tree = state;
       this.#nextSeq = state.size;
       this.#lastTimeMs = state.lastTimeMs;

@@ -4,14 +4,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SigningKey } from './signing-key.js';
-import { signChain, type EntryFields } from './chain-signer.js';
+import { packSigned, signChain, type EntryFields } from './chain-signer.js';
 
 const key = SigningKey.fromPem((workerData as { pem: string }).pem, 'signing key');
 const heads = new Map<string, Uint8Array>();
 
 type Msg =
   | { type: 'reset'; log: string; lastHash: Uint8Array }
-  | { type: 'sign'; id: number; log: string; startSeq: number; time: string; items: EntryFields[] };
+  | { type: 'sign'; id: number; log: string; startSeq: number; time: string; items: string };
 
 parentPort!.on('message', (m: Msg) => {
   if (m.type === 'reset') {
@@ -21,9 +21,10 @@ parentPort!.on('message', (m: Msg) => {
   try {
     const prev = heads.get(m.log);
     if (!prev) throw new Error(`chain head of ${m.log} was never set`);
-    const out = signChain((b) => key.sign(b), m.log, prev, m.startSeq, m.time, m.items);
+    const out = signChain((b) => key.sign(b), m.log, prev, m.startSeq, m.time, JSON.parse(m.items) as EntryFields[]);
     if (out.length > 0) heads.set(m.log, out[out.length - 1]!.hash);
-    parentPort!.postMessage({ id: m.id, startSeq: m.startSeq, bodies: out.map((e) => e.body), sigs: out.map((e) => e.signature), hashes: out.map((e) => e.hash) });
+    const packed = packSigned(out);
+    parentPort!.postMessage({ id: m.id, startSeq: m.startSeq, packed }, [packed.buffer as ArrayBuffer]);
   } catch (e) {
     parentPort!.postMessage({ id: m.id, startSeq: m.startSeq, error: (e as Error).message });
   }

@@ -30,6 +30,12 @@ export interface CommitGroup {
 }
 
 type Db = Level<Uint8Array, Uint8Array>;
+interface Queued {
+  log: string;
+  g: CommitGroup;
+  resolve(): void;
+  reject(e: unknown): void;
+}
 type Batch = ReturnType<Db['batch']>;
 
 /** Bounds one merged write (each group is itself at most max_batch entries). */
@@ -50,7 +56,9 @@ function putGroup(b: Batch, log: string, g: CommitGroup): void {
 export class LedgerStore {
   readonly #db: Db;
   readonly location: string;
-  readonly #queued: { log: string; g: CommitGroup; resolve(): void; reject(e: unknown): void }[] = [];
+  readonly #queued: Queued[] = [];
+  /** Logs whose last write failed, with the error: refused until `recovered`. */
+  readonly #failed = new Map<string, unknown>();
   #writing = false;
 
   private constructor(db: Db, location: string) {
@@ -163,28 +171,48 @@ export class LedgerStore {
   /**
    * Writes one group atomically and durably (sync). Resolves only once fsync returned.
    *
-   * Groups of every log share the node's write path: while one synced write
-   * is in flight, the groups that arrive are queued and then written together
-   * in ONE synced batch (still atomic: all of them or none). Logs commit
-   * independently, so without this a burst across many logs paid one fsync
-   * per log, one after another (measured with 16 logs appended to at the same
-   * instant, 10 times a second each: p50 20 -> 17 ms, p99 41 -> 34 ms, about
-   * 5 groups per write). A log's own groups stay in
-   * order: a later group is queued behind an earlier one or lands in the same
-   * batch after it.
+   * Groups share the node's write path: while one synced write is in flight,
+   * the groups that arrive (of every log, and several of one log) are queued
+   * and then written together in ONE synced batch (still atomic: all of them
+   * or none). A synced write costs about the same for 1 entry or 50, so what
+   * sets throughput is how many entries share one (measured with 16 logs
+   * appended to at the same instant: p50 20 -> 17 ms; see the README's
+   * benchmark for one log at concurrency 64).
+   *
+   * Order: a log's groups are written in the order `commit` is called (a
+   * later group is in a later batch, or after it in the same one), so a
+   * caller may hand over group n+1, built on group n, before n is durable.
+   *
+   * Failure: if a write fails, nothing of it is stored, and the logs it held
+   * are refused: their queued and later groups fail (they build on what was
+   * just lost) until the owner has reloaded the log's state from storage and
+   * calls {@link LedgerStore.recovered}.
    */
   commit(log: string, g: CommitGroup): Promise<void> {
+    const failed = this.#failed.get(log);
+    if (failed) return Promise.reject(failed);
     return new Promise<void>((resolve, reject) => {
       this.#queued.push({ log, g, resolve, reject });
       if (!this.#writing) void this.#writeQueued();
     });
   }
 
+  /** Lifts the refusal after a failed write: the caller has reloaded `log` from storage. */
+  recovered(log: string): void {
+    this.#failed.delete(log);
+  }
+
   async #writeQueued(): Promise<void> {
     this.#writing = true;
     try {
       while (this.#queued.length > 0) {
-        const groups = this.#queued.splice(0, MAX_GROUPS_PER_WRITE);
+        const groups: Queued[] = [];
+        for (const q of this.#queued.splice(0, MAX_GROUPS_PER_WRITE)) {
+          const failed = this.#failed.get(q.log);
+          if (failed) q.reject(failed);
+          else groups.push(q);
+        }
+        if (groups.length === 0) continue;
         // A chained batch, not an array batch: measured 2x faster here and free of
         // abstract-level's per-op options cost (docs/PERF.md).
         const b = this.#db.batch();
@@ -192,9 +220,12 @@ export class LedgerStore {
           for (const { log, g } of groups) putGroup(b, log, g);
           await b.write({ sync: true });
         } catch (err) {
-          // Nothing of this batch is stored: every group in it fails, and each
-          // log's sequencer reloads its state from storage.
-          for (const q of groups) q.reject(err);
+          // Nothing of this batch is stored: every group in it fails, and so
+          // does every later group of its logs until their owners reload.
+          for (const q of groups) {
+            this.#failed.set(q.log, err);
+            q.reject(err);
+          }
           continue;
         }
         for (const q of groups) q.resolve();
