@@ -104,7 +104,7 @@ function merkleBench(): void {
 }
 
 /** Raw grpc-js ceilings on this machine with the same message sizes: a trivial handler, no ledger. */
-async function transportCeiling(reqBytes: number, resBytes: number, seconds: number): Promise<{ unary: Map<number, number>; stream: Map<number, number> }> {
+async function transportCeiling(reqBytes: number, resBytes: number, seconds: number, concs = [1, 16, 64]): Promise<{ unary: Map<number, { rate: number; p50: number; p99: number }>; stream: Map<number, number> }> {
   const grpc = await import('@grpc/grpc-js');
   const { fork } = await import('node:child_process');
   const child = fork(join(ROOT, 'dist', 'scripts', 'echo-server.js'), [String(resBytes)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -117,18 +117,20 @@ async function transportCeiling(reqBytes: number, resBytes: number, seconds: num
   const Client = grpc.makeGenericClientConstructor(def, 'E');
   const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (...a: unknown[]) => unknown>;
   const req = Buffer.alloc(reqBytes, 1);
-  const unary = new Map<number, number>();
+  const unary = new Map<number, { rate: number; p50: number; p99: number }>();
   const stream = new Map<number, number>();
-  for (const conc of [1, 16, 64]) {
-    let n = 0;
+  for (const conc of concs) {
+    const lat: number[] = [];
     const until = performance.now() + seconds * 1000;
     await Promise.all(Array.from({ length: conc }, async () => {
       while (performance.now() < until) {
+        const t0 = performance.now();
         await new Promise((r, j) => (c.Unary as (b: Buffer, cb: (e: unknown, v: unknown) => void) => void).call(c, req, (e, v) => (e ? j(e) : r(v))));
-        n++;
+        lat.push(performance.now() - t0);
       }
     }));
-    unary.set(conc, n / seconds);
+    lat.sort((a, b) => a - b);
+    unary.set(conc, { rate: lat.length / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) });
     const call = (c.Stream as () => import('@grpc/grpc-js').ClientDuplexStream<Buffer, Buffer>).call(c);
     let got = 0;
     let sent = 0;
@@ -218,7 +220,10 @@ async function appendBench(): Promise<string> {
     }
   }
   const ceiling = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2);
-  for (const conc of [1, 16, 64]) rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), ceiling.unary.get(conc)!, NaN, NaN]);
+  for (const conc of [1, 16, 64]) {
+    const u = ceiling.unary.get(conc)!;
+    rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), u.rate, u.p50, u.p99]);
+  }
   for (const conc of [1, 16, 64]) rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), ceiling.stream.get(conc)!, NaN, NaN]);
   print(table(`Durable signed appends over gRPC (loopback; server in a child process; one client process; ${seconds} s each; request ~${sample!.req} B, receipt ~${sample!.res} B)`, ['path', 'concurrency', 'appends/s', 'p50 ms', 'p99 ms'], rows));
   const { dir, node } = verifyTarget!;
@@ -350,6 +355,9 @@ async function proofBench(): Promise<void> {
     if (c.hashes.length === 0 && from !== size) throw new Error('empty consistency proof');
   }
   for (const a of [incl, cons, genIncl, genCons, verifyUs]) a.sort((x, y) => x - y);
+  // The same round trip with a handler that does nothing: what gRPC alone costs here.
+  const proofBytes = 32 * Math.ceil(Math.log2(size)) + cp.note.length + 64;
+  const echo = (await transportCeiling(40, proofBytes, 3, [1])).unary.get(1)!;
   print(
     table(`Proofs at ${size.toLocaleString('en-US')} entries (random index / old size; LevelDB node reads, no cache)`, ['what', 'p50 ms', 'p99 ms'], [
       ['inclusion proof, generated in-process (2,000)', percentile(genIncl, 50), percentile(genIncl, 99)],
@@ -357,6 +365,7 @@ async function proofBench(): Promise<void> {
       ['GetInclusionProof over gRPC, round trip (1,000)', percentile(incl, 50), percentile(incl, 99)],
       ['GetConsistencyProof over gRPC, round trip (1,000)', percentile(cons, 50), percentile(cons, 99)],
       ['client-side inclusion check (leaf recomputed from the entry)', percentile(verifyUs, 50) / 1000, percentile(verifyUs, 99) / 1000],
+      ['grpc-js echo, unary, same sizes, no ledger (the transport alone)', echo.p50, echo.p99],
     ]),
   );
   client.close();
