@@ -13,6 +13,9 @@
  *   `resourceVersion`, `generation`, `creationTimestamp`, `managedFields`,
  *   `selfLink`, plus a few annotations and labels that tools and the server
  *   write ({@link DROPPED_ANNOTATIONS}, {@link DROPPED_LABELS}).
+ * - Resource quantities (`resources.requests`, `limits`, quota `hard`, ...)
+ *   are compared by amount: the server stores `cpu: 0.5` as `"500m"` and
+ *   `1024Mi` as `"1Gi"`, which is no drift (quantity.ts).
  * - Per-target ignore rules: a whole kind, or an RFC 6901 JSON pointer (for
  *   every kind or one), where a `*` segment matches any key or index.
  *
@@ -40,6 +43,7 @@ import { sha256 } from '#crypto';
 import { concatBytes, toHex, utf8 } from '../core/bytes.js';
 import { invalidArgument } from '../core/errors.js';
 import type { KubeObject, ObjectKey } from './live-source.js';
+import { isQuantityPath, sameQuantity } from './quantity.js';
 
 export type DriftStatus = 'ADDED_IN_CLUSTER' | 'REMOVED_FROM_CLUSTER' | 'MODIFIED';
 
@@ -251,7 +255,10 @@ function subset(d: unknown, l: unknown, path: string, ops: JsonPatchOp[], whole:
     for (let i = 0; i < d.length; i++) subset(d[i], l[i], `${path}/${i}`, ops, whole);
     return;
   }
-  if (!jsonEqual(d, l)) ops.push({ op: 'test', path, value: l }, { op: 'replace', path, value: d });
+  if (jsonEqual(d, l)) return;
+  // The server rewrites quantities canonically (`0.5` -> `"500m"`): the same amount is no drift.
+  if (isQuantityPath(path) && sameQuantity(d, l)) return;
+  ops.push({ op: 'test', path, value: l }, { op: 'replace', path, value: d });
 }
 
 /**
