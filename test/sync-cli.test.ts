@@ -90,6 +90,15 @@ t.test('usage errors exit 2 (before anything is read or recorded)', async (t) =>
       err = '';
       t.equal(await main(args), 2, `${args.join(' ')}: ${err.trim()}`);
     }
+    for (const [args, says] of [
+      [['diff', ...target, '--kube-resource', 'v1/configmaps/ConfigMap'], /--kube-resource is only for --target kubernetes/],
+      [['diff', '--repo', repo.path, '--target', 'kubernetes', '--kube-resource', 'configmaps'], /--kube-resource\[0\]: "configmaps" is not \[GROUP\/\]VERSION\/PLURAL\/Kind/],
+      [['sync', '--repo', repo.path, '--target', 'kubernetes', '--kube-resource', 'v1/configmaps/ConfigMap@Bad'], /--kube-resource\[0\]\.namespace/],
+    ] as const) {
+      err = '';
+      t.equal(await main([...args]), 2, args.join(' '));
+      t.match(err, says, `${args.join(' ')} names the flag: ${err.trim()}`);
+    }
   } finally {
     process.stderr.write = stderr;
   }

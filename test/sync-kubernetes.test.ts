@@ -12,7 +12,7 @@ import { FakeApiServer, type FakeResource, type KubeObj } from './kube/fake-apis
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKubernetesSource, DEFAULT_RESOURCES, type KubernetesSourceOptions } from '../src/sync/kubernetes-source.js';
-import { createLiveSource } from '../src/sync/run-target.js';
+import { createLiveSource, validateSyncTargetConfig } from '../src/sync/run-target.js';
 import { parseTargetSpec } from '../src/sync/target-spec.js';
 import { tempDir } from './helpers/node.js';
 import type { LiveSource } from '../src/sync/live-source.js';
@@ -262,4 +262,68 @@ t.test('a kubernetes:CONTEXT target spec reads the default kubeconfig and follow
   t.same([...(await src.list()).objects.keys()], ['shop/Deployment/api']);
   t.equal(new Set(server.requests.map((r) => r.path)).size, DEFAULT_RESOURCES.length, 'one list per default kind');
   await t.rejects(createLiveSource(parseTargetSpec('kubernetes:missing')), { code: 'INVALID_ARGUMENT' }, 'an unknown context is refused');
+});
+
+t.test('kube_resources: a target follows the kinds it names, in the namespace it names', async (t) => {
+  const server = await FakeApiServer.start([CONFIGMAPS, DEPLOYMENTS, CLUSTERROLES]);
+  t.teardown(() => server.close());
+  const dir = await tempDir();
+  t.teardown(dir.remove);
+  const file = join(dir.path, 'kubeconfig');
+  await writeFile(file, server.kubeconfig());
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = file;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = saved;
+  });
+  server.upsert(DEPLOYMENTS, { metadata: { name: 'api', namespace: 'shop' }, spec: { replicas: 1 } });
+  server.upsert(DEPLOYMENTS, { metadata: { name: 'other', namespace: 'elsewhere' }, spec: { replicas: 1 } });
+  server.upsert(CLUSTERROLES, { metadata: { name: 'viewer' }, rules: [] });
+  server.upsert(CONFIGMAPS, cm('not-followed', { a: '1' }));
+
+  const cfg = validateSyncTargetConfig({
+    name: 'k',
+    repo: '/nowhere',
+    target: 'kubernetes',
+    kube_resources: ['apps/v1/deployments/Deployment@shop', { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', kind: 'ClusterRole' }],
+  });
+  t.same(cfg.kubeResources, [
+    { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true, namespace: 'shop' },
+    { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+  ], 'ClusterRole is cluster-scoped by the same rule as the manifests');
+  const src = await createLiveSource(parseTargetSpec(cfg.target), { kubeResources: cfg.kubeResources });
+  t.teardown(() => src.close());
+  t.same([...(await src.list()).objects.keys()].sort(), ['/ClusterRole/viewer', 'shop/Deployment/api']);
+  t.same(
+    [...new Set(server.requests.map((r) => r.path))].sort(),
+    ['/apis/apps/v1/namespaces/shop/deployments', '/apis/rbac.authorization.k8s.io/v1/clusterroles'],
+    'one list per configured collection, nothing else',
+  );
+});
+
+t.test('kube_resources: every mistake is refused before connecting, naming the setting', async (t) => {
+  const base = { name: 'k', repo: '/nowhere', target: 'kubernetes' };
+  const refused = (kube_resources: unknown, field: RegExp, extra: Record<string, unknown> = {}): void => {
+    t.throws(() => validateSyncTargetConfig({ ...base, ...extra, kube_resources }), { code: 'INVALID_ARGUMENT', message: field }, JSON.stringify(kube_resources));
+  };
+  refused(['v1/configmaps/ConfigMap'], /^sync_target\.kube_resources: is only for kubernetes targets/, { target: 'dir:/tmp' });
+  refused('apps/v1/deployments/Deployment', /^sync_target\.kube_resources: must be a list/);
+  refused([], /^sync_target\.kube_resources: at least one/);
+  refused(['deployments'], /^sync_target\.kube_resources\[0\]: "deployments" is not \[GROUP\/\]VERSION\/PLURAL\/Kind/);
+  refused(['v1/configmaps/ConfigMap', 'a/b/c/d/e'], /^sync_target\.kube_resources\[1\]: /);
+  refused(['Apps/v1/deployments/Deployment'], /^sync_target\.kube_resources\[0\]\.group/);
+  refused(['v1/Deployments/Deployment'], /^sync_target\.kube_resources\[0\]\.plural/);
+  refused(['v1/configmaps/config-map'], /^sync_target\.kube_resources\[0\]\.kind/);
+  refused(['rbac.authorization.k8s.io/v1/clusterroles/ClusterRole@shop'], /^sync_target\.kube_resources\[0\]\.namespace: only for namespaced kinds/);
+  refused(['example.com/v1/widgets/Widget@ns'], /^sync_target\.kube_resources\[0\]\.namespace: only for namespaced kinds/, { cluster_scoped_kinds: ['Widget'] });
+  refused(['v1/configmaps/ConfigMap', { version: 'v1', plural: 'configmaps', kind: 'ConfigMap' }], /^sync_target\.kube_resources\[1\]\.plural: v1\/configmaps is listed twice/);
+  refused([{ version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaces: ['a'] }], /^sync_target\.kube_resources\[0\]\.namespaces: unknown setting/);
+  refused([{ version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: 'yes' }], /^sync_target\.kube_resources\[0\]\.namespaced: must be true or false/);
+  refused([42], /^sync_target\.kube_resources\[0\]: must be/);
+  t.same(
+    validateSyncTargetConfig({ ...base, kube_resources: ['v1/configmaps/ConfigMap@team-a', 'v1/configmaps/ConfigMap@team-b'] }).kubeResources?.map((r) => r.namespace),
+    ['team-a', 'team-b'],
+    'one kind in two namespaces is two collections',
+  );
 });

@@ -17,7 +17,8 @@ import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
 import { clientRecorder } from '../sync/recorder.js';
 import { createLiveSource, createSyncTarget, validateSyncTargetConfig } from '../sync/run-target.js';
 import { parseTargetSpec } from '../sync/target-spec.js';
-import { formatManifestError } from '../sync/manifests.js';
+import { formatManifestError, isClusterScoped } from '../sync/manifests.js';
+import { kubeResourcesFromConfig, type KubeResource } from '../sync/kube-resources.js';
 import { EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, printJson } from './output.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -63,6 +64,7 @@ const COMMON: Options = {
   namespace: { type: 'string' },
   ignore: { type: 'string', multiple: true },
   'cluster-scoped': { type: 'string', multiple: true },
+  'kube-resource': { type: 'string', multiple: true },
   'cache-dir': { type: 'string' },
   'mask-key': { type: 'string' },
   'log-level': { type: 'string' },
@@ -71,11 +73,29 @@ const COMMON: Options = {
 const configHome = (): string => process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
 const cacheHome = (): string => process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
 
-function common(v: Values): { repo: string; branch: string; path: string; target: string; defaultNamespace: string; ignore: IgnoreRule[]; clusterScopedKinds: string[] | undefined; cacheDir: string } {
+function common(v: Values): {
+  repo: string;
+  branch: string;
+  path: string;
+  target: string;
+  defaultNamespace: string;
+  ignore: IgnoreRule[];
+  clusterScopedKinds: string[] | undefined;
+  kubeResources: KubeResource[] | undefined;
+  cacheDir: string;
+} {
   const ignore = ((v.ignore as string[] | undefined) ?? []).map(parseIgnoreFlag);
+  const clusterScopedKinds = v['cluster-scoped'] as string[] | undefined;
+  let kubeResources: KubeResource[] | undefined;
   try {
     compileIgnore(ignore);
-    parseTargetSpec(need(v, 'target'), '--target');
+    const spec = parseTargetSpec(need(v, 'target'), '--target');
+    const given = v['kube-resource'] as string[] | undefined;
+    if (given) {
+      if (spec.kind !== 'kubernetes') throw new UsageError('--kube-resource is only for --target kubernetes[:CONTEXT]');
+      const extra = new Set(clusterScopedKinds);
+      kubeResources = kubeResourcesFromConfig(given, (k) => isClusterScoped(k, extra), '--kube-resource');
+    }
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -86,7 +106,8 @@ function common(v: Values): { repo: string; branch: string; path: string; target
     target: need(v, 'target'),
     defaultNamespace: (v.namespace as string | undefined) ?? 'default',
     ignore,
-    clusterScopedKinds: v['cluster-scoped'] as string[] | undefined,
+    clusterScopedKinds,
+    kubeResources,
     cacheDir: (v['cache-dir'] as string | undefined) ?? join(cacheHome(), 'cairn', 'git'),
   };
 }
@@ -123,6 +144,7 @@ export async function sync(args: string[]): Promise<number> {
         defaultNamespace: c.defaultNamespace,
         clusterScopedKinds: c.clusterScopedKinds,
         ignore: c.ignore,
+        kubeResources: c.kubeResources,
       }, '--');
     } catch (e) {
       if (e instanceof UsageError) throw e;
@@ -198,7 +220,7 @@ export async function diff(args: string[]): Promise<number> {
     process.stderr.write(`cairn: the desired state at ${commit} has ${state.errors.length} manifest error(s); nothing compared\n`);
     return EXIT_USAGE;
   }
-  const live = await createLiveSource(parseTargetSpec(c.target), { defaultNamespace: c.defaultNamespace, clusterScopedKinds: c.clusterScopedKinds, logger: log });
+  const live = await createLiveSource(parseTargetSpec(c.target), { defaultNamespace: c.defaultNamespace, clusterScopedKinds: c.clusterScopedKinds, kubeResources: c.kubeResources, logger: log });
   let snapshot;
   try {
     snapshot = await live.list();

@@ -51,6 +51,7 @@ GitOps sync (desired state: YAML manifests in Git; live: dir, etcd or kubernetes
   sync --repo PATH_OR_URL [--branch B] [--path P] --target dir:PATH|etcd:ENDPOINTS/PREFIX|kubernetes[:CONTEXT]
        [--log NAME] [--name TARGET] [--once] [--apply] [--interval 15s] [--namespace NS]
        [--ignore /pointer|Kind:/pointer|Kind]... [--mask-key FILE] [--cache-dir DIR]
+       [--cluster-scoped Kind]... [--kube-resource [GROUP/]VERSION/PLURAL/Kind[@NAMESPACE]]...
                                records drift (and, with --apply on dir/etcd, convergence) into --server,
                                log "sync" by default; one JSON line per entry, or a summary with --once
   diff --repo PATH_OR_URL [--branch B] [--path P] --target SPEC [--json] [--exit-code] [--color auto|always|never]

@@ -33,38 +33,12 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from 'node:https';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { CairnError } from '../core/errors.js';
+import { checkKubeResources, DEFAULT_RESOURCES, type KubeResource } from './kube-resources.js';
 import type { Logger } from '../service/logger.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { objectKey, type KubeObject, type LiveEvent, type LiveSnapshot, type LiveSource, type ObjectKey } from './live-source.js';
 
-/** One resource kind to follow, e.g. `{ group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true }`. */
-export interface KubeResource {
-  /** API group; `''` for the core group (`/api/v1`). */
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-  namespaced: boolean;
-  /** For a namespaced kind: only this namespace (default: all namespaces). */
-  namespace?: string;
-}
-
-/**
- * Followed when no `resources` are configured: the common namespaced
- * workload kinds. Cluster-scoped kinds, ServiceAccounts and RBAC are left out
- * (every cluster has many system objects of those kinds that no repository
- * holds), and so are Secrets (reading them needs rights a drift detector
- * should not need by default).
- */
-export const DEFAULT_RESOURCES: readonly KubeResource[] = [
-  { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
-  { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
-  { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true },
-  { group: 'apps', version: 'v1', plural: 'statefulsets', kind: 'StatefulSet', namespaced: true },
-  { group: 'apps', version: 'v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
-  { group: 'batch', version: 'v1', plural: 'cronjobs', kind: 'CronJob', namespaced: true },
-  { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true },
-];
+export { DEFAULT_RESOURCES, type KubeResource } from './kube-resources.js';
 
 export interface KubernetesSourceOptions {
   /** Cluster, credentials and TLS (its current context). Default: the default kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -147,27 +121,6 @@ function collectionPath(r: KubeResource, namespace = r.namespace): string {
   return r.namespaced && namespace ? `${base}/namespaces/${encodeURIComponent(namespace)}/${r.plural}` : `${base}/${r.plural}`;
 }
 
-const SEGMENT_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-function checkResources(resources: readonly KubeResource[]): void {
-  if (!Array.isArray(resources) || resources.length === 0) throw new CairnError('INVALID_ARGUMENT', 'resources: at least one resource kind is required', { field: 'resources' });
-  const seen = new Set<string>();
-  resources.forEach((r, i) => {
-    const bad = (what: string): never => {
-      throw new CairnError('INVALID_ARGUMENT', `resources[${i}].${what}`, { field: 'resources' });
-    };
-    if (typeof r.group !== 'string' || (r.group !== '' && !SEGMENT_RE.test(r.group))) bad('group: not an API group');
-    if (typeof r.version !== 'string' || !SEGMENT_RE.test(r.version)) bad('version: not an API version');
-    if (typeof r.plural !== 'string' || !SEGMENT_RE.test(r.plural)) bad('plural: not a resource name');
-    if (typeof r.kind !== 'string' || !/^[A-Za-z][A-Za-z0-9]{0,62}$/.test(r.kind)) bad('kind: not a Kubernetes kind');
-    if (typeof r.namespaced !== 'boolean') bad('namespaced: must be true or false');
-    if (r.namespace !== undefined && (!r.namespaced || !SEGMENT_RE.test(r.namespace))) bad('namespace: only for namespaced kinds, a DNS label');
-    const path = collectionPath(r);
-    if (seen.has(path)) bad(`plural: ${path} is listed twice`);
-    seen.add(path);
-  });
-}
-
 class KubernetesSource implements LiveSource {
   readonly kind = 'kubernetes' as const;
   readonly describe: string;
@@ -180,7 +133,7 @@ class KubernetesSource implements LiveSource {
 
   constructor(opts: KubernetesSourceOptions) {
     const resources = opts.resources ?? DEFAULT_RESOURCES;
-    checkResources(resources);
+    checkKubeResources(resources);
     const kc = opts.kubeConfig ?? loadDefaultKubeConfig(opts.context);
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new CairnError('INVALID_ARGUMENT', 'kubeConfig: the current context names no cluster', { field: 'kubeConfig' });

@@ -18,6 +18,8 @@ import type { SyncMetrics } from './metrics.js';
 import type { Recorder } from './recorder.js';
 import { TARGET_NAME_RE } from './sync-entry.js';
 import { parseTargetSpec, type TargetSpec } from './target-spec.js';
+import { kubeResourcesFromConfig, type KubeResource } from './kube-resources.js';
+import { isClusterScoped } from './manifests.js';
 
 export interface SyncTargetConfig {
   /** `[a-z0-9][a-z0-9._-]{0,62}`; operator `cairn-sync/<name>`. */
@@ -39,7 +41,17 @@ export interface SyncTargetConfig {
   defaultNamespace?: string;
   clusterScopedKinds?: string[];
   ignore?: IgnoreRule[];
+  /**
+   * For a `kubernetes` target: the kinds to follow (kube-resources.ts), as
+   * `[GROUP/]VERSION/PLURAL/Kind[@NAMESPACE]` or objects. Default: the common
+   * workload kinds (DEFAULT_RESOURCES).
+   */
+  kubeResources?: unknown[];
 }
+
+/** A checked target configuration, defaults filled in. */
+export type ValidSyncTarget = Required<Omit<SyncTargetConfig, 'clusterScopedKinds' | 'ignore' | 'kubeResources'>> &
+  Pick<SyncTargetConfig, 'clusterScopedKinds' | 'ignore'> & { kubeResources?: KubeResource[] };
 
 export interface SyncContext {
   recorder: Recorder;
@@ -63,7 +75,7 @@ const LOG_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
  * defaults. `where` prefixes error fields (e.g. `sync_targets[0]`).
  * @throws CairnError INVALID_ARGUMENT naming the field
  */
-export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): Required<Omit<SyncTargetConfig, 'clusterScopedKinds' | 'ignore'>> & Pick<SyncTargetConfig, 'clusterScopedKinds' | 'ignore'> {
+export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): ValidSyncTarget {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument(where, 'must be an object');
   const r = raw as Record<string, unknown>;
   const str = (k: string, def?: string): string => {
@@ -78,7 +90,7 @@ export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): R
   const branch = validateBranch(str('branch', 'main'), `${where}.branch`);
   const path = validateSubpath(str('path', ''), `${where}.path`);
   const target = str('target');
-  parseTargetSpec(target, `${where}.target`);
+  const spec = parseTargetSpec(target, `${where}.target`);
   const log = str('log', 'sync');
   if (!LOG_RE.test(log)) throw invalidArgument(`${where}.log`, 'must match [a-z0-9][a-z0-9._-]{0,62}');
   const apply = r.apply ?? false;
@@ -93,7 +105,14 @@ export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): R
     if (!Array.isArray(ignore)) throw invalidArgument(`${where}.ignore`, 'must be a list of {kind?, pointer?}');
     compileIgnore(ignore as IgnoreRule[]);
   }
-  return { name, repo, branch, path, target, log, apply, pollIntervalMs: poll, defaultNamespace, clusterScopedKinds: kinds as string[] | undefined, ignore: ignore as IgnoreRule[] | undefined };
+  const resourcesRaw = r.kubeResources ?? r.kube_resources;
+  let kubeResources: KubeResource[] | undefined;
+  if (resourcesRaw !== undefined) {
+    if (spec.kind !== 'kubernetes') throw invalidArgument(`${where}.kube_resources`, 'is only for kubernetes targets');
+    const extra = new Set(kinds as string[] | undefined);
+    kubeResources = kubeResourcesFromConfig(resourcesRaw, (k) => isClusterScoped(k, extra), `${where}.kube_resources`);
+  }
+  return { name, repo, branch, path, target, log, apply, pollIntervalMs: poll, defaultNamespace, clusterScopedKinds: kinds as string[] | undefined, ignore: ignore as IgnoreRule[] | undefined, kubeResources };
 }
 
 /** The module and export each optional live source is expected under. */
@@ -109,7 +128,10 @@ const OPTIONAL_SOURCES = {
  * `KubernetesSource` taking the same options).
  * @throws CairnError FAILED_PRECONDITION when that source is not in this build
  */
-export async function createLiveSource(spec: TargetSpec, opts: { defaultNamespace?: string; clusterScopedKinds?: string[]; logger?: Logger; dirOptions?: SyncContext['dirOptions'] } = {}): Promise<LiveSource> {
+export async function createLiveSource(
+  spec: TargetSpec,
+  opts: { defaultNamespace?: string; clusterScopedKinds?: string[]; kubeResources?: readonly KubeResource[]; logger?: Logger; dirOptions?: SyncContext['dirOptions'] } = {},
+): Promise<LiveSource> {
   const defaultNamespace = opts.defaultNamespace ?? 'default';
   if (spec.kind === 'dir') {
     if (!(await dirExists(spec.path))) throw new CairnError('INVALID_ARGUMENT', `target: ${spec.path} is not a directory`, { field: 'target' });
@@ -125,7 +147,7 @@ export async function createLiveSource(spec: TargetSpec, opts: { defaultNamespac
     if (code === 'ERR_MODULE_NOT_FOUND') throw new CairnError('FAILED_PRECONDITION', `the ${spec.kind} live source is not part of this build (src/sync/${which.module.slice(2, -3)}.ts is missing)`, { cause: e });
     throw new CairnError('FAILED_PRECONDITION', `the ${spec.kind} live source failed to load: ${(e as Error).message}`, { cause: e });
   }
-  const options = { ...spec, defaultNamespace, clusterScopedKinds: opts.clusterScopedKinds, logger: opts.logger };
+  const options = { ...spec, defaultNamespace, clusterScopedKinds: opts.clusterScopedKinds, logger: opts.logger, ...(opts.kubeResources ? { resources: opts.kubeResources } : {}) };
   const factory = mod[which.factory];
   if (typeof factory === 'function') return (await (factory as (o: unknown) => LiveSource | Promise<LiveSource>)(options)) as LiveSource;
   const Klass = mod[which.klass];
@@ -146,7 +168,7 @@ export async function createSyncTarget(config: SyncTargetConfig, ctx: SyncContex
   const cfg = validateSyncTargetConfig(config);
   const spec = parseTargetSpec(cfg.target);
   const desired = new GitDesired({ repo: cfg.repo, branch: cfg.branch, path: cfg.path, cacheDir: ctx.gitCacheDir, defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds });
-  const live = await createLiveSource(spec, { defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds, logger: ctx.logger, dirOptions: ctx.dirOptions });
+  const live = await createLiveSource(spec, { defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds, kubeResources: cfg.kubeResources, logger: ctx.logger, dirOptions: ctx.dirOptions });
   const mask: Masker = ctx.maskKey ? hmacMasker(ctx.maskKey) : PLAIN_MASK;
   let engine: SyncEngine;
   try {
