@@ -18,7 +18,8 @@ import { SyncEngine, type RecordedInfo, type SyncTargetOptions } from '../src/sy
 import { GitDesired, type DesiredSource } from '../src/sync/git-desired.js';
 import { DirSource } from '../src/sync/dir-source.js';
 import type { LiveSource } from '../src/sync/live-source.js';
-import { ledgerRecorder, type Recorder } from '../src/sync/recorder.js';
+import { ledgerRecorder } from '../src/service/ledger-recorder.js';
+import type { Recorder } from '../src/sync/recorder.js';
 import { hmacMasker } from '../src/sync/diff.js';
 import { createSyncMetrics, type SyncMetrics } from '../src/sync/metrics.js';
 import { readSyncEntry, type SyncRecord } from '../src/sync/sync-entry.js';

@@ -3,16 +3,12 @@
  * (warn); `log_level` / CAIRN_LOG_LEVEL raise it. Never pass key material or
  * request payloads here.
  */
+import type { Logger } from '../core/logger.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Logger;
-}
+export type { Logger } from '../core/logger.js';
 
 export function isLogLevel(s: string): s is LogLevel {
   return s in ORDER;

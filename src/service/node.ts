@@ -26,7 +26,7 @@ import { AnchorPipeline } from './anchor-pipeline.js';
 import { LocalAnchorBackend } from './local-anchor-backend.js';
 import type { AnchorBackend } from './anchor-backend.js';
 import { startSyncTarget, type SyncContext } from '../sync/run-target.js';
-import { ledgerRecorder } from '../sync/recorder.js';
+import { ledgerRecorder } from './ledger-recorder.js';
 import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
 import { createSyncMetrics } from '../sync/metrics.js';
 

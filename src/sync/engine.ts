@@ -31,7 +31,7 @@
  */
 import { CairnError } from '../core/errors.js';
 import { decodeBody } from '../core/entry.js';
-import type { Logger } from '../service/logger.js';
+import type { Logger } from '../core/logger.js';
 import { backoffDelay, retry, sleep, type BackoffOptions } from './backoff.js';
 import { compileIgnore, diffObject, patchDigest, PLAIN_MASK, type Change, type CompiledIgnore, type DriftStatus, type IgnoreRule, type Masker } from './diff.js';
 import type { DesiredSource, DesiredState } from './git-desired.js';

@@ -31,7 +31,7 @@
 import { Etcd3, GRPCOutOfRangeError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { stringify } from 'yaml';
 import { CairnError } from '../core/errors.js';
-import type { Logger } from '../service/logger.js';
+import type { Logger } from '../core/logger.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { objectKey, type KubeObject, type LiveEvent, type LiveSnapshot, type LiveSource, type ObjectKey } from './live-source.js';
 import { formatManifestError, parseManifestFile, type ManifestError } from './manifests.js';

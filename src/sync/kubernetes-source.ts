@@ -34,7 +34,7 @@ import { request as httpsRequest } from 'node:https';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { CairnError } from '../core/errors.js';
 import { checkKubeResources, DEFAULT_RESOURCES, type KubeResource } from './kube-resources.js';
-import type { Logger } from '../service/logger.js';
+import type { Logger } from '../core/logger.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { objectKey, type KubeObject, type LiveEvent, type LiveSnapshot, type LiveSource, type ObjectKey } from './live-source.js';
 

@@ -1,7 +1,7 @@
 /**
  * Where the sync engine records: the node's own ledger in-process (`serve`
- * with sync targets) or a node over gRPC (`cairn sync`). Both give the same
- * guarantee: `append` resolves only once the entry is durable, and a
+ * with sync targets; service/ledger-recorder.ts) or a node over gRPC
+ * (`cairn sync`). Both give the same guarantee: `append` resolves only once the entry is durable, and a
  * `requestId` already recorded returns the original entry (`replayed`), so a
  * retried append never records twice.
  */
@@ -9,7 +9,6 @@ import * as grpc from '@grpc/grpc-js';
 import { CairnError } from '../core/errors.js';
 import type { AppendInput } from '../core/append-request.js';
 import type { SignedEntry } from '../core/entry.js';
-import type { Ledger } from '../service/ledger.js';
 import type { AppendStreamHandle, LedgerClient } from '../client/ledger-client.js';
 
 export interface RecordReceipt {
@@ -27,33 +26,6 @@ export interface Recorder {
   history(log: string, signal?: AbortSignal): AsyncIterable<SignedEntry>;
   /** Closes what the recorder opened (never the ledger or client passed in). */
   close(): Promise<void>;
-}
-
-/** Records into a ledger in this process. */
-export function ledgerRecorder(ledger: Ledger): Recorder {
-  return {
-    describe: 'in-process ledger',
-    async append(input) {
-      // Entries the node writes for itself carry the node as their identity.
-      const r = await ledger.append(input, `node:${ledger.options.nodeName}`);
-      return { log: r.entry.log, seq: r.entry.seq, replayed: r.replayed };
-    },
-    async *history(log, signal) {
-      let chunks: AsyncGenerator<SignedEntry[]>;
-      try {
-        await ledger.logSequencer(log);
-        chunks = ledger.listEntries(log, 0);
-      } catch (e) {
-        if (e instanceof CairnError && e.code === 'NOT_FOUND') return;
-        throw e;
-      }
-      for await (const chunk of chunks) {
-        signal?.throwIfAborted();
-        yield* chunk;
-      }
-    },
-    async close() {},
-  };
 }
 
 /**

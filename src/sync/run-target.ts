@@ -8,7 +8,7 @@
  * clearly what is missing for the others.
  */
 import { CairnError, invalidArgument } from '../core/errors.js';
-import type { Logger } from '../service/logger.js';
+import type { Logger } from '../core/logger.js';
 import { compileIgnore, hmacMasker, PLAIN_MASK, type IgnoreRule, type Masker } from './diff.js';
 import { DirSource, dirExists } from './dir-source.js';
 import { SyncEngine, type RecordedInfo } from './engine.js';

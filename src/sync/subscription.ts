@@ -11,8 +11,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CairnError } from '../core/errors.js';
 import { decodeBody, type SignedEntry } from '../core/entry.js';
-import type { Ledger } from '../service/ledger.js';
-import type { LedgerClient } from '../client/ledger-client.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { readSyncEntry, type SyncRecord } from './sync-entry.js';
 
@@ -23,11 +21,16 @@ export interface SubscribeOptions {
   backoff?: BackoffOptions;
 }
 
+/** A node in this process (`Ledger.follow`) or over gRPC (`LedgerClient.watch`). */
+export type EntrySource =
+  | { follow(log: string, start: number, signal?: AbortSignal): AsyncIterable<SignedEntry[]> }
+  | { watch(log: string, start: number, signal?: AbortSignal): AsyncIterable<SignedEntry> };
+
 const isNotFound = (e: unknown): boolean =>
   (e instanceof CairnError && e.code === 'NOT_FOUND') || (e as grpc.ServiceError)?.code === grpc.status.NOT_FOUND;
 
 /** Every entry of `log` from `from` on, in order, until the signal aborts. */
-export async function* subscribeEntries(source: Ledger | LedgerClient, log: string, opts: SubscribeOptions = {}): AsyncGenerator<SignedEntry> {
+export async function* subscribeEntries(source: EntrySource, log: string, opts: SubscribeOptions = {}): AsyncGenerator<SignedEntry> {
   let next = opts.from ?? 0;
   let failures = 0;
   const signal = opts.signal;
@@ -65,7 +68,7 @@ export async function* subscribeEntries(source: Ledger | LedgerClient, log: stri
 }
 
 /** The sync records of `log` (other entries skipped), optionally of one target only. */
-export async function* subscribeSync(source: Ledger | LedgerClient, log: string, opts: SubscribeOptions & { target?: string } = {}): AsyncGenerator<SyncRecord> {
+export async function* subscribeSync(source: EntrySource, log: string, opts: SubscribeOptions & { target?: string } = {}): AsyncGenerator<SyncRecord> {
   for await (const e of subscribeEntries(source, log, opts)) {
     let rec: SyncRecord | undefined;
     try {
