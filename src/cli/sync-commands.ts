@@ -15,7 +15,7 @@ import { formatChanges } from '../sync/diff-format.js';
 import { GitDesired } from '../sync/git-desired.js';
 import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
 import { clientRecorder } from '../sync/recorder.js';
-import { createLiveSource, createSyncTarget, validateSyncTargetConfig } from '../sync/run-target.js';
+import { checkEtcdAccess, createLiveSource, createSyncTarget, validateSyncTargetConfig, type EtcdAccess } from '../sync/run-target.js';
 import { parseTargetSpec } from '../sync/target-spec.js';
 import { formatManifestError, isClusterScoped } from '../sync/manifests.js';
 import { kubeResourcesFromConfig, type KubeResource } from '../sync/kube-resources.js';
@@ -65,9 +65,23 @@ const COMMON: Options = {
   ignore: { type: 'string', multiple: true },
   'cluster-scoped': { type: 'string', multiple: true },
   'kube-resource': { type: 'string', multiple: true },
+  'etcd-ca': { type: 'string' },
+  'etcd-cert': { type: 'string' },
+  'etcd-key': { type: 'string' },
+  'etcd-user': { type: 'string' },
+  'etcd-password-file': { type: 'string' },
   'cache-dir': { type: 'string' },
   'mask-key': { type: 'string' },
   'log-level': { type: 'string' },
+};
+
+/** Config keys of the etcd access settings, as flags (for messages). */
+const ETCD_FLAGS: Record<string, string> = {
+  etcd_ca_file: '--etcd-ca',
+  etcd_cert_file: '--etcd-cert',
+  etcd_key_file: '--etcd-key',
+  etcd_user: '--etcd-user',
+  etcd_password_file: '--etcd-password-file',
 };
 
 const configHome = (): string => process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
@@ -82,14 +96,24 @@ function common(v: Values): {
   ignore: IgnoreRule[];
   clusterScopedKinds: string[] | undefined;
   kubeResources: KubeResource[] | undefined;
+  etcd: EtcdAccess | undefined;
   cacheDir: string;
 } {
   const ignore = ((v.ignore as string[] | undefined) ?? []).map(parseIgnoreFlag);
   const clusterScopedKinds = v['cluster-scoped'] as string[] | undefined;
   let kubeResources: KubeResource[] | undefined;
+  const etcdGiven: EtcdAccess = {
+    caFile: v['etcd-ca'] as string | undefined,
+    certFile: v['etcd-cert'] as string | undefined,
+    keyFile: v['etcd-key'] as string | undefined,
+    user: v['etcd-user'] as string | undefined,
+    passwordFile: v['etcd-password-file'] as string | undefined,
+  };
+  const etcd = Object.values(etcdGiven).some((x) => x !== undefined) ? (JSON.parse(JSON.stringify(etcdGiven)) as EtcdAccess) : undefined;
   try {
     compileIgnore(ignore);
     const spec = parseTargetSpec(need(v, 'target'), '--target');
+    if (etcd) checkEtcdAccess(etcd, spec, (setting) => ETCD_FLAGS[setting] ?? setting);
     const given = v['kube-resource'] as string[] | undefined;
     if (given) {
       if (spec.kind !== 'kubernetes') throw new UsageError('--kube-resource is only for --target kubernetes[:CONTEXT]');
@@ -108,6 +132,7 @@ function common(v: Values): {
     ignore,
     clusterScopedKinds,
     kubeResources,
+    etcd,
     cacheDir: (v['cache-dir'] as string | undefined) ?? join(cacheHome(), 'cairn', 'git'),
   };
 }
@@ -145,6 +170,7 @@ export async function sync(args: string[]): Promise<number> {
         clusterScopedKinds: c.clusterScopedKinds,
         ignore: c.ignore,
         kubeResources: c.kubeResources,
+        etcd: c.etcd,
       }, '--');
     } catch (e) {
       if (e instanceof UsageError) throw e;
@@ -220,7 +246,7 @@ export async function diff(args: string[]): Promise<number> {
     process.stderr.write(`cairn: the desired state at ${commit} has ${state.errors.length} manifest error(s); nothing compared\n`);
     return EXIT_USAGE;
   }
-  const live = await createLiveSource(parseTargetSpec(c.target), { defaultNamespace: c.defaultNamespace, clusterScopedKinds: c.clusterScopedKinds, kubeResources: c.kubeResources, logger: log });
+  const live = await createLiveSource(parseTargetSpec(c.target), { defaultNamespace: c.defaultNamespace, clusterScopedKinds: c.clusterScopedKinds, kubeResources: c.kubeResources, etcd: c.etcd, logger: log });
   let snapshot;
   try {
     snapshot = await live.list();

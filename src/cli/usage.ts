@@ -52,6 +52,7 @@ GitOps sync (desired state: YAML manifests in Git; live: dir, etcd or kubernetes
        [--log NAME] [--name TARGET] [--once] [--apply] [--interval 15s] [--namespace NS]
        [--ignore /pointer|Kind:/pointer|Kind]... [--mask-key FILE] [--cache-dir DIR]
        [--cluster-scoped Kind]... [--kube-resource [GROUP/]VERSION/PLURAL/Kind[@NAMESPACE]]...
+       [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE] [--etcd-user NAME --etcd-password-file FILE]
                                records drift (and, with --apply on dir/etcd, convergence) into --server,
                                log "sync" by default; one JSON line per entry, or a summary with --once
   diff --repo PATH_OR_URL [--branch B] [--path P] --target SPEC [--json] [--exit-code] [--color auto|always|never]

@@ -7,6 +7,7 @@
  * import), so a build without them still runs `dir` targets and says
  * clearly what is missing for the others.
  */
+import { readFile } from 'node:fs/promises';
 import { CairnError, invalidArgument } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { compileIgnore, hmacMasker, PLAIN_MASK, type IgnoreRule, type Masker } from './diff.js';
@@ -47,11 +48,31 @@ export interface SyncTargetConfig {
    * workload kinds (DEFAULT_RESOURCES).
    */
   kubeResources?: unknown[];
+  /** For an `etcd` target: TLS and user authentication (see {@link EtcdAccess}). */
+  etcd?: EtcdAccess;
+}
+
+/**
+ * How an `etcd` target reaches a cluster that requires TLS or users, as in
+ * etcdctl's --cacert, --cert, --key and --user. Files are read when the
+ * target starts; the password only from a file, never from a flag.
+ * Config keys: `etcd_ca_file`, `etcd_cert_file`, `etcd_key_file`,
+ * `etcd_user`, `etcd_password_file` (flat, beside `target`).
+ */
+export interface EtcdAccess {
+  /** CA certificates to trust for the endpoints (PEM); else the system's. Needs https:// endpoints. */
+  caFile?: string;
+  /** Client certificate and key (PEM), for `--client-cert-auth` clusters; both or neither. */
+  certFile?: string;
+  keyFile?: string;
+  /** User name and a file holding its password; both or neither. */
+  user?: string;
+  passwordFile?: string;
 }
 
 /** A checked target configuration, defaults filled in. */
-export type ValidSyncTarget = Required<Omit<SyncTargetConfig, 'clusterScopedKinds' | 'ignore' | 'kubeResources'>> &
-  Pick<SyncTargetConfig, 'clusterScopedKinds' | 'ignore'> & { kubeResources?: KubeResource[] };
+export type ValidSyncTarget = Required<Omit<SyncTargetConfig, 'clusterScopedKinds' | 'ignore' | 'kubeResources' | 'etcd'>> &
+  Pick<SyncTargetConfig, 'clusterScopedKinds' | 'ignore' | 'etcd'> & { kubeResources?: KubeResource[] };
 
 export interface SyncContext {
   recorder: Recorder;
@@ -69,6 +90,12 @@ export interface SyncContext {
 }
 
 const LOG_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** A target's settings, as config-file keys (snake_case) and as SyncTargetConfig fields. */
+const TARGET_KEYS = new Set([
+  'name', 'repo', 'branch', 'path', 'target', 'log', 'apply',
+  'pollIntervalMs', 'poll_interval_ms', 'defaultNamespace', 'default_namespace', 'clusterScopedKinds', 'cluster_scoped_kinds',
+  'ignore', 'kubeResources', 'kube_resources', 'etcd', 'etcd_ca_file', 'etcd_cert_file', 'etcd_key_file', 'etcd_user', 'etcd_password_file',
+]);
 
 /**
  * Checks a target configuration (from flags or a config file) and fills in
@@ -78,6 +105,8 @@ const LOG_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): ValidSyncTarget {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument(where, 'must be an object');
   const r = raw as Record<string, unknown>;
+  const unknownKey = Object.keys(r).find((k) => !TARGET_KEYS.has(k));
+  if (unknownKey !== undefined) throw invalidArgument(`${where}.${unknownKey}`, 'unknown setting');
   const str = (k: string, def?: string): string => {
     const v = r[k] ?? def;
     if (typeof v !== 'string') throw invalidArgument(`${where}.${k}`, def === undefined ? 'is required (a string)' : 'must be a string');
@@ -112,7 +141,77 @@ export function validateSyncTargetConfig(raw: unknown, where = 'sync_target'): V
     const extra = new Set(kinds as string[] | undefined);
     kubeResources = kubeResourcesFromConfig(resourcesRaw, (k) => isClusterScoped(k, extra), `${where}.kube_resources`);
   }
-  return { name, repo, branch, path, target, log, apply, pollIntervalMs: poll, defaultNamespace, clusterScopedKinds: kinds as string[] | undefined, ignore: ignore as IgnoreRule[] | undefined, kubeResources };
+  const etcd = validateEtcdAccess(r, spec, where);
+  return { name, repo, branch, path, target, log, apply, pollIntervalMs: poll, defaultNamespace, clusterScopedKinds: kinds as string[] | undefined, ignore: ignore as IgnoreRule[] | undefined, kubeResources, etcd };
+}
+
+const ETCD_SETTINGS = [
+  ['caFile', 'etcd_ca_file'],
+  ['certFile', 'etcd_cert_file'],
+  ['keyFile', 'etcd_key_file'],
+  ['user', 'etcd_user'],
+  ['passwordFile', 'etcd_password_file'],
+] as const;
+
+/**
+ * The etcd access settings of a target, given flat (`etcd_ca_file`, ...) or
+ * as an `etcd` object ({@link EtcdAccess}); undefined when none is set.
+ * @throws CairnError INVALID_ARGUMENT naming the setting
+ */
+function validateEtcdAccess(r: Record<string, unknown>, spec: TargetSpec, where: string): EtcdAccess | undefined {
+  const nested = r.etcd;
+  if (nested !== undefined && (nested === null || typeof nested !== 'object' || Array.isArray(nested))) throw invalidArgument(`${where}.etcd`, 'must be an object');
+  const from = (nested ?? {}) as Record<string, unknown>;
+  const out: EtcdAccess = {};
+  for (const [camel, snake] of ETCD_SETTINGS) {
+    const v = from[camel] ?? r[snake];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') throw invalidArgument(`${where}.${snake}`, 'must be a non-empty string');
+    out[camel] = v;
+  }
+  if (Object.keys(out).length === 0) return undefined;
+  checkEtcdAccess(out, spec, (setting) => `${where}.${setting}`);
+  return out;
+}
+
+/**
+ * The rules between etcd access settings: only on etcd targets, certificate
+ * with key, user with password file, TLS files with https:// endpoints.
+ * `name` turns a config key (`etcd_ca_file`) into what the user wrote (a flag, a config path).
+ * @throws CairnError INVALID_ARGUMENT naming the setting
+ */
+export function checkEtcdAccess(a: EtcdAccess, spec: TargetSpec, name: (setting: string) => string): void {
+  const snake = Object.fromEntries(ETCD_SETTINGS) as Record<keyof EtcdAccess, string>;
+  const first = ETCD_SETTINGS.find(([c]) => a[c] !== undefined);
+  if (!first) return;
+  if (spec.kind !== 'etcd') throw invalidArgument(name(first[1]), 'is only for etcd targets');
+  if ((a.certFile === undefined) !== (a.keyFile === undefined)) throw invalidArgument(name(snake[a.certFile ? 'keyFile' : 'certFile']), 'is required too: a client certificate needs its key');
+  if ((a.user === undefined) !== (a.passwordFile === undefined)) throw invalidArgument(name(snake[a.user ? 'passwordFile' : 'user']), 'is required too: a user needs its password file');
+  if (a.caFile !== undefined || a.certFile !== undefined) {
+    const plain = spec.endpoints.find((e) => !e.startsWith('https://'));
+    if (plain) throw invalidArgument(name(snake[a.caFile ? 'caFile' : 'certFile']), `needs https:// endpoints (${plain} is plain http)`);
+  }
+}
+
+/**
+ * Reads an EtcdAccess's files into options for the etcd client.
+ * @throws CairnError INVALID_ARGUMENT naming the setting whose file cannot be read
+ */
+async function etcdClientOptions(a: EtcdAccess): Promise<Record<string, unknown>> {
+  const read = async (file: string | undefined, setting: string): Promise<Buffer | undefined> => {
+    if (file === undefined) return undefined;
+    try {
+      return await readFile(file);
+    } catch (cause) {
+      throw new CairnError('INVALID_ARGUMENT', `${setting}: cannot read ${file} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { field: setting, cause });
+    }
+  };
+  const opts: Record<string, unknown> = {};
+  const [ca, cert, key, password] = await Promise.all([read(a.caFile, 'etcd_ca_file'), read(a.certFile, 'etcd_cert_file'), read(a.keyFile, 'etcd_key_file'), read(a.passwordFile, 'etcd_password_file')]);
+  // grpc-js takes the system's roots when rootCertificate is null.
+  if (ca || cert) opts.credentials = { rootCertificate: ca ?? null, privateKey: key, certChain: cert };
+  if (a.user !== undefined) opts.auth = { username: a.user, password: password!.toString('utf8').replace(/\r?\n$/, '') };
+  return opts;
 }
 
 /** The module and export each optional live source is expected under. */
@@ -130,7 +229,7 @@ const OPTIONAL_SOURCES = {
  */
 export async function createLiveSource(
   spec: TargetSpec,
-  opts: { defaultNamespace?: string; clusterScopedKinds?: string[]; kubeResources?: readonly KubeResource[]; logger?: Logger; dirOptions?: SyncContext['dirOptions'] } = {},
+  opts: { defaultNamespace?: string; clusterScopedKinds?: string[]; kubeResources?: readonly KubeResource[]; etcd?: EtcdAccess; logger?: Logger; dirOptions?: SyncContext['dirOptions'] } = {},
 ): Promise<LiveSource> {
   const defaultNamespace = opts.defaultNamespace ?? 'default';
   if (spec.kind === 'dir') {
@@ -147,7 +246,14 @@ export async function createLiveSource(
     if (code === 'ERR_MODULE_NOT_FOUND') throw new CairnError('FAILED_PRECONDITION', `the ${spec.kind} live source is not part of this build (src/sync/${which.module.slice(2, -3)}.ts is missing)`, { cause: e });
     throw new CairnError('FAILED_PRECONDITION', `the ${spec.kind} live source failed to load: ${(e as Error).message}`, { cause: e });
   }
-  const options = { ...spec, defaultNamespace, clusterScopedKinds: opts.clusterScopedKinds, logger: opts.logger, ...(opts.kubeResources ? { resources: opts.kubeResources } : {}) };
+  const options = {
+    ...spec,
+    defaultNamespace,
+    clusterScopedKinds: opts.clusterScopedKinds,
+    logger: opts.logger,
+    ...(opts.kubeResources ? { resources: opts.kubeResources } : {}),
+    ...(opts.etcd ? { clientOptions: await etcdClientOptions(opts.etcd) } : {}),
+  };
   const factory = mod[which.factory];
   if (typeof factory === 'function') return (await (factory as (o: unknown) => LiveSource | Promise<LiveSource>)(options)) as LiveSource;
   const Klass = mod[which.klass];
@@ -168,7 +274,7 @@ export async function createSyncTarget(config: SyncTargetConfig, ctx: SyncContex
   const cfg = validateSyncTargetConfig(config);
   const spec = parseTargetSpec(cfg.target);
   const desired = new GitDesired({ repo: cfg.repo, branch: cfg.branch, path: cfg.path, cacheDir: ctx.gitCacheDir, defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds });
-  const live = await createLiveSource(spec, { defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds, kubeResources: cfg.kubeResources, logger: ctx.logger, dirOptions: ctx.dirOptions });
+  const live = await createLiveSource(spec, { defaultNamespace: cfg.defaultNamespace, clusterScopedKinds: cfg.clusterScopedKinds, kubeResources: cfg.kubeResources, etcd: cfg.etcd, logger: ctx.logger, dirOptions: ctx.dirOptions });
   const mask: Masker = ctx.maskKey ? hmacMasker(ctx.maskKey) : PLAIN_MASK;
   let engine: SyncEngine;
   try {
