@@ -36,6 +36,16 @@ async function open(chain?: (k: SigningKey) => ChainSigner): Promise<{ ledger: L
   };
 }
 
+/** Retries one append to log `a` while the log reloads after a failed write (up to ~0.5 s). */
+async function appendOnceReloaded(ledger: Ledger): Promise<Receipt | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const r = await ledger.append({ log: 'a', configId: 'after', operator: 'o', action: 'x' }).catch(() => undefined);
+    if (r) return r;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  return undefined;
+}
+
 async function verifyAll(store: LedgerStore, key: SigningKey, log: string): Promise<number> {
   const v = new LogVerifier(log, key.publicKeySpki);
   const cp = (await store.getCheckpoint(log))!;
@@ -90,11 +100,7 @@ t.test('a failed storage write acknowledges nothing, and the log continues with 
   t.ok(failed.length > 0, `${failed.length} appends failed with the write`);
   for (const f of failed) t.equal((f as PromiseRejectedResult).reason.code, 'UNAVAILABLE');
   // After the reload, appends work again.
-  let after: Receipt | undefined;
-  for (let i = 0; i < 50 && !after; i++) {
-    after = await l.ledger.append({ log: 'a', configId: 'after', operator: 'o', action: 'x' }).catch(() => undefined);
-    if (!after) await new Promise((r) => setTimeout(r, 10));
-  }
+  const after = await appendOnceReloaded(l.ledger);
   t.ok(after, 'appends succeed after the failed write');
   const okCount = results.filter((r) => r.status === 'fulfilled').length;
   const size = await verifyAll(l.store, l.key, 'a');
@@ -138,11 +144,7 @@ t.test('a synced write that fails takes the groups queued behind it along, and t
   t.ok(failed.length > 32, `${failed.length} appends failed: more than the one group (max 32) in the failed write`);
   t.ok(queuedBehind > 0, `${queuedBehind} groups of the log were queued behind the failed write`);
   for (const f of failed) t.equal((f as PromiseRejectedResult).reason.code, 'UNAVAILABLE');
-  let after: Receipt | undefined;
-  for (let i = 0; i < 50 && !after; i++) {
-    after = await l.ledger.append({ log: 'a', configId: 'after', operator: 'o', action: 'x' }).catch(() => undefined);
-    if (!after) await new Promise((r) => setTimeout(r, 10));
-  }
+  const after = await appendOnceReloaded(l.ledger);
   t.ok(after, 'appends succeed after the failed write');
   const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   t.equal(await verifyAll(l.store, l.key, 'a'), 1 + ok.length + 1, 'the log holds exactly the acknowledged entries, contiguous, and verifies');
