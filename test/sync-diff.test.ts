@@ -60,6 +60,19 @@ t.test('a changed field Git sets is MODIFIED, with a test of the live value and 
   t.match(c.digest, /^[0-9a-f]{64}$/);
 });
 
+t.test('an empty list or map that Git sets and the server dropped (omitempty) is not drift; a filled one is', async (t) => {
+  const withEmpty = deployment(2);
+  (withEmpty.spec as { template: { spec: Record<string, unknown> } }).template.spec = {
+    containers: [{ name: 'web', image: 'web:1', args: [], env: [] }],
+    nodeSelector: {},
+    tolerations: [],
+  };
+  t.equal(diffObject(KEY, withEmpty, served(2)), null);
+  const filled = deployment(2);
+  (filled.spec as { template: { spec: Record<string, unknown> } }).template.spec = { containers: [{ name: 'web', image: 'web:1', args: ['--verbose'] }] };
+  t.same(diffObject(KEY, filled, served(2))!.patch, [{ op: 'add', path: '/spec/template/spec/containers/0/args', value: ['--verbose'] }]);
+});
+
 t.test('labels and annotations are compared whole: an extra live label is drift', async (t) => {
   const live = served(2);
   live.metadata.labels = { app: 'web', debug: 'true' };

@@ -13,6 +13,8 @@
  *   `resourceVersion`, `generation`, `creationTimestamp`, `managedFields`,
  *   `selfLink`, plus a few annotations and labels that tools and the server
  *   write ({@link DROPPED_ANNOTATIONS}, {@link DROPPED_LABELS}).
+ * - An empty list or map that Git sets and the live object lacks is no drift:
+ *   the API server drops empty lists and maps (`env: []`, `nodeSelector: {}`).
  * - Resource quantities (`resources.requests`, `limits`, quota `hard`, ...)
  *   are compared by amount: the server stores `cpu: 0.5` as `"500m"` and
  *   `1024Mi` as `"1Gi"`, which is no drift (quantity.ts).
@@ -200,6 +202,10 @@ export function normalizeForDiff(obj: KubeObject, ignore: CompiledIgnore = NO_IG
   return o as KubeObject;
 }
 
+function isEmptyCollection(v: unknown): boolean {
+  return Array.isArray(v) ? v.length === 0 : isObject(v) && Object.keys(v).length === 0;
+}
+
 function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Array.isArray(a)) {
@@ -228,8 +234,10 @@ function subset(d: unknown, l: unknown, path: string, ops: JsonPatchOp[], whole:
       const p = `${path}/${escapeSegment(k)}`;
       const dv = d[k];
       if (!Object.hasOwn(l, k)) {
-        // `null` in a manifest asks for the field to be absent (kubectl apply semantics).
-        if (dv !== null) ops.push({ op: 'add', path: p, value: dv });
+        // `null` in a manifest asks for the field to be absent (kubectl apply
+        // semantics); an empty list or map is what the API server drops
+        // (omitempty), so its absence is no drift either.
+        if (dv !== null && !isEmptyCollection(dv)) ops.push({ op: 'add', path: p, value: dv });
         continue;
       }
       if (dv === null) {
