@@ -20,15 +20,12 @@ import { decodeBody, entryHash } from '../core/entry.js';
 import { pemToDer } from '../core/ecdsa-der.js';
 import { formatBundleEntry, formatBundleHeader, parseBundleHeader, BUNDLE_FORMAT } from '../core/bundle.js';
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../core/bytes.js';
-import { loadConfig, loadFabricSettings, SETTINGS } from '../service/config.js';
-import { startNode } from '../service/node.js';
+import type { FabricSettings } from '../api/fabric-connection.js';
 import { createLogger } from '../service/logger.js';
 import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
-import { rotateKey } from '../service/key-rotation.js';
 import { dirname, resolve } from 'node:path';
 import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
 import { USAGE } from './usage.js';
-import * as syncCommands from './sync-commands.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
 import { createToken } from '../auth/tokens.js';
 
@@ -90,8 +87,16 @@ async function chainKeys(c: LedgerClient, pinned: Uint8Array): Promise<Uint8Arra
   return followKeyChain(pinned, (await c.publicKey()).keyChain);
 }
 
-/** Loaded on use: fabric-gateway and its protobufs cost every other command about 0.25 s to import (measured). */
-async function openFabricReader(settings: Awaited<ReturnType<typeof loadFabricSettings>>, node: string): Promise<FabricAnchorReader> {
+/*
+ * Loaded on use, so that the commands auditors and CI run often (record, get,
+ * verify, proof) do not pay for the node, the sync engine or Fabric: importing
+ * them cost every command about 0.3 s (the node's config, gRPC reflection and
+ * health, metrics, YAML) and 0.25 s more (fabric-gateway), measured.
+ */
+const serviceConfig = () => import('../service/config.js');
+const loadFabricSettings = async (file: string): Promise<FabricSettings> => (await serviceConfig()).loadFabricSettings(file);
+
+async function openFabricReader(settings: FabricSettings, node: string): Promise<FabricAnchorReader> {
   const { FabricAnchorReader } = await import('../client/fabric-anchor-reader.js');
   return FabricAnchorReader.open(settings, node);
 }
@@ -154,10 +159,11 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       signing: { type: 'string' },
       'anchor-backend': { type: 'string' },
       'anchor-interval-ms': { type: 'string' },
-      ...Object.fromEntries(SETTINGS.filter((s) => s.flag.startsWith('fabric-') || SERVE_ONLY_FLAGS.test(s.flag)).map((s) => [s.flag, { type: 'string' as const }])),
+      ...Object.fromEntries((await serviceConfig()).SETTINGS.filter((s) => s.flag.startsWith('fabric-') || SERVE_ONLY_FLAGS.test(s.flag)).map((s) => [s.flag, { type: 'string' as const }])),
     });
-    const config = await loadConfig({ flags: values as Record<string, string>, env: process.env });
+    const config = await (await serviceConfig()).loadConfig({ flags: values as Record<string, string>, env: process.env });
     const logger = createLogger(config.logLevel);
+    const { startNode } = await import('../service/node.js');
     const node = await startNode(config, logger);
     process.stderr.write(`cairn: serving gRPC on ${node.grpcAddress}${node.metricsAddress ? `, metrics and health on http://${node.metricsAddress}` : ''} (data ${config.dataDir}, key ${node.key.keyIdHex})\n`);
     const stop = async (signal: string): Promise<void> => {
@@ -222,7 +228,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     need(values, 'data-dir');
     const flags: Record<string, string> = {};
     for (const k of ['config', 'data-dir', 'key-file', 'node-name'] as const) if (typeof values[k] === 'string') flags[k] = values[k];
-    const config = await loadConfig({ flags, env: process.env });
+    const config = await (await serviceConfig()).loadConfig({ flags, env: process.env });
+    const { rotateKey } = await import('../service/key-rotation.js');
     const r = await rotateKey({
       source: { keyFile: config.keyFile, dataDir: config.dataDir, envPem: config.signingKeyPem },
       nodeName: config.nodeName,
@@ -497,7 +504,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     return EXIT_OK;
   },
 
-  sync: syncCommands.sync, diff: syncCommands.diff,
+  sync: async (args) => (await import('./sync-commands.js')).sync(args),
+  diff: async (args) => (await import('./sync-commands.js')).diff(args),
   async help() {
     process.stdout.write(USAGE);
     return EXIT_OK;
