@@ -91,10 +91,14 @@ t.test('quantity paths: resource maps and emptyDir.sizeLimit, nothing else', asy
     '/spec/limits/0/defaultRequest/cpu',
     '/spec/template/spec/volumes/0/emptyDir/sizeLimit',
     '/overhead/podFixed/memory',
+    '/spec/metrics/0/resource/target/averageValue',
+    '/spec/metrics/1/object/target/value',
   ]) {
     t.ok(isQuantityPath(p), p);
   }
-  for (const p of ['/spec/replicas', '/metadata/labels/cpu', '/spec/template/spec/containers/0/image', '/data/limits', 'cpu', '']) t.notOk(isQuantityPath(p), p);
+  for (const p of ['/spec/replicas', '/metadata/labels/cpu', '/spec/template/spec/containers/0/image', '/data/limits', '/spec/template/spec/containers/0/env/0/value', '/spec/metrics/0/resource/target/averageUtilization', 'cpu', '']) {
+    t.notOk(isQuantityPath(p), p);
+  }
 });
 
 function pod(resources: Record<string, unknown>, env: unknown[] = []): KubeObject {

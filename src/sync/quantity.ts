@@ -75,15 +75,20 @@ export function sameQuantity(a: unknown, b: unknown): boolean {
  */
 const QUANTITY_MAPS = new Set(['requests', 'limits', 'hard', 'capacity', 'overhead', 'podFixed', 'max', 'min', 'default', 'defaultRequest', 'maxLimitRequestRatio']);
 
+/** Single quantity fields: `emptyDir.sizeLimit`, a HorizontalPodAutoscaler metric target's `averageValue`. */
+const QUANTITY_FIELDS = new Set(['sizeLimit', 'averageValue']);
+
 /**
  * Whether the field at JSON pointer `path` holds a quantity: a value in one
- * of the maps above, or an `emptyDir.sizeLimit`. Only a guide: the values
- * are compared as quantities only when both sides parse as one.
+ * of the maps above, one of the fields above, or an autoscaler target's
+ * `value`. Only a guide: the values are compared as quantities only when
+ * both sides parse as one.
  */
 export function isQuantityPath(path: string): boolean {
   const end = path.lastIndexOf('/');
   if (end < 0) return false;
-  if (path.slice(end + 1) === 'sizeLimit') return true;
+  const leaf = path.slice(end + 1);
+  if (QUANTITY_FIELDS.has(leaf)) return true;
   const parent = path.slice(path.lastIndexOf('/', end - 1) + 1, end);
-  return QUANTITY_MAPS.has(parent);
+  return QUANTITY_MAPS.has(parent) || (leaf === 'value' && parent === 'target');
 }
