@@ -104,10 +104,16 @@ function merkleBench(): void {
 }
 
 /** Raw grpc-js ceilings on this machine with the same message sizes: a trivial handler, no ledger. */
-async function transportCeiling(reqBytes: number, resBytes: number, seconds: number, concs = [1, 16, 64]): Promise<{ unary: Map<number, { rate: number; p50: number; p99: number }>; stream: Map<number, number> }> {
+async function transportCeiling(
+  reqBytes: number,
+  resBytes: number,
+  seconds: number,
+  concs = [1, 16, 64],
+  bare = false,
+): Promise<{ unary: Map<number, { rate: number; p50: number; p99: number }>; stream: Map<number, number> }> {
   const grpc = await import('@grpc/grpc-js');
   const { fork } = await import('node:child_process');
-  const child = fork(join(ROOT, 'dist', 'scripts', 'echo-server.js'), [String(resBytes)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(join(ROOT, 'dist', 'scripts', 'echo-server.js'), [String(resBytes), ...(bare ? ['--bare'] : [])], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
   const id = (b: Buffer): Buffer => b;
   const def = {
@@ -131,6 +137,7 @@ async function transportCeiling(reqBytes: number, resBytes: number, seconds: num
     }));
     lat.sort((a, b) => a - b);
     unary.set(conc, { rate: lat.length / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) });
+    if (bare) continue;
     const call = (c.Stream as () => import('@grpc/grpc-js').ClientDuplexStream<Buffer, Buffer>).call(c);
     let got = 0;
     let sent = 0;
@@ -225,6 +232,12 @@ async function appendBench(): Promise<string> {
     rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), u.rate, u.p50, u.p99]);
   }
   for (const conc of [1, 16, 64]) rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), ceiling.stream.get(conc)!, NaN, NaN]);
+  // Would another gRPC server do better? A bare node:http2 responder, same grpc-js client.
+  const bare = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2, [1, 64], true);
+  for (const conc of [1, 64]) {
+    const u = bare.unary.get(conc)!;
+    rows.push(['bare node:http2 responder, unary (grpc-js client; no gRPC server library)', String(conc), u.rate, u.p50, u.p99]);
+  }
   print(table(`Durable signed appends over gRPC (loopback; server in a child process; one client process; ${seconds} s each; request ~${sample!.req} B, receipt ~${sample!.res} B)`, ['path', 'concurrency', 'appends/s', 'p50 ms', 'p99 ms'], rows));
   const { dir, node } = verifyTarget!;
 
