@@ -6,7 +6,8 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
+import { createLogger } from '../src/service/logger.js';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { startEtcd } from './helpers/etcd.js';
@@ -82,6 +83,14 @@ t.test('with a user and a password file, etcd authentication is used', async (t)
   const src = await createLiveSource(parseTargetSpec(cfg.target), { etcd: cfg.etcd });
   t.teardown(() => src.close());
   t.same([...(await src.list()).objects.keys()], ['default/ConfigMap/web'], 'the reader role reads the prefix');
+
+  const warnings: string[] = [];
+  const logger = createLogger('warn', {}, (line) => warnings.push(line));
+  await chmod(pwFile, 0o644);
+  const loose = await createLiveSource(parseTargetSpec(cfg.target), { etcd: cfg.etcd, logger });
+  await loose.close();
+  t.match(warnings.join(''), /etcd_password_file is readable by group or others; make it 0600/, 'a password file others can read is warned about');
+  t.notMatch(warnings.join(''), new RegExp(password), 'and the password is not in the log');
 
   await writeFile(pwFile, 'wrong\n');
   const wrong = await createLiveSource(parseTargetSpec(target), { etcd: validateSyncTargetConfig({ ...base, ...tls, etcd_user: 'cairn-sync', etcd_password_file: pwFile }).etcd });

@@ -7,7 +7,7 @@
  * import), so a build without them still runs `dir` targets and says
  * clearly what is missing for the others.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { CairnError, invalidArgument } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { compileIgnore, hmacMasker, PLAIN_MASK, type IgnoreRule, type Masker } from './diff.js';
@@ -197,7 +197,14 @@ export function checkEtcdAccess(a: EtcdAccess, spec: TargetSpec, name: (setting:
  * Reads an EtcdAccess's files into options for the etcd client.
  * @throws CairnError INVALID_ARGUMENT naming the setting whose file cannot be read
  */
-async function etcdClientOptions(a: EtcdAccess): Promise<Record<string, unknown>> {
+async function etcdClientOptions(a: EtcdAccess, logger: Logger | undefined): Promise<Record<string, unknown>> {
+  // Secrets readable by others are worth a warning, not a refusal: mounted
+  // secrets (Kubernetes volumes) are often 0644, and the node cannot fix them.
+  for (const [file, setting] of [[a.keyFile, 'etcd_key_file'], [a.passwordFile, 'etcd_password_file']] as const) {
+    if (file === undefined) continue;
+    const mode = await stat(file).then((st) => st.mode & 0o777, () => undefined);
+    if (mode !== undefined && (mode & 0o077) !== 0) logger?.warn(`sync: ${setting} is readable by group or others; make it 0600`, { file, mode: mode.toString(8) });
+  }
   const read = async (file: string | undefined, setting: string): Promise<Buffer | undefined> => {
     if (file === undefined) return undefined;
     try {
@@ -252,7 +259,7 @@ export async function createLiveSource(
     clusterScopedKinds: opts.clusterScopedKinds,
     logger: opts.logger,
     ...(opts.kubeResources ? { resources: opts.kubeResources } : {}),
-    ...(opts.etcd ? { clientOptions: await etcdClientOptions(opts.etcd) } : {}),
+    ...(opts.etcd ? { clientOptions: await etcdClientOptions(opts.etcd, opts.logger) } : {}),
   };
   const factory = mod[which.factory];
   if (typeof factory === 'function') return (await (factory as (o: unknown) => LiveSource | Promise<LiveSource>)(options)) as LiveSource;
