@@ -66,48 +66,53 @@ function json(r: { code: number; stdout: string; stderr: string }): Record<strin
  * CLI, restarted, with 3 more entries in LOG. Keeps the first public key (the
  * one to pin) and, for the tests that play a thief, the old private key.
  */
-async function rotatedNode(t: Test): Promise<{ dir: string; first: string; oldKey: SigningKey; tn: TestNode; state: string }> {
+/** A fresh node with BEFORE entries in LOG, and its first public key copied aside (the one to pin). */
+async function nodeWithHistory(t: Test): Promise<{ dir: string; tn: TestNode; first: string }> {
   const d = await tempDir();
   t.teardown(d.remove);
-  let tn = await startTestNode({}, d.path);
+  const tn = await startTestNode({}, d.path);
   await appendN(tn, LOG, BEFORE);
   const first = join(d.path, 'first.pub.pem');
   await copyFile(tn.pubkeyPath, first);
-  const oldKey = SigningKey.fromPem(await readFile(join(d.path, 'signing-key.pem'), 'utf8'));
-  const state = join(d.path, 'verify-state.json');
+  return { dir: d.path, tn, first };
+}
+
+async function rotatedNode(t: Test): Promise<{ dir: string; first: string; oldKey: SigningKey; tn: TestNode; state: string }> {
+  const start = await nodeWithHistory(t);
+  const { dir, first } = start;
+  let tn = start.tn;
+  const oldKey = SigningKey.fromPem(await readFile(join(dir, 'signing-key.pem'), 'utf8'));
+  const state = join(dir, 'verify-state.json');
   await verifyWith(tn, first, { state });
   await tn.stop();
-  await rotateKey({ source: { keyFile: join(d.path, 'signing-key.pem'), dataDir: d.path }, nodeName: '' });
-  tn = await startTestNode({}, d.path);
+  await rotateKey({ source: { keyFile: join(dir, 'signing-key.pem'), dataDir: dir }, nodeName: '' });
+  tn = await startTestNode({}, dir);
   t.teardown(() => tn.stop());
   await appendN(tn, LOG, 3, BEFORE);
-  return { dir: d.path, first, oldKey, tn, state };
+  return { dir, first, oldKey, tn, state };
 }
 
 t.test('rotate-key, restart, new log: verify --pubkey FIRST passes online, offline and from a pre-rotation --state', async (t) => {
-  const d = await tempDir();
-  t.teardown(d.remove);
-  let tn = await startTestNode({}, d.path);
-  await appendN(tn, LOG, BEFORE);
-  const first = join(d.path, 'first.pub.pem');
-  await copyFile(tn.pubkeyPath, first);
+  const start = await nodeWithHistory(t);
+  const { dir, first } = start;
+  let tn = start.tn;
   const firstKeyId = tn.node.key.keyIdHex;
   const nodeName = tn.node.ledger.options.nodeName;
-  const state = join(d.path, 'state.json');
+  const state = join(dir, 'state.json');
   json(await runCli(['verify', '--server', tn.node.grpcAddress, '--log', LOG, '--pubkey', first, '--state', state]));
   await tn.stop();
 
-  const rotated = json(await runCli(['rotate-key', '--data-dir', d.path]));
+  const rotated = json(await runCli(['rotate-key', '--data-dir', dir]));
   t.same(rotated.rotated, [LOG], 'every stored log got a rotation entry');
   t.equal(rotated.previousKeyId, firstKeyId);
   t.not(rotated.keyId, firstKeyId, 'a new key');
-  const files = await readdir(d.path);
+  const files = await readdir(dir);
   t.ok(files.includes(`signing-key.${firstKeyId}.retired.pub.pem`), 'the old public key is kept');
   t.notOk(files.includes('signing-key.next.pem'), 'nothing staged is left');
-  t.equal((await stat(join(d.path, 'signing-key.pem'))).mode & 0o777, 0o600, 'the new key file is 0600');
-  t.equal(SigningKey.fromPem(await readFile(join(d.path, 'signing-key.pem'), 'utf8')).keyIdHex, rotated.keyId, 'the key file holds the new key: the old private key is gone');
+  t.equal((await stat(join(dir, 'signing-key.pem'))).mode & 0o777, 0o600, 'the new key file is 0600');
+  t.equal(SigningKey.fromPem(await readFile(join(dir, 'signing-key.pem'), 'utf8')).keyIdHex, rotated.keyId, 'the key file holds the new key: the old private key is gone');
 
-  tn = await startTestNode({}, d.path);
+  tn = await startTestNode({}, dir);
   t.teardown(() => tn.stop());
   t.equal(tn.node.key.keyIdHex, rotated.keyId);
   t.equal(tn.node.ledger.options.nodeName, nodeName, 'the default node name survives rotation (from the first key)');
@@ -132,24 +137,24 @@ t.test('rotate-key, restart, new log: verify --pubkey FIRST passes online, offli
   t.equal(saved.key, Buffer.from(pk.spki).toString('base64'), 'the state remembers the key now in force');
   for (const log of [LOG, 'fresh']) {
     t.ok((await verifyWith(tn, first, { log, threads: 2 })).size > 0, `verify ${log} with signature threads`);
-    const bundle = join(d.path, `${log}.jsonl`);
+    const bundle = join(dir, `${log}.jsonl`);
     json(await runCli(['export', '--server', addr, '--log', log, '--out', bundle]));
     const spki = pemToDer(await readFile(first, 'utf8'), 'PUBLIC KEY');
     t.equal((await verifyBundleFile(bundle, { publicKeySpki: spki, signatureThreads: 2, progress: false })).size, log === LOG ? BEFORE + 4 : 3, `export + verify-bundle ${log}`);
   }
-  t.equal(json(await runCli(['verify-bundle', join(d.path, `${LOG}.jsonl`), '--pubkey', first])).ok, true, 'cairn verify-bundle --pubkey FIRST');
+  t.equal(json(await runCli(['verify-bundle', join(dir, `${LOG}.jsonl`), '--pubkey', first])).ok, true, 'cairn verify-bundle --pubkey FIRST');
 
   const rec = await runCli(['record', '--server', addr, '--log', LOG, '--config-id', 'c', '--operator', 'o', '--action', 'update']);
   t.equal(rec.code, 0);
-  const receipt = join(d.path, 'receipt.json');
+  const receipt = join(dir, 'receipt.json');
   await writeFile(receipt, rec.stdout);
   t.equal(json(await runCli(['verify-receipt', receipt, '--pubkey', first])).ok, true, 'a receipt carries the chain: verify-receipt with the first key');
   t.equal(json(await runCli(['proof', '--server', addr, '--log', LOG, '--from', String(BEFORE), '--to', String(BEFORE + 4), '--pubkey', first])).verified, true, 'proof --pubkey FIRST: consistency across the rotation');
 
   // A second rotation: a new log then carries both links from the first key.
   await tn.stop();
-  await rotateKey({ source: { keyFile: join(d.path, 'signing-key.pem'), dataDir: d.path }, nodeName: '' });
-  tn = await startTestNode({}, d.path);
+  await rotateKey({ source: { keyFile: join(dir, 'signing-key.pem'), dataDir: dir }, nodeName: '' });
+  tn = await startTestNode({}, dir);
   await appendN(tn, 'later', 1);
   t.equal((decodeBody((await tn.client.getEntry('later', 0)).body).payload as { links: unknown[] }).links.length, 2, 'the key history has every link');
   for (const log of [LOG, 'fresh', 'later']) t.ok(await verifyWith(tn, first, { log }), `verify ${log} after two rotations`);
