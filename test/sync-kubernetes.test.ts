@@ -26,6 +26,16 @@ const TOKEN = 'test-token-123';
 
 const cm = (name: string, data: Record<string, string>, namespace = 'default'): KubeObj => ({ metadata: { name, namespace }, data });
 
+/** Points the default kubeconfig at `file` for this test (KUBECONFIG), restored at teardown. */
+function useKubeconfig(t: Test, file: string): void {
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = file;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = saved;
+  });
+}
+
 async function setup(t: Test, extra: Partial<KubernetesSourceOptions> = {}): Promise<{ server: FakeApiServer; src: LiveSource }> {
   const server = await FakeApiServer.start([CONFIGMAPS, DEPLOYMENTS, CLUSTERROLES], { token: TOKEN });
   const kubeConfig = new KubeConfig();
@@ -249,12 +259,7 @@ t.test('a kubernetes:CONTEXT target spec reads the default kubeconfig and follow
   config['current-context'] = 'elsewhere';
   const file = join(dir.path, 'kubeconfig');
   await writeFile(file, JSON.stringify(config));
-  const saved = process.env.KUBECONFIG;
-  process.env.KUBECONFIG = file;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = saved;
-  });
+  useKubeconfig(t, file);
 
   server.upsert(DEFAULT_RESOURCES[2]!, { metadata: { name: 'api', namespace: 'shop' }, spec: { replicas: 1 } });
   const src = await createLiveSource(parseTargetSpec('kubernetes:fake-too'));
@@ -271,12 +276,7 @@ t.test('kube_resources: a target follows the kinds it names, in the namespace it
   t.teardown(dir.remove);
   const file = join(dir.path, 'kubeconfig');
   await writeFile(file, server.kubeconfig());
-  const saved = process.env.KUBECONFIG;
-  process.env.KUBECONFIG = file;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = saved;
-  });
+  useKubeconfig(t, file);
   server.upsert(DEPLOYMENTS, { metadata: { name: 'api', namespace: 'shop' }, spec: { replicas: 1 } });
   server.upsert(DEPLOYMENTS, { metadata: { name: 'other', namespace: 'elsewhere' }, spec: { replicas: 1 } });
   server.upsert(CLUSTERROLES, { metadata: { name: 'viewer' }, rules: [] });
