@@ -154,6 +154,20 @@ t.test('a synced write that fails takes the groups queued behind it along, and t
   }
 });
 
+t.test('appends get seqs in call order, also when one waits for its requestId lookup', async (t) => {
+  const l = await open();
+  t.teardown(l.close);
+  await l.ledger.append({ log: 'a', configId: 'first', operator: 'o', action: 'x' });
+  for (let round = 0; round < 20; round++) {
+    // As one AppendStream sends them: with and without requestIds, one after another.
+    const rs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => l.ledger.append({ log: 'a', configId: `r${round}/${i}`, operator: 'o', action: 'x', requestId: i % 3 === 0 ? `id-${round}-${i}` : undefined })),
+    );
+    const seqs = rs.map((r) => r.entry.seq);
+    t.same(seqs, [...seqs].sort((a, b) => a - b), `round ${round}: seqs ${seqs.join(',')} follow the calls`);
+  }
+});
+
 t.test('a full queue answers RESOURCE_EXHAUSTED at once, with a retry hint', async (t) => {
   const dir = await tempDir();
   const store = await LedgerStore.open(join(dir.path, 'l'));

@@ -18,6 +18,8 @@
  *   once with RESOURCE_EXHAUSTED and a retry hint, never an unbounded queue.
  * - A `requestId` already recorded (or in flight) in this log returns the
  *   original entry, never a second one.
+ * - Appends get seqs in the order `append` was called, also when one of them
+ *   waits for its requestId to be looked up in storage.
  * - With `genesis`, a new log's seq 0 is that entry (a key-history entry
  *   after key rotations), written in the log's first group, before any
  *   client entry; a failed first group leaves the log empty, so it is
@@ -110,6 +112,9 @@ export class LogSequencer {
   #tail: Promise<void> = Promise.resolve();
   #broken: CairnError | undefined;
   #scheduled = false;
+  /** Appends waiting for, or doing, a requestId lookup; later appends line up behind them (`append`). */
+  #lookups = 0;
+  #intake: Promise<void> = Promise.resolve();
   /** A group of this log is being signed: the next one waits and grows meanwhile. */
   #signing = false;
   #closed = false;
@@ -243,19 +248,41 @@ export class LogSequencer {
     if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
     if (this.#broken && this.#inflight === 0) throw this.#broken;
     const id = req.requestId;
-    if (id) {
-      const existing = this.#lookupRequest(id);
-      if (existing) return existing;
-      const seq = await this.#store.getRequestSeq(this.log, id);
-      // Checked again after the await: a concurrent duplicate may have enqueued meanwhile.
-      const again = this.#lookupRequest(id);
-      if (again) return again;
-      if (seq !== undefined) return this.#replay(seq);
+    // The common case: no requestId to look up and nobody ahead still looking: in line at once.
+    if (!id && this.#lookups === 0) return this.#enqueue(req);
+    // Otherwise in arrival order: an append that came after one whose requestId is being
+    // looked up in storage waits for it, so one stream's appends get seqs in request order.
+    const ahead = this.#intake;
+    let done!: () => void;
+    this.#intake = new Promise<void>((resolve) => (done = resolve));
+    this.#lookups++;
+    try {
+      await ahead;
+      if (id) {
+        const existing = this.#lookupRequest(id);
+        if (existing) return existing;
+        const seq = await this.#store.getRequestSeq(this.log, id);
+        // Checked again after the await: a concurrent duplicate may have enqueued meanwhile.
+        const again = this.#lookupRequest(id);
+        if (again) return again;
+        if (seq !== undefined) return this.#replay(seq);
+      }
+      return this.#enqueue(req);
+    } finally {
+      this.#lookups--;
+      done();
     }
+  }
+
+  /** Puts a request in line (synchronously) and returns its receipt. */
+  #enqueue(req: ValidAppend): Promise<Receipt> {
+    // Closed while this append waited in line: close() has already failed the queue.
+    if (this.#closed) return Promise.reject(new CairnError('UNAVAILABLE', 'node is shutting down'));
     if (this.#queue.length >= this.#opts.maxQueue) {
-      throw new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 });
+      return Promise.reject(new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 }));
     }
     const p = new Promise<Receipt>((resolve, reject) => this.#queue.push({ req, resolve, reject }));
+    const id = req.requestId;
     if (id) {
       this.#requestsInFlight.set(id, p);
       p.then(
