@@ -103,17 +103,25 @@ function merkleBench(): void {
   print(`same root: ${same}`);
 }
 
+interface Rate {
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
 /** Raw grpc-js ceilings on this machine with the same message sizes: a trivial handler, no ledger. */
 async function transportCeiling(
   reqBytes: number,
   resBytes: number,
   seconds: number,
   concs = [1, 16, 64],
-  bare = false,
-): Promise<{ unary: Map<number, { rate: number; p50: number; p99: number }>; stream: Map<number, number> }> {
+  mode: 'echo' | 'bare' | 'floor' = 'echo',
+): Promise<{ unary: Map<number, Rate>; stream: Map<number, Rate> }> {
   const grpc = await import('@grpc/grpc-js');
   const { fork } = await import('node:child_process');
-  const child = fork(join(ROOT, 'dist', 'scripts', 'echo-server.js'), [String(resBytes), ...(bare ? ['--bare'] : [])], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const floorDir = mode === 'floor' ? await tempDir('cairn-bench-floor-') : undefined;
+  const modeArgs = mode === 'bare' ? ['--bare'] : floorDir ? ['--floor', floorDir.path] : [];
+  const child = fork(join(ROOT, 'dist', 'scripts', 'echo-server.js'), [String(resBytes), ...modeArgs], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
   const id = (b: Buffer): Buffer => b;
   const def = {
@@ -123,8 +131,8 @@ async function transportCeiling(
   const Client = grpc.makeGenericClientConstructor(def, 'E');
   const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Record<string, (...a: unknown[]) => unknown>;
   const req = Buffer.alloc(reqBytes, 1);
-  const unary = new Map<number, { rate: number; p50: number; p99: number }>();
-  const stream = new Map<number, number>();
+  const unary = new Map<number, Rate>();
+  const stream = new Map<number, Rate>();
   for (const conc of concs) {
     const lat: number[] = [];
     const until = performance.now() + seconds * 1000;
@@ -137,32 +145,35 @@ async function transportCeiling(
     }));
     lat.sort((a, b) => a - b);
     unary.set(conc, { rate: lat.length / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) });
-    if (bare) continue;
+    if (mode === 'bare') continue;
+    // `conc` messages in flight on one stream; replies come in request order, so send times queue up.
     const call = (c.Stream as () => import('@grpc/grpc-js').ClientDuplexStream<Buffer, Buffer>).call(c);
-    let got = 0;
-    let sent = 0;
+    const sentAt: number[] = [];
+    const slat: number[] = [];
     const end = performance.now() + seconds * 1000;
+    const send = (): void => {
+      sentAt.push(performance.now());
+      call.write(req);
+    };
     await new Promise<void>((resolve) => {
       call.on('data', () => {
-        got++;
-        if (performance.now() < end) {
-          sent++;
-          call.write(req);
-        } else if (got === sent) resolve();
+        slat.push(performance.now() - sentAt[slat.length]!);
+        if (performance.now() < end) send();
+        else if (slat.length === sentAt.length) resolve();
       });
-      for (let i = 0; i < conc; i++) {
-        sent++;
-        call.write(req);
-      }
+      for (let i = 0; i < conc; i++) send();
     });
     call.on('error', () => undefined);
     const closed = new Promise((r) => call.on('status', r));
     call.end();
     await closed;
-    stream.set(conc, got / seconds);
+    slat.sort((a, b) => a - b);
+    stream.set(conc, { rate: slat.length / seconds, p50: percentile(slat, 50), p99: percentile(slat, 99) });
   }
   (c as unknown as { close(): void }).close();
   child.kill();
+  await new Promise((r) => child.once('exit', r));
+  await floorDir?.remove();
   return { unary, stream };
 }
 
@@ -231,9 +242,16 @@ async function appendBench(): Promise<string> {
     const u = ceiling.unary.get(conc)!;
     rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), u.rate, u.p50, u.p99]);
   }
-  for (const conc of [1, 16, 64]) rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), ceiling.stream.get(conc)!, NaN, NaN]);
+  for (const conc of [1, 16, 64]) {
+    const st = ceiling.stream.get(conc)!;
+    rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), st.rate, st.p50, st.p99]);
+  }
+  // The least any durable signed append costs with this stack: sign + synced batch, nothing else.
+  const floor = await transportCeiling(sample!.req, sample!.res, seconds, [64], 'floor');
+  rows.push(['floor: grpc-js + P-256 sign per message + synced LevelDB batch, no ledger, unary', '64', floor.unary.get(64)!.rate, floor.unary.get(64)!.p50, floor.unary.get(64)!.p99]);
+  rows.push(['floor: the same, bidi stream', '64', floor.stream.get(64)!.rate, floor.stream.get(64)!.p50, floor.stream.get(64)!.p99]);
   // Would another gRPC server do better? A bare node:http2 responder, same grpc-js client.
-  const bare = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2, [1, 64], true);
+  const bare = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2, [1, 64], 'bare');
   for (const conc of [1, 64]) {
     const u = bare.unary.get(conc)!;
     rows.push(['bare node:http2 responder, unary (grpc-js client; no gRPC server library)', String(conc), u.rate, u.p50, u.p99]);

@@ -91,6 +91,17 @@ const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
 const REMEMBERED_REQUESTS = 100_000;
 // Bounds the groups between signing and durable: one signing, the rest waiting for or in a write.
 const MAX_INFLIGHT_GROUPS = 3;
+/**
+ * The least a group cut while an earlier one is still on its way to disk
+ * holds. Each group pays fixed costs (a checkpoint signature, two thread
+ * hops, its part of a write) however few entries it carries; a handful of
+ * appends does better waiting for the pipeline to free. Measured at
+ * concurrency 64 over AppendStream, alternating runs: 10-15% less node CPU per
+ * append and 6-19% more appends/s than cutting a group whenever signing is
+ * free, concurrency 16 the same within noise; an idle log still starts each
+ * group at once.
+ */
+const MIN_OVERLAPPING_GROUP = 32;
 
 export class LogSequencer {
   readonly log: string;
@@ -336,9 +347,12 @@ export class LogSequencer {
    * the signer would only wait there; waiting here instead lets every append
    * that arrives meanwhile join it. Groups therefore grow with load, and the
    * groups that are signed while a write is in flight share the next one.
+   * While an earlier group is in flight, a new one waits for
+   * MIN_OVERLAPPING_GROUP appends (or for that group to be durable).
    */
   #pump(): void {
-    if (this.#queue.length > 0 && !this.#signing && this.#inflight < MAX_INFLIGHT_GROUPS && !this.#broken) {
+    const enough = this.#inflight === 0 ? 1 : Math.min(MIN_OVERLAPPING_GROUP, this.#opts.maxBatch);
+    if (this.#queue.length >= enough && !this.#signing && this.#inflight < MAX_INFLIGHT_GROUPS && !this.#broken) {
       this.#buildGroup(this.#queue.splice(0, this.#opts.maxBatch));
     }
   }

@@ -58,6 +58,8 @@ export interface AbuseReport {
   prefaceOpened: number;
   garbageOpened: number;
   garbageClosedByNode: number;
+  /** The first status message seen per "category code", to tell apart refusals that share a code. */
+  details: Record<string, string>;
   errors: string[];
 }
 
@@ -88,6 +90,7 @@ const report: AbuseReport = {
   prefaceOpened: 0,
   garbageOpened: 0,
   garbageClosedByNode: 0,
+  details: {},
   errors: [],
 };
 
@@ -130,7 +133,13 @@ async function oversize(): Promise<void> {
     const big = i % 4 === 3;
     await c.append(append('abuse-oversize', i, big ? overLimit : overPayload)).then(
       () => inc(big ? report.overLimit : report.oversizePayload, 'OK'),
-      (err: unknown) => inc(big ? report.overLimit : report.oversizePayload, code(err)),
+      (err: unknown) => {
+        // Back to back, the abuser can outrun its own rate limit when the node answers fast; that refusal is counted apart.
+        const details = (err as grpc.ServiceError).details ?? '';
+        const k = code(err) === 'RESOURCE_EXHAUSTED' && /append rate limit/.test(details) ? 'RATE_LIMITED' : code(err);
+        inc(big ? report.overLimit : report.oversizePayload, k);
+        report.details[`${big ? 'overLimit' : 'oversizePayload'} ${k}`] ??= details;
+      },
     );
   });
 }
