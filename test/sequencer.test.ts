@@ -168,6 +168,42 @@ t.test('appends get seqs in call order, also when one waits for its requestId lo
   }
 });
 
+t.test('requestIds looked up together: stored ids replay, duplicates in one batch replay, new appends keep call order', async (t) => {
+  const dir = await tempDir();
+  const store = await LedgerStore.open(join(dir.path, 'l'));
+  const key = SigningKey.generate();
+  t.teardown(async () => {
+    await store.close();
+    await dir.remove();
+  });
+  const first = new Ledger(store, key, OPTS);
+  const stored: Receipt[] = [];
+  for (let i = 0; i < 5; i++) stored.push(await first.append({ log: 'a', configId: `old${i}`, operator: 'o', action: 'x', requestId: `old-${i}` }));
+  await first.close();
+  // A new ledger on the same store knows these ids only from storage.
+  const ledger = new Ledger(store, key, OPTS);
+  t.teardown(() => ledger.close());
+  const calls = [
+    { configId: 'n0', requestId: 'new-0' },
+    { configId: 'again-old-3', requestId: 'old-3' },
+    { configId: 'n1' },
+    { configId: 'dup-of-n0', requestId: 'new-0' },
+    { configId: 'again-old-1', requestId: 'old-1' },
+    { configId: 'n2', requestId: 'new-2' },
+    { configId: 'n3' },
+  ];
+  const rs = await Promise.all(calls.map((c) => ledger.append({ log: 'a', operator: 'o', action: 'x', ...c })));
+  t.same(rs.map((r) => r.replayed), [false, true, false, true, true, false, false], 'retries replay, new appends are recorded');
+  t.equal(rs[1]!.entry.seq, stored[3]!.entry.seq, 'a stored id answers with its original entry');
+  t.same(rs[1]!.entry.hash, stored[3]!.entry.hash);
+  t.equal(rs[4]!.entry.seq, stored[1]!.entry.seq);
+  t.equal(rs[3]!.entry.seq, rs[0]!.entry.seq, 'a duplicate in the same batch answers with the first one');
+  const fresh = [rs[0]!, rs[2]!, rs[5]!, rs[6]!].map((r) => r.entry.seq);
+  const next = stored[4]!.entry.seq + 1;
+  t.same(fresh, [next, next + 1, next + 2, next + 3], 'new appends get the next seqs, in call order');
+  t.equal(await verifyAll(store, key, 'a'), next + 4, 'the log holds the old entries and the 4 new ones, and verifies');
+});
+
 t.test('a full queue answers RESOURCE_EXHAUSTED at once, with a retry hint', async (t) => {
   const dir = await tempDir();
   const store = await LedgerStore.open(join(dir.path, 'l'));

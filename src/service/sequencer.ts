@@ -123,9 +123,12 @@ export class LogSequencer {
   #tail: Promise<void> = Promise.resolve();
   #broken: CairnError | undefined;
   #scheduled = false;
-  /** Appends waiting for, or doing, a requestId lookup; later appends line up behind them (`append`). */
-  #lookups = 0;
-  #intake: Promise<void> = Promise.resolve();
+  /**
+   * Appends, in call order, that wait for requestIds to be looked up in
+   * storage, with every append that came after them (`append`).
+   */
+  #intake: { req: ValidAppend; settle: (r: Promise<Receipt>) => void }[] = [];
+  #lookingUp = false;
   /** A group of this log is being signed: the next one waits and grows meanwhile. */
   #signing = false;
   #closed = false;
@@ -259,29 +262,70 @@ export class LogSequencer {
     if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
     if (this.#broken && this.#inflight === 0) throw this.#broken;
     const id = req.requestId;
+    if (id) {
+      // A retry of a request this node recorded or is recording: no lookup, no new seq.
+      const known = this.#lookupRequest(id);
+      if (known) return known;
+    }
     // The common case: no requestId to look up and nobody ahead still looking: in line at once.
-    if (!id && this.#lookups === 0) return this.#enqueue(req);
-    // Otherwise in arrival order: an append that came after one whose requestId is being
-    // looked up in storage waits for it, so one stream's appends get seqs in request order.
-    const ahead = this.#intake;
-    let done!: () => void;
-    this.#intake = new Promise<void>((resolve) => (done = resolve));
-    this.#lookups++;
+    if (!id && !this.#lookingUp) return this.#enqueue(req);
+    // Otherwise in call order behind the appends being looked up, so that one
+    // stream's appends get seqs in request order.
+    if (this.#intake.length >= this.#opts.maxQueue) {
+      throw new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 });
+    }
+    const r = new Promise<Promise<Receipt>>((settle) => this.#intake.push({ req, settle }));
+    if (!this.#lookingUp) void this.#drainIntake();
+    return r;
+  }
+
+  /**
+   * Looks up the requestIds of everything in the intake with one storage read
+   * (one at a time, a stream whose every append carries an id got half the
+   * appends/s: measured), then puts each append in line, in call order.
+   */
+  async #drainIntake(): Promise<void> {
+    this.#lookingUp = true;
     try {
-      await ahead;
-      if (id) {
-        const existing = this.#lookupRequest(id);
-        if (existing) return existing;
-        const seq = await this.#store.getRequestSeq(this.log, id);
-        // Checked again after the await: a concurrent duplicate may have enqueued meanwhile.
-        const again = this.#lookupRequest(id);
-        if (again) return again;
-        if (seq !== undefined) return this.#replay(seq);
-      }
-      return this.#enqueue(req);
+      await this.#lookUpIntake();
     } finally {
-      this.#lookups--;
-      done();
+      this.#lookingUp = false;
+    }
+  }
+
+  async #lookUpIntake(): Promise<void> {
+    while (this.#intake.length > 0) {
+      const batch = this.#intake.splice(0);
+      const ids = [...new Set(batch.flatMap((p) => (p.req.requestId && !this.#lookupRequest(p.req.requestId) ? [p.req.requestId] : [])))];
+      let stored: Map<string, number>;
+      let failed: unknown;
+      try {
+        stored = await this.#store.getRequestSeqs(this.log, ids);
+      } catch (err) {
+        stored = new Map();
+        failed = err;
+      }
+      for (const { req, settle } of batch) {
+        const id = req.requestId;
+        if (id) {
+          // Checked again: an earlier duplicate in this batch, or one since, may be in line now.
+          const known = this.#lookupRequest(id);
+          if (known) {
+            settle(known);
+            continue;
+          }
+          if (failed) {
+            settle(Promise.reject(new CairnError('UNAVAILABLE', `log ${this.log}: cannot read request ids; nothing was recorded`, { cause: failed })));
+            continue;
+          }
+          const seq = stored.get(id);
+          if (seq !== undefined) {
+            settle(this.#replay(seq));
+            continue;
+          }
+        }
+        settle(this.#enqueue(req));
+      }
     }
   }
 

@@ -163,9 +163,15 @@ export class LedgerStore {
     return undefined;
   }
 
-  async getRequestSeq(log: string, requestId: string): Promise<number | undefined> {
-    const v = await this.#db.get(requestKey(log, requestId));
-    return v === undefined ? undefined : readU64(v, 0);
+  /** The seqs recorded for those of `requestIds` that are in `log`, in one read. */
+  async getRequestSeqs(log: string, requestIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (requestIds.length === 0) return out;
+    const values = await this.#db.getMany(requestIds.map((id) => requestKey(log, id)));
+    values.forEach((v, i) => {
+      if (v !== undefined) out.set(requestIds[i]!, readU64(v, 0));
+    });
+    return out;
   }
 
   /**
