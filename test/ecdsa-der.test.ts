@@ -35,6 +35,25 @@ t.test('DER and P1363 round-trip for node:crypto signatures, and normalised ones
   t.ok(highS > 20, `node:crypto emitted ${highS}/200 high-S signatures, all normalised`);
 });
 
+t.test('low-S normalisation is s -> n - s exactly when s > n/2, for any s below n', async (t) => {
+  const toBig = (b: Uint8Array): bigint => b.reduce((x, v) => (x << 8n) | BigInt(v), 0n);
+  const to32 = (x: bigint): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * (31 - i))) & 0xffn));
+  const half = N / 2n;
+  // Random s, and s around the edges: 1, n/2, n/2 + 1, n - 1.
+  const edges = [1n, half, half + 1n, N - 1n].map((v) => fc.constant(v));
+  let flipped = 0;
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.oneof(fc.bigInt({ min: 1n, max: N - 1n }), ...edges), (r, s) => {
+      const out = normalizeLowS(Uint8Array.from([...r, ...to32(s)]));
+      const want = s > half ? N - s : s;
+      if (s > half) flipped++;
+      return out.subarray(0, 32).join() === r.join() && toBig(out.subarray(32)) === want;
+    }),
+    { numRuns: 2000, seed: 7 },
+  );
+  t.ok(flipped > 100, `${flipped} of 2000 cases had s > n/2 and were flipped to n - s`);
+});
+
 t.test('an OpenSSL signature normalised to low-S still verifies with openssl', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-der-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -56,12 +56,6 @@ export function derToPem(der: Uint8Array, label: string): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-function bytesToBigInt(b: Uint8Array): bigint {
-  let x = 0n;
-  for (const v of b) x = (x << 8n) | BigInt(v);
-  return x;
-}
-
 function bigIntTo32(x: bigint): Uint8Array {
   const out = new Uint8Array(32);
   for (let i = 31; i >= 0; i--) {
@@ -142,23 +136,32 @@ export function derToP1363(der: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Replaces s by n - s when s > n/2 (P1363 form, in place on a copy). */
+/** s <= n/2 for a 32-byte big-endian s. Byte comparison: on the sign and verify hot paths, and 3x cheaper than BigInt. */
+function atMostHalfN(s: Uint8Array): boolean {
+  for (let i = 0; i < 32; i++) {
+    if (s[i] !== HALF_N_BYTES[i]) return s[i]! < HALF_N_BYTES[i]!;
+  }
+  return true;
+}
+
+/** Replaces s by n - s when s > n/2 (P1363 form; a copy when it changes). */
 export function normalizeLowS(p1363: Uint8Array): Uint8Array {
-  const s = bytesToBigInt(p1363.subarray(32));
-  if (s <= P256_HALF_N) return p1363;
+  const s = p1363.subarray(32);
+  if (atMostHalfN(s)) return p1363;
   const out = new Uint8Array(64);
   out.set(p1363.subarray(0, 32), 0);
-  out.set(bigIntTo32(P256_N - s), 32);
+  // n - s, big-endian, with borrow; s < n, so no borrow is left at the top.
+  let borrow = 0;
+  for (let i = 31; i >= 0; i--) {
+    const d = N_BYTES[i]! - s[i]! - borrow;
+    borrow = d < 0 ? 1 : 0;
+    out[32 + i] = d & 0xff;
+  }
   return out;
 }
 
 
 /** True when the DER signature's s is at most n/2. Throws on malformed DER. */
 export function isLowS(der: Uint8Array): boolean {
-  const s = derToP1363(der).subarray(32);
-  // Big-endian byte comparison: on the verify hot path, and 3x cheaper than BigInt.
-  for (let i = 0; i < 32; i++) {
-    if (s[i] !== HALF_N_BYTES[i]) return s[i]! < HALF_N_BYTES[i]!;
-  }
-  return true;
+  return atMostHalfN(derToP1363(der).subarray(32));
 }
