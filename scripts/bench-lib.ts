@@ -4,6 +4,7 @@
  * run because this machine is noisy across processes (PERF-NOTES: up to 1.5x).
  */
 import { cpus, totalmem, platform, release } from 'node:os';
+import { readFileSync } from 'node:fs';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -21,6 +22,22 @@ export function machine(): Record<string, string> {
     node: process.version,
     openssl: process.versions.openssl ?? 'unknown',
   };
+}
+
+/**
+ * CPU seconds a process has used so far, all its threads (utime + stime from
+ * /proc, in Linux's fixed 100 ticks per second); NaN where there is no /proc.
+ */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised name start at field 3 (state); utime and stime are fields 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 export function table(title: string, header: string[], rows: (string | number)[][]): string {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MerkleTree } from 'merkletreejs';
-import { percentile, machine, table, opsPerSec } from './bench-lib.js';
+import { percentile, machine, table, opsPerSec, processCpuSeconds } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
@@ -107,7 +107,17 @@ interface Rate {
   rate: number;
   p50: number;
   p99: number;
+  /** The server process's CPU per call or message, all threads. */
+  cpuUs: number;
+  /** This (client) process's CPU per call or message. */
+  clientUs: number;
 }
+
+/** CPU seconds this process has used so far, all threads. */
+const ownCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 /** Raw grpc-js ceilings on this machine with the same message sizes: a trivial handler, no ledger. */
 async function transportCeiling(
@@ -136,6 +146,8 @@ async function transportCeiling(
   for (const conc of concs) {
     const lat: number[] = [];
     const until = performance.now() + seconds * 1000;
+    const cpu0 = processCpuSeconds(child.pid);
+    const own0 = ownCpuSeconds();
     await Promise.all(Array.from({ length: conc }, async () => {
       while (performance.now() < until) {
         const t0 = performance.now();
@@ -144,13 +156,15 @@ async function transportCeiling(
       }
     }));
     lat.sort((a, b) => a - b);
-    unary.set(conc, { rate: lat.length / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) });
+    unary.set(conc, { rate: lat.length / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs: ((processCpuSeconds(child.pid) - cpu0) * 1e6) / lat.length, clientUs: ((ownCpuSeconds() - own0) * 1e6) / lat.length });
     if (mode === 'bare') continue;
     // `conc` messages in flight on one stream; replies come in request order, so send times queue up.
     const call = (c.Stream as () => import('@grpc/grpc-js').ClientDuplexStream<Buffer, Buffer>).call(c);
     const sentAt: number[] = [];
     const slat: number[] = [];
     const end = performance.now() + seconds * 1000;
+    const scpu0 = processCpuSeconds(child.pid);
+    const sown0 = ownCpuSeconds();
     const send = (): void => {
       sentAt.push(performance.now());
       call.write(req);
@@ -168,7 +182,7 @@ async function transportCeiling(
     call.end();
     await closed;
     slat.sort((a, b) => a - b);
-    stream.set(conc, { rate: slat.length / seconds, p50: percentile(slat, 50), p99: percentile(slat, 99) });
+    stream.set(conc, { rate: slat.length / seconds, p50: percentile(slat, 50), p99: percentile(slat, 99), cpuUs: ((processCpuSeconds(child.pid) - scpu0) * 1e6) / slat.length, clientUs: ((ownCpuSeconds() - sown0) * 1e6) / slat.length });
   }
   (c as unknown as { close(): void }).close();
   child.kill();
@@ -210,9 +224,13 @@ async function appendBench(): Promise<string> {
         const lat: number[] = [];
         let n = 0;
         let ids = 0;
+        let cpu = NaN;
+        let own = NaN;
         for (const measure of [false, true]) {
           const until = performance.now() + (measure ? seconds * 1000 : 400);
           const s = mode === 'unary' ? undefined : client.appendStream();
+          const cpu0 = processCpuSeconds(node.child.pid);
+          const own0 = ownCpuSeconds();
           await Promise.all(
             Array.from({ length: conc }, async () => {
               while (performance.now() < until) {
@@ -229,10 +247,14 @@ async function appendBench(): Promise<string> {
             }),
           );
           await s?.end();
+          if (measure) {
+            cpu = ((processCpuSeconds(node.child.pid) - cpu0) * 1e6) / n;
+            own = ((ownCpuSeconds() - own0) * 1e6) / n;
+          }
         }
         lat.sort((a, b) => a - b);
         const path = mode === 'unary' ? 'Append (unary)' : mode === 'stream' ? 'AppendStream' : 'AppendStream, a request_id on every append';
-        rows.push([`${path}, signing ${signing}`, String(conc), n / seconds, percentile(lat, 50), percentile(lat, 99)]);
+        rows.push([`${path}, signing ${signing}`, String(conc), n / seconds, percentile(lat, 50), percentile(lat, 99), cpu, own]);
       }
     }
     client.close();
@@ -245,23 +267,27 @@ async function appendBench(): Promise<string> {
   const ceiling = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2);
   for (const conc of [1, 16, 64]) {
     const u = ceiling.unary.get(conc)!;
-    rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), u.rate, u.p50, u.p99]);
+    rows.push(['grpc-js echo ceiling, unary (same sizes, no ledger)', String(conc), u.rate, u.p50, u.p99, u.cpuUs, u.clientUs]);
   }
   for (const conc of [1, 16, 64]) {
     const st = ceiling.stream.get(conc)!;
-    rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), st.rate, st.p50, st.p99]);
+    rows.push(['grpc-js echo ceiling, bidi stream (same sizes, no ledger)', String(conc), st.rate, st.p50, st.p99, st.cpuUs, st.clientUs]);
   }
   // The least any durable signed append costs with this stack: sign + synced batch, nothing else.
   const floor = await transportCeiling(sample!.req, sample!.res, seconds, [64], 'floor');
-  rows.push(['floor: grpc-js + P-256 sign per message + synced LevelDB batch, no ledger, unary', '64', floor.unary.get(64)!.rate, floor.unary.get(64)!.p50, floor.unary.get(64)!.p99]);
-  rows.push(['floor: the same, bidi stream', '64', floor.stream.get(64)!.rate, floor.stream.get(64)!.p50, floor.stream.get(64)!.p99]);
+  for (const [what, r] of [
+    ['floor: grpc-js + P-256 sign per message + synced LevelDB batch, no ledger, unary', floor.unary.get(64)!],
+    ['floor: the same, bidi stream', floor.stream.get(64)!],
+  ] as const) {
+    rows.push([what, '64', r.rate, r.p50, r.p99, r.cpuUs, r.clientUs]);
+  }
   // Would another gRPC server do better? A bare node:http2 responder, same grpc-js client.
   const bare = await transportCeiling(sample!.req, sample!.res, quick ? 1 : 2, [1, 64], 'bare');
   for (const conc of [1, 64]) {
     const u = bare.unary.get(conc)!;
-    rows.push(['bare node:http2 responder, unary (grpc-js client; no gRPC server library)', String(conc), u.rate, u.p50, u.p99]);
+    rows.push(['bare node:http2 responder, unary (grpc-js client; no gRPC server library)', String(conc), u.rate, u.p50, u.p99, u.cpuUs, u.clientUs]);
   }
-  print(table(`Durable signed appends over gRPC (loopback; server in a child process; one client process; ${seconds} s each; request ~${sample!.req} B, receipt ~${sample!.res} B)`, ['path', 'concurrency', 'appends/s', 'p50 ms', 'p99 ms'], rows));
+  print(table(`Durable signed appends over gRPC (loopback; server in a child process; one client process; ${seconds} s each; request ~${sample!.req} B, receipt ~${sample!.res} B)`, ['path', 'concurrency', 'appends/s', 'p50 ms', 'p99 ms', 'server CPU us/op', 'client CPU us/op'], rows));
   const { dir, node } = verifyTarget!;
 
   // Verification of what was just written.
