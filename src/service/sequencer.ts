@@ -296,7 +296,7 @@ export class LogSequencer {
   async #lookUpIntake(): Promise<void> {
     while (this.#intake.length > 0) {
       const batch = this.#intake.splice(0);
-      const ids = [...new Set(batch.flatMap((p) => (p.req.requestId && !this.#lookupRequest(p.req.requestId) ? [p.req.requestId] : [])))];
+      const ids = [...new Set(batch.flatMap((p) => (p.req.requestId && !this.#remembers(p.req.requestId) ? [p.req.requestId] : [])))];
       let stored: Map<string, number>;
       let failed: unknown;
       try {
@@ -347,6 +347,11 @@ export class LogSequencer {
     }
     this.#schedule();
     return p;
+  }
+
+  /** This node is recording, or recently recorded, request `id` (no storage read needed). */
+  #remembers(id: string): boolean {
+    return this.#requestsInFlight.has(id) || this.#requestsDone.has(id);
   }
 
   #lookupRequest(id: string): Promise<Receipt> | undefined {
