@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MerkleTree } from 'merkletreejs';
-import { percentile, machine, table, opsPerSec, processCpuSeconds } from './bench-lib.js';
+import { percentile, machine, table, opsPerSec, processCpuSeconds, ownCpuSeconds } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
@@ -113,11 +113,6 @@ interface Rate {
   clientUs: number;
 }
 
-/** CPU seconds this process has used so far, all threads. */
-const ownCpuSeconds = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 /** Raw grpc-js ceilings on this machine with the same message sizes: a trivial handler, no ledger. */
 async function transportCeiling(
