@@ -19,6 +19,7 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MerkleTree } from 'merkletreejs';
 import { percentile, machine, table, opsPerSec, processCpuSeconds, ownCpuSeconds } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
+import { leanAppendStream } from './lean-load.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -250,6 +251,14 @@ async function appendBench(): Promise<string> {
         lat.sort((a, b) => a - b);
         const path = mode === 'unary' ? 'Append (unary)' : mode === 'stream' ? 'AppendStream' : 'AppendStream, a request_id on every append';
         rows.push([`${path}, signing ${signing}`, String(conc), n / seconds, percentile(lat, 50), percentile(lat, 99), cpu, own]);
+      }
+    }
+    if (signing === 'worker') {
+      // The same appends from a client that costs little (see lean-load.ts): the node's own capacity.
+      const request = { log: 'bench', configId: 'svc/web', operator: 'ci-bench', action: 'update', commit: COMMIT, payloadJson: PAYLOAD };
+      for (const conc of [64, 256]) {
+        const r = await leanAppendStream(node.address, node.child.pid, request, conc, seconds);
+        rows.push([`AppendStream, lean load generator (node:http2, pre-encoded), signing ${signing}`, String(conc), r.rate, r.p50, r.p99, r.cpuUs, r.clientUs]);
       }
     }
     client.close();
