@@ -68,10 +68,13 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
+/** Node's own flags for `cairn serve`, as `npm start` and the image pass them (README, Operations). */
+export const SERVE_NODE_FLAGS = ['--max-semi-space-size=32'];
+
 /** Starts `cairn serve` as a child process and waits for its address. */
 export async function spawnNode(dataDir: string, extra: string[] = []): Promise<NodeProcess> {
   // An IPC channel: if this test process dies (a tap timeout kills it), the node sees the channel close and stops.
-  const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '', ...extra], {
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '', ...extra], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   // The channel alone must not keep this process alive.
