@@ -27,7 +27,7 @@ import { ecdsaKeyId } from '../core/note.js';
 import { verifyConsistency } from '../core/merkle.js';
 import { VerificationError } from '../core/errors.js';
 import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../core/bytes.js';
-import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleAnchor } from '../core/bundle.js';
+import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleAnchor, type BundleHeader } from '../core/bundle.js';
 import type { Checkpoint } from '../core/checkpoint.js';
 import type { LedgerClient } from './ledger-client.js';
 import { createProgress, type Progress } from './progress.js';
@@ -392,13 +392,15 @@ async function checkBundleAnchors(log: string, size: number, anchors: readonly B
  */
 export async function verifyBundleFile(path: string, opts: VerifyOptions): Promise<VerifyResult> {
   const lines = readLines(path, MAX_BUNDLE_LINE, (line) => new VerificationError('BUNDLE_MALFORMED', `bundle line ${line}: longer than ${MAX_BUNDLE_LINE} characters`, { line }));
-  const first = await lines.next();
-  if (first.done) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
-  if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
-  const header = parseBundleHeader(first.value);
+  let header: BundleHeader;
   let anchored: AnchoredCheckpoint[];
   let keys: Uint8Array[];
+  // Every way out of here closes the file: a generator left unfinished keeps it open until garbage collection.
   try {
+    const first = await lines.next();
+    if (first.done) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
+    if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
+    header = parseBundleHeader(first.value);
     const chain = opts.keyChain ?? (header.keyChain === undefined ? [] : parseKeyLinks(header.keyChain, { line: 1 }));
     keys = followKeyChain(opts.publicKeySpki, chain, { log: header.log });
     anchored = await checkBundleAnchors(header.log, header.size, header.anchors ?? [], keys, opts);
