@@ -224,6 +224,43 @@ t.test('a full queue answers RESOURCE_EXHAUSTED at once, with a retry hint', asy
   t.equal((await store.getHead('q'))!.size, ok, 'only acknowledged appends are stored');
 });
 
+t.test('a few appends behind a group still being written are signed at once when nobody else joins them', async (t) => {
+  // Fewer appends than the overlap minimum (32), and no more coming: waiting for
+  // the write would leave the signer idle and serialize the log.
+  let signs = 0;
+  const l = await open((k) => {
+    const inner = new InlineChainSigner(k);
+    return {
+      sign: (...a: Parameters<ChainSigner['sign']>) => {
+        signs++;
+        return inner.sign(...a);
+      },
+      reset: (log: string, h: Uint8Array) => inner.reset(log, h),
+      close: () => inner.close(),
+    };
+  });
+  t.teardown(l.close);
+  await l.ledger.append({ log: 'h', configId: 'c', operator: 'o', action: 'x' });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const realCommit = l.store.commit.bind(l.store);
+  l.store.commit = async (log, g) => {
+    await held;
+    return realCommit(log, g);
+  };
+  signs = 0;
+  const first = l.ledger.append({ log: 'h', configId: 'first', operator: 'o', action: 'x' });
+  while (signs < 1) await new Promise((r) => setImmediate(r));
+  const rest = [1, 2, 3].map((i) => l.ledger.append({ log: 'h', configId: `rest${i}`, operator: 'o', action: 'x' }));
+  const deadline = Date.now() + 2000;
+  while (signs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.equal(signs, 2, 'the three were signed as one group while the first group\'s write was held');
+  release();
+  const receipts = await Promise.all([first, ...rest]);
+  t.same(receipts.map((r) => r.entry.seq), [1, 2, 3, 4], 'in call order, with no gap');
+  t.equal(await verifyAll(l.store, l.key, 'h'), 5, 'the log verifies');
+});
+
 t.test('a signing worker that goes away fails appends with UNAVAILABLE instead of hanging', async (t) => {
   const l = await open((k) => new WorkerChainSigner(k));
   t.teardown(l.close);
