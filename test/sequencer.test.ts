@@ -168,7 +168,12 @@ t.test('appends get seqs in call order, also when one waits for its requestId lo
   }
 });
 
-t.test('requestIds looked up together: stored ids replay, duplicates in one batch replay, new appends keep call order', async (t) => {
+// A log of at most `rememberedRequests` entries reads its ids at open; a longer one looks them up in batches.
+for (const [how, remembered] of [
+  ['read at open', undefined],
+  ['looked up together in storage', 2],
+] as const) {
+t.test(`requestIds ${how}: stored ids replay, duplicates in one batch replay, new appends keep call order`, async (t) => {
   const dir = await tempDir();
   const store = await LedgerStore.open(join(dir.path, 'l'));
   const key = SigningKey.generate();
@@ -181,8 +186,14 @@ t.test('requestIds looked up together: stored ids replay, duplicates in one batc
   for (let i = 0; i < 5; i++) stored.push(await first.append({ log: 'a', configId: `old${i}`, operator: 'o', action: 'x', requestId: `old-${i}` }));
   await first.close();
   // A new ledger on the same store knows these ids only from storage.
-  const ledger = new Ledger(store, key, OPTS);
+  const ledger = new Ledger(store, key, { ...OPTS, rememberedRequests: remembered });
   t.teardown(() => ledger.close());
+  let reads = 0;
+  const realRead = store.getRequestSeqs.bind(store);
+  store.getRequestSeqs = (log, ids) => {
+    reads++;
+    return realRead(log, ids);
+  };
   const calls = [
     { configId: 'n0', requestId: 'new-0' },
     { configId: 'again-old-3', requestId: 'old-3' },
@@ -202,6 +213,28 @@ t.test('requestIds looked up together: stored ids replay, duplicates in one batc
   const next = stored[4]!.entry.seq + 1;
   t.same(fresh, [next, next + 1, next + 2, next + 3], 'new appends get the next seqs, in call order');
   t.equal(await verifyAll(store, key, 'a'), next + 4, 'the log holds the old entries and the 4 new ones, and verifies');
+  if (remembered === undefined) t.equal(reads, 0, 'no id was looked up in storage: all were read at open');
+  else t.ok(reads > 0, `${reads} batched lookups in storage`);
+});
+}
+
+t.test('an id forgotten from memory is still found in storage: a retry never records twice', async (t) => {
+  const dir = await tempDir();
+  const store = await LedgerStore.open(join(dir.path, 'l'));
+  const key = SigningKey.generate();
+  // Three ids fit in memory; the fourth pushes the first out.
+  const ledger = new Ledger(store, key, { ...OPTS, rememberedRequests: 3 });
+  t.teardown(async () => {
+    await ledger.close();
+    await store.close();
+    await dir.remove();
+  });
+  const first: Receipt[] = [];
+  for (let i = 0; i < 4; i++) first.push(await ledger.append({ log: 'f', configId: `c${i}`, operator: 'o', action: 'x', requestId: `id-${i}` }));
+  const again = await ledger.append({ log: 'f', configId: 'retry', operator: 'o', action: 'x', requestId: 'id-0' });
+  t.ok(again.replayed, 'the retry of the forgotten id replays');
+  t.equal(again.entry.seq, first[0]!.entry.seq, 'with its original entry');
+  t.equal(await verifyAll(store, key, 'f'), 4, 'nothing was recorded twice');
 });
 
 t.test('a full queue answers RESOURCE_EXHAUSTED at once, with a retry hint', async (t) => {

@@ -29,6 +29,8 @@ export interface LedgerOptions {
    * non-empty starts with a key-history entry carrying all of it.
    */
   keyChain?: readonly KeyLink[];
+  /** requestIds each log keeps in memory (tests; default REMEMBERED_REQUESTS). */
+  rememberedRequests?: number;
 }
 
 export interface Proof {
@@ -115,6 +117,7 @@ export class Ledger {
         origin: this.originOf(log),
         // Every head must be under the current key: rotate-key moved each stored log over with a rotation entry.
         headKeys: [this.key.publicKeySpki],
+        ...(this.options.rememberedRequests !== undefined ? { rememberedRequests: this.options.rememberedRequests } : {}),
         ...(this.keyChain.length > 0 ? { genesis: rotationEntryFields(this.keyChain, this.options.nodeName) } : {}),
       }, this.#hooks);
       this.#sequencers.set(log, p);

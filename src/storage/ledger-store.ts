@@ -163,6 +163,14 @@ export class LedgerStore {
     return undefined;
   }
 
+  /** Every requestId recorded in `log` with its seq, in seq order. */
+  async readRequestIds(log: string): Promise<Map<string, number>> {
+    const r = tableRange(TAG.request, log);
+    const found: [string, number][] = [];
+    for await (const [k, v] of this.#db.iterator(r)) found.push([fromUtf8(k.subarray(r.gte.length)), readU64(v, 0)]);
+    return new Map(found.sort((a, b) => a[1] - b[1]));
+  }
+
   /** The seqs recorded for those of `requestIds` that are in `log`, in one read. */
   async getRequestSeqs(log: string, requestIds: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
