@@ -91,7 +91,7 @@ interface TreeState {
 
 const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
 /** requestIds a log keeps in memory (default of SequencerOptions.rememberedRequests). */
-export const REMEMBERED_REQUESTS = 100_000;
+const REMEMBERED_REQUESTS = 100_000;
 // Bounds the groups between signing and durable: one signing, the rest waiting for or in a write.
 const MAX_INFLIGHT_GROUPS = 3;
 /**
@@ -321,7 +321,8 @@ export class LogSequencer {
   async #lookUpIntake(): Promise<void> {
     while (this.#intake.length > 0) {
       const batch = this.#intake.splice(0);
-      const ids = this.#requestsAllKnown ? [] : [...new Set(batch.flatMap((p) => (p.req.requestId && !this.#remembers(p.req.requestId) ? [p.req.requestId] : [])))];
+      // Only reached while #requestsAllKnown is false: it starts true or never, and only turns false.
+      const ids = [...new Set(batch.flatMap((p) => (p.req.requestId && !this.#remembers(p.req.requestId) ? [p.req.requestId] : [])))];
       let stored: Map<string, number>;
       let failed: unknown;
       try {
