@@ -25,7 +25,7 @@ import { createRepo, configMap } from '../test/sync-helpers.js';
 import { SyncEngine, type RecordedInfo } from '../src/sync/engine.js';
 import { GitDesired } from '../src/sync/git-desired.js';
 import { DirSource } from '../src/sync/dir-source.js';
-import { ledgerRecorder } from '../src/service/ledger-recorder.js';
+import { ledgerRecorder } from '../src/node/ledger-recorder.js';
 import type { Recorder } from '../src/sync/recorder.js';
 import { diffStates, hmacMasker } from '../src/sync/diff.js';
 import { parseManifests } from '../src/sync/manifests.js';

@@ -23,8 +23,8 @@ import { leanAppendStream } from './lean-load.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
-import { Ledger } from '../src/service/ledger.js';
-import { SigningKey, writeKeyFiles } from '../src/service/signing-key.js';
+import { Ledger } from '../src/ledger/ledger.js';
+import { SigningKey, writeKeyFiles } from '../src/keys/signing-key.js';
 import { openLogCheckpoint } from '../src/core/log-verifier.js';
 import { entryHash, decodeBody } from '../src/core/entry.js';
 import { fromHex, bytesEqual } from '../src/core/bytes.js';
@@ -330,7 +330,7 @@ async function anchorBench(): Promise<void> {
     await node.stop();
     results.set(setting, [...(results.get(setting) ?? []), n / seconds]);
     if (setting === 'local') {
-      const { AnchorStore } = await import('../src/storage/anchor-store.js');
+      const { AnchorStore } = await import('../src/anchoring/store.js');
       const st = await AnchorStore.open(join(dir.path, 'anchors'));
       for (let w = 1; ; w++) {
         const x = await st.get(w);

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { buildWindow, verifyAnchorProof, type WindowCheckpoint } from '../src/core/anchor.js';
-import { windowProof, windowRoot } from '../src/service/anchor-tree.js';
+import { windowProof, windowRoot } from '../src/anchoring/window-tree.js';
 import { isVerificationError } from '../src/core/errors.js';
 
 const cps = (n: number): WindowCheckpoint[] =>

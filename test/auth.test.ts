@@ -16,9 +16,9 @@ import { makePki, type Pair, type Pki } from './helpers/pki.js';
 import { clientOptions, LedgerClient, type ClientAuth } from '../src/client/ledger-client.js';
 import { createToken } from '../src/auth/tokens.js';
 import { decodeBody } from '../src/core/entry.js';
-import { loadConfig } from '../src/service/config.js';
-import { startNode } from '../src/service/node.js';
-import { createLogger } from '../src/service/logger.js';
+import { loadConfig } from '../src/node/config.js';
+import { startNode } from '../src/node/node.js';
+import { createLogger } from '../src/node/logger.js';
 import { CairnError } from '../src/core/errors.js';
 
 const SECRET_PAYLOAD = 'team-a-secret-value-7f3a';

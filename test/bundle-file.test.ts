@@ -9,7 +9,7 @@ import { readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from './helpers/node.js';
 import { verifyBundleFile } from '../src/client/verify-log.js';
-import { SigningKey } from '../src/service/signing-key.js';
+import { SigningKey } from '../src/keys/signing-key.js';
 import { BUNDLE_FORMAT } from '../src/core/bundle.js';
 
 const dir = await tempDir('cairn-bundle-file-');

@@ -9,7 +9,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CLI, startTestNode, runCli, tempDir } from './helpers/node.js';
 import { spawn } from 'node:child_process';
-import { loadConfig, DEFAULTS } from '../src/service/config.js';
+import { loadConfig, DEFAULTS } from '../src/node/config.js';
 import { CairnError } from '../src/core/errors.js';
 import { decodeBody } from '../src/core/entry.js';
 import { fromBase64, toBase64, utf8 } from '../src/core/bytes.js';

@@ -8,7 +8,7 @@ import { canonicalize } from 'json-canonicalize';
 import { decodeBody, entryHash, verifyEntry, ZERO_HASH } from '../src/core/entry.js';
 import { isVerificationError } from '../src/core/errors.js';
 import { toHex, utf8 } from '../src/core/bytes.js';
-import { SigningKey } from '../src/service/signing-key.js';
+import { SigningKey } from '../src/keys/signing-key.js';
 
 const key = SigningKey.generate();
 const common = {

@@ -2,7 +2,7 @@
  * The parsers that take operator and client input, as properties
  * (fast-check, fixed seeds, run counts in the test names):
  *
- *  1. Node settings (src/service/config.ts): any config file, environment and
+ *  1. Node settings (src/node/config.ts): any config file, environment and
  *     flags resolve to a config whose every field is within its documented
  *     bounds and follows flags > env > file > defaults, or fail with
  *     INVALID_ARGUMENT naming a setting that was made invalid (file key, env
@@ -23,7 +23,7 @@ import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { canonicalize } from 'json-canonicalize';
 import { CairnError } from '../src/core/errors.js';
-import { DEFAULTS, loadConfig, isLoopbackHost, parseHostPort, SETTINGS, type NodeConfig } from '../src/service/config.js';
+import { DEFAULTS, loadConfig, isLoopbackHost, parseHostPort, SETTINGS, type NodeConfig } from '../src/node/config.js';
 import { compilePolicy, type Identity } from '../src/auth/policy.js';
 import { validateAppend, type AppendInput } from '../src/core/append-request.js';
 import { nameArb, naiveCan, naiveTenantOf, policyArb as policyArbOf, ruleArb, toYaml, type ModelIdentity, type ModelTenant } from './helpers/policy-model.js';

@@ -26,9 +26,9 @@ import { ZERO_HASH, type SignedEntry } from '../src/core/entry.js';
 import { validateAppend } from '../src/core/append-request.js';
 import { fromBase64, fromUtf8, toBase64 } from '../src/core/bytes.js';
 import { isCairnError, isVerificationError, type VerificationCode } from '../src/core/errors.js';
-import { SigningKey } from '../src/service/signing-key.js';
-import { signChain, type EntryFields } from '../src/service/chain-signer.js';
-import { rotationEntryFields } from '../src/service/key-rotation.js';
+import { SigningKey } from '../src/keys/signing-key.js';
+import { signChain, type EntryFields } from '../src/ledger/chain-signer.js';
+import { rotationEntryFields } from '../src/ledger/key-rotation.js';
 
 // docs/example/pub.pem and a second fixed key: the statement bytes below are exact.
 const PREV_B64 = 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEiY2L62QjtfaRjcA0zmqTTgyPD1fZDlRjOENJ8jUQ6z3iTOu7CjR+3iZtCVTCPUFPtCNgfNMQQUUT6oE/TIEUHQ==';

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
-import { createLogger } from '../src/service/logger.js';
+import { createLogger } from '../src/node/logger.js';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { startEtcd } from './helpers/etcd.js';

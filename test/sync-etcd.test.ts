@@ -19,7 +19,7 @@ import { SyncEngine } from '../src/sync/engine.js';
 import { createLiveSource } from '../src/sync/run-target.js';
 import { parseTargetSpec } from '../src/sync/target-spec.js';
 import { GitDesired } from '../src/sync/git-desired.js';
-import { ledgerRecorder } from '../src/service/ledger-recorder.js';
+import { ledgerRecorder } from '../src/node/ledger-recorder.js';
 import type { Recorder } from '../src/sync/recorder.js';
 import { readSyncEntry, type SyncRecord } from '../src/sync/sync-entry.js';
 import { startTestNode } from './helpers/node.js';

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestNode, tempDir } from './helpers/node.js';
 import { createRepo, configMap, until } from './sync-helpers.js';
-import { loadConfig } from '../src/service/config.js';
+import { loadConfig } from '../src/node/config.js';
 import { decodeBody } from '../src/core/entry.js';
 
 t.test('a dir target from the config file records drift and its resolution into the node\'s own ledger', async (t) => {

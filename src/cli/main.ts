@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { LedgerClient } from '../client/ledger-client.js';
 import { collectAnchorProofs, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
-import type { FabricAnchorReader } from '../client/fabric-anchor-reader.js';
+import type { FabricAnchorReader } from '../anchoring/fabric-reader.js';
 import { createProgress } from '../client/progress.js';
 import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { followKeyChain, keyLinkToJson, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
@@ -20,9 +20,9 @@ import { decodeBody, entryHash } from '../core/entry.js';
 import { pemToDer } from '../core/ecdsa-der.js';
 import { formatBundleEntry, formatBundleHeader, parseBundleHeader, BUNDLE_FORMAT } from '../core/bundle.js';
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../core/bytes.js';
-import type { FabricSettings } from '../api/fabric-connection.js';
-import { createLogger } from '../service/logger.js';
-import { SigningKey, writeKeyFiles } from '../service/signing-key.js';
+import type { FabricSettings } from '../anchoring/fabric-connection.js';
+import { createLogger } from '../node/logger.js';
+import { SigningKey, writeKeyFiles } from '../keys/signing-key.js';
 import { dirname, resolve } from 'node:path';
 import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
 import { USAGE } from './usage.js';
@@ -93,11 +93,11 @@ async function chainKeys(c: LedgerClient, pinned: Uint8Array): Promise<Uint8Arra
  * them cost every command about 0.3 s (the node's config, gRPC reflection and
  * health, metrics, YAML) and 0.25 s more (fabric-gateway), measured.
  */
-const serviceConfig = () => import('../service/config.js');
+const serviceConfig = () => import('../node/config.js');
 const loadFabricSettings = async (file: string): Promise<FabricSettings> => (await serviceConfig()).loadFabricSettings(file);
 
 async function openFabricReader(settings: FabricSettings, node: string): Promise<FabricAnchorReader> {
-  const { FabricAnchorReader } = await import('../client/fabric-anchor-reader.js');
+  const { FabricAnchorReader } = await import('../anchoring/fabric-reader.js');
   return FabricAnchorReader.open(settings, node);
 }
 
@@ -163,7 +163,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     });
     const config = await (await serviceConfig()).loadConfig({ flags: values as Record<string, string>, env: process.env });
     const logger = createLogger(config.logLevel);
-    const { startNode } = await import('../service/node.js');
+    const { startNode } = await import('../node/node.js');
     const node = await startNode(config, logger);
     process.stderr.write(`cairn: serving gRPC on ${node.grpcAddress}${node.metricsAddress ? `, metrics and health on http://${node.metricsAddress}` : ''} (data ${config.dataDir}, key ${node.key.keyIdHex})\n`);
     const stop = async (signal: string): Promise<void> => {
@@ -229,7 +229,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const flags: Record<string, string> = {};
     for (const k of ['config', 'data-dir', 'key-file', 'node-name'] as const) if (typeof values[k] === 'string') flags[k] = values[k];
     const config = await (await serviceConfig()).loadConfig({ flags, env: process.env });
-    const { rotateKey } = await import('../service/key-rotation.js');
+    const { rotateKey } = await import('../ledger/key-rotation.js');
     const r = await rotateKey({
       source: { keyFile: config.keyFile, dataDir: config.dataDir, envPem: config.signingKeyPem },
       nodeName: config.nodeName,

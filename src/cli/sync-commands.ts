@@ -9,7 +9,7 @@ import { CONNECT_OPTIONS, connect, serverAddress } from './connect.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, isLogLevel } from '../service/logger.js';
+import { createLogger, isLogLevel } from '../node/logger.js';
 import { compileIgnore, diffStates, hmacMasker, PLAIN_MASK, type IgnoreRule } from '../sync/diff.js';
 import { formatChanges } from '../sync/diff-format.js';
 import { GitDesired } from '../sync/git-desired.js';

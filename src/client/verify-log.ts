@@ -32,7 +32,8 @@ import type { Checkpoint } from '../core/checkpoint.js';
 import type { LedgerClient } from './ledger-client.js';
 import { createProgress, type Progress } from './progress.js';
 import { SignaturePool } from './signature-pool.js';
-import { verifyAnchorProof, type WindowCheckpoint } from '../core/anchor.js';
+import { verifyAnchorProof, type AnchorRootReader, type WindowCheckpoint } from '../core/anchor.js';
+export type { AnchorRootReader } from '../core/anchor.js';
 import { isVerificationError } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 
@@ -99,22 +100,6 @@ export interface VerifyOptions {
   anchors?: AnchorRootReader;
 }
 
-/** Reads a window's root from the external ledger, with the auditor's own access. */
-export interface AnchorRootReader {
-  readonly describe: string;
-  root(window: number): Promise<string | undefined>;
-  /**
-   * Every window on the external ledger that covers `log`: when present, a
-   * window the node does not list is a failure (a node cannot hide an anchor).
-   */
-  windowsFor?(log: string): Promise<number[]>;
-  /**
-   * Every checkpoint of `log` anchored on the external ledger, in window
-   * order: when present, a bundle is checked against each one up to its size,
-   * whether the bundle carries its proof or not (a bundle cannot hide one).
-   */
-  checkpointsFor?(log: string): Promise<{ window: number; root: string; checkpoint: WindowCheckpoint }[]>;
-}
 
 interface AnchoredCheckpoint {
   window: number;

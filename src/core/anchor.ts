@@ -77,3 +77,20 @@ export function verifyAnchorProof(note: string, proof: AnchorProof): void {
     throw new VerificationError('INCLUSION_PROOF_INVALID', `checkpoint is not in anchor window ${proof.window}`, { window: proof.window, expected: proof.root }, { cause });
   }
 }
+
+/** Reads a window's root from the external ledger, with the auditor's own access. */
+export interface AnchorRootReader {
+  readonly describe: string;
+  root(window: number): Promise<string | undefined>;
+  /**
+   * Every window on the external ledger that covers `log`: when present, a
+   * window the node does not list is a failure (a node cannot hide an anchor).
+   */
+  windowsFor?(log: string): Promise<number[]>;
+  /**
+   * Every checkpoint of `log` anchored on the external ledger, in window
+   * order: when present, a bundle is checked against each one up to its size,
+   * whether the bundle carries its proof or not (a bundle cannot hide one).
+   */
+  checkpointsFor?(log: string): Promise<{ window: number; root: string; checkpoint: WindowCheckpoint }[]>;
+}

@@ -1,7 +1,7 @@
 /**
  * Typed errors with stable codes. Messages may change between releases; codes
  * do not. Service code maps codes to gRPC status in exactly one place
- * (`src/service/status.ts`); verification code throws {@link VerificationError}
+ * (`src/server/status.ts`); verification code throws {@link VerificationError}
  * whose `code` names the failed check and whose `evidence` keeps what was seen.
  *
  * Pure module: no Node-only imports.

@@ -1,6 +1,6 @@
 /**
  * The structured logger every layer writes to; the service implements it
- * (service/logger.ts: JSON lines on stderr, quiet by default). Here, in core,
+ * (node/logger.ts: JSON lines on stderr, quiet by default). Here, in core,
  * so that the sync engine and the service can both take one without
  * depending on each other.
  *

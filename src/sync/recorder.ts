@@ -1,6 +1,6 @@
 /**
  * Where the sync engine records: the node's own ledger in-process (`serve`
- * with sync targets; service/ledger-recorder.ts) or a node over gRPC
+ * with sync targets; node/ledger-recorder.ts) or a node over gRPC
  * (`cairn sync`). Both give the same guarantee: `append` resolves only once the entry is durable, and a
  * `requestId` already recorded returns the original entry (`replayed`), so a
  * retried append never records twice.

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { loadConfig, type NodeConfig } from '../../src/service/config.js';
-import { startNode, type RunningNode } from '../../src/service/node.js';
-import { createLogger } from '../../src/service/logger.js';
+import { loadConfig, type NodeConfig } from '../../src/node/config.js';
+import { startNode, type RunningNode } from '../../src/node/node.js';
+import { createLogger } from '../../src/node/logger.js';
 import { LedgerClient } from '../../src/client/ledger-client.js';
 
 /** Repository root (tests run from dist/test). */

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { CairnError } from '../core/errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 
 type CaListener = (update: { caCertificate: Buffer } | null) => void;
 type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;

@@ -3,7 +3,7 @@
  * the auditor's own identity (`cairn verify --anchors --fabric-config FILE`),
  * never through the node. It answers a window's root and every window that
  * anchored a log, so a node can neither alter an anchored root nor hide a
- * window from `verify` (see AnchorRootReader in verify-log.ts).
+ * window from `verify` (see AnchorRootReader in core/anchor.ts).
  *
  * Reads are `evaluateTransaction` calls of the CairnAnchor chaincode under
  * the node's name: GetAnchor, GetLogHead and ListAnchors. A node name is
@@ -11,9 +11,8 @@
  * only that identity's windows are ever read back.
  */
 import { CairnError } from '../core/errors.js';
-import type { WindowCheckpoint } from '../core/anchor.js';
-import { FabricConnection, type ChannelLogAnchor, type FabricConnectOptions, type FabricSettings } from '../api/fabric-connection.js';
-import type { AnchorRootReader } from './verify-log.js';
+import type { AnchorRootReader, WindowCheckpoint } from '../core/anchor.js';
+import { FabricConnection, type ChannelLogAnchor, type FabricConnectOptions, type FabricSettings } from './fabric-connection.js';
 
 function unreachable(what: string, describe: string, err: unknown): CairnError {
   if (err instanceof CairnError) return err;

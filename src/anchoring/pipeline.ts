@@ -15,11 +15,11 @@
  */
 import { buildWindow, type AnchorWindow, type WindowCheckpoint } from '../core/anchor.js';
 import { toHex } from '../core/bytes.js';
-import { AnchorStore, type StoredWindow } from '../storage/anchor-store.js';
-import { AnchorSubmitError, type AnchorBackend } from './anchor-backend.js';
-import { windowRoot } from './anchor-tree.js';
-import type { Ledger } from './ledger.js';
-import type { Logger } from './logger.js';
+import { AnchorStore, type StoredWindow } from './store.js';
+import { AnchorSubmitError, type AnchorBackend } from './backend.js';
+import { windowRoot } from './window-tree.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Logger } from '../core/logger.js';
 
 export interface AnchorPipelineOptions {
   intervalMs: number;

@@ -27,7 +27,7 @@ import { ecdsaKeyId } from '../core/note.js';
 import { LedgerStore } from '../storage/ledger-store.js';
 import { InlineChainSigner, type EntryFields } from './chain-signer.js';
 import { LogSequencer } from './sequencer.js';
-import { loadKeyFile, loadNodeKey, NEXT_KEY_FILE, PUBLIC_KEY_FILE, retiredPublicKeyFile, SigningKey, writeFileAtomic, writePrivateKeyAtomic, type NodeKeySource } from './signing-key.js';
+import { loadKeyFile, loadNodeKey, NEXT_KEY_FILE, PUBLIC_KEY_FILE, retiredPublicKeyFile, SigningKey, writeFileAtomic, writePrivateKeyAtomic, type NodeKeySource } from '../keys/signing-key.js';
 
 /** configId of rotation and key-history entries. */
 export const KEY_ROTATION_CONFIG_ID = 'cairn/signing-key';

@@ -14,10 +14,10 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { CairnError } from '../core/errors.js';
 import { isLogLevel, type LogLevel } from './logger.js';
-import type { FabricSettings } from '../api/fabric-connection.js';
+import type { FabricSettings } from '../anchoring/fabric-connection.js';
 import { validateSyncTargetConfig, type SyncTargetConfig } from '../sync/run-target.js';
-import { Secret } from './secret.js';
-import { SIGNING_KEY_ENV } from './signing-key.js';
+import { Secret } from '../keys/secret.js';
+import { SIGNING_KEY_ENV } from '../keys/signing-key.js';
 
 export type { FabricSettings };
 

@@ -12,13 +12,13 @@ import { wireKeyLink } from '../api/proto.js';
 import { toServiceError } from './status.js';
 import { CairnError, invalidArgument } from '../core/errors.js';
 import { validateLogName, type SignedEntry } from '../core/entry.js';
-import { logNotFound, type Ledger, type Receipt, type SignedCheckpoint } from './ledger.js';
+import { logNotFound, type Ledger, type Receipt, type SignedCheckpoint } from '../ledger/ledger.js';
 import type { Access, Caller } from './access.js';
 import type { CallerLimits } from './limits.js';
 import type { AppendInput } from '../core/append-request.js';
-import type { AnchorStore, StoredWindow } from '../storage/anchor-store.js';
-import { windowProof } from './anchor-tree.js';
-import type { Logger } from './logger.js';
+import type { AnchorStore, StoredWindow } from '../anchoring/store.js';
+import { windowProof } from '../anchoring/window-tree.js';
+import type { Logger } from '../core/logger.js';
 import type { Metrics } from './metrics.js';
 
 export function wireEntry(e: SignedEntry): WireEntry {

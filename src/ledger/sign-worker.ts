@@ -3,7 +3,7 @@
  * groups in the order they arrive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SigningKey } from './signing-key.js';
+import { SigningKey } from '../keys/signing-key.js';
 import { packSigned, signChain, type EntryFields } from './chain-signer.js';
 
 const key = SigningKey.fromPem((workerData as { pem: string }).pem, 'signing key');

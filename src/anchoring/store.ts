@@ -11,7 +11,7 @@ import { Level } from 'level';
 import { CairnError } from '../core/errors.js';
 import { fromUtf8, utf8 } from '../core/bytes.js';
 import type { AnchorReceipt, AnchorWindow } from '../core/anchor.js';
-import { readU64, writeU64 } from './keys.js';
+import { readU64, writeU64 } from '../storage/keys.js';
 
 export interface StoredWindow {
   window: AnchorWindow;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { AnchorReceipt, AnchorWindow } from '../core/anchor.js';
 import { fromUtf8, utf8 } from '../core/bytes.js';
 import { writeU64 } from '../storage/keys.js';
-import { AnchorSubmitError, type AnchorBackend, type AnchoredWindow } from './anchor-backend.js';
+import { AnchorSubmitError, type AnchorBackend, type AnchoredWindow } from './backend.js';
 
 type Db = Level<Uint8Array, Uint8Array>;
 

@@ -34,8 +34,8 @@ import { CommitStatusError, EndorseError, GatewayError, StatusCode } from '@hype
 import * as grpc from '@grpc/grpc-js';
 import type { AnchorReceipt, AnchorWindow } from '../core/anchor.js';
 import { CairnError } from '../core/errors.js';
-import { chaincodeErrorCode, FabricConnection, type FabricConnectOptions, type FabricSettings } from '../api/fabric-connection.js';
-import { AnchorSubmitError, type AnchorBackend, type AnchoredWindow } from './anchor-backend.js';
+import { chaincodeErrorCode, FabricConnection, type FabricConnectOptions, type FabricSettings } from './fabric-connection.js';
+import { AnchorSubmitError, type AnchorBackend, type AnchoredWindow } from './backend.js';
 
 export interface FabricAnchorBackendOptions extends FabricConnectOptions {
   /** The node's name: the chaincode keys this node's windows by it. */

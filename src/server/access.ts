@@ -26,7 +26,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CairnError } from '../core/errors.js';
 import { compilePolicy, type CompiledPolicy, type Identity } from '../auth/policy.js';
 import { parseTokens, type TokenStore } from '../auth/tokens.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 
 /** What a handler knows about its caller. */
 export interface Caller {

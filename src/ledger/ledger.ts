@@ -9,7 +9,7 @@ import { validateLogName, type SignedEntry } from '../core/entry.js';
 import { consistencyProofPlan, inclusionProofPlan, rootPlan } from '../core/merkle.js';
 import { LedgerStore } from '../storage/ledger-store.js';
 import { LogSequencer, type Receipt, type SequencerHooks, type SignedCheckpoint } from './sequencer.js';
-import type { SigningKey } from './signing-key.js';
+import type { SigningKey } from '../keys/signing-key.js';
 import { InlineChainSigner, type ChainSigner } from './chain-signer.js';
 import type { KeyLink } from '../core/key-chain.js';
 import { rotationEntryFields } from './key-rotation.js';

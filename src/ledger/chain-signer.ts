@@ -14,7 +14,7 @@ import { encodeBody, entryHash, ENTRY_FORMAT_VERSION, type SignedEntry } from '.
 import { toHex } from '../core/bytes.js';
 import { CairnError } from '../core/errors.js';
 import type { ValidAppend } from '../core/append-request.js';
-import type { SigningKey } from './signing-key.js';
+import type { SigningKey } from '../keys/signing-key.js';
 
 export type EntryFields = Omit<ValidAppend, 'log'>;
 

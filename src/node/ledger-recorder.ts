@@ -6,7 +6,7 @@
 import { CairnError } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 import type { Recorder } from '../sync/recorder.js';
-import type { Ledger } from './ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 
 /** Records into a ledger in this process. */
 export function ledgerRecorder(ledger: Ledger): Recorder {

@@ -9,22 +9,22 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LedgerStore } from '../storage/ledger-store.js';
-import { Ledger } from './ledger.js';
-import { createGrpcServer } from './grpc-server.js';
-import { Access } from './access.js';
-import { CallerLimits } from './limits.js';
-import { reloadingServerCredentials } from './tls.js';
-import { Metrics } from './metrics.js';
+import { Ledger } from '../ledger/ledger.js';
+import { createGrpcServer } from '../server/grpc-server.js';
+import { Access } from '../server/access.js';
+import { CallerLimits } from '../server/limits.js';
+import { reloadingServerCredentials } from '../server/tls.js';
+import { Metrics } from '../server/metrics.js';
 import { createLogger, type Logger } from './logger.js';
-import { loadNodeKey, type SigningKey } from './signing-key.js';
-import { checkNodeKeyChain, defaultNodeName } from './key-rotation.js';
+import { loadNodeKey, type SigningKey } from '../keys/signing-key.js';
+import { checkNodeKeyChain, defaultNodeName } from '../ledger/key-rotation.js';
 import { fabricSettings, parseHostPort, type NodeConfig } from './config.js';
 import { LEDGER_SERVICE } from '../api/proto.js';
-import { InlineChainSigner, WorkerChainSigner } from './chain-signer.js';
-import { AnchorStore } from '../storage/anchor-store.js';
-import { AnchorPipeline } from './anchor-pipeline.js';
-import { LocalAnchorBackend } from './local-anchor-backend.js';
-import type { AnchorBackend } from './anchor-backend.js';
+import { InlineChainSigner, WorkerChainSigner } from '../ledger/chain-signer.js';
+import { AnchorStore } from '../anchoring/store.js';
+import { AnchorPipeline } from '../anchoring/pipeline.js';
+import { LocalAnchorBackend } from '../anchoring/local-backend.js';
+import type { AnchorBackend } from '../anchoring/backend.js';
 import { startSyncTarget, type SyncContext } from '../sync/run-target.js';
 import { ledgerRecorder } from './ledger-recorder.js';
 import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
@@ -105,7 +105,7 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
         anchorBackend = await LocalAnchorBackend.open(join(config.dataDir, 'anchors-local'));
       } else {
         // Loaded on use: fabric-gateway and its protobufs take about 0.25 s to import (measured).
-        const { FabricAnchorBackend } = await import('./fabric-anchor-backend.js');
+        const { FabricAnchorBackend } = await import('../anchoring/fabric-backend.js');
         anchorBackend = await FabricAnchorBackend.open(fabricSettings(config), { node: nodeName });
         submitTimeoutMs = 2 * config.fabricTimeoutMs + config.fabricCommitTimeoutMs + 1000;
       }
