@@ -1,0 +1,121 @@
+/**
+ * The module map of docs/architecture.md, enforced: every import in src/
+ * points down the table below, never up or sideways, and core/ stays pure so
+ * the same verification code runs in Node and in a browser.
+ */
+import t from 'tap';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { ROOT } from './helpers/node.js';
+
+/** Each folder of src/ and the folders it may import (docs/architecture.md). */
+export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
+  core: [],
+  storage: ['core'],
+  keys: ['core'],
+  api: ['core'],
+  auth: ['core'],
+  ledger: ['core', 'storage', 'keys'],
+  anchoring: ['core', 'storage', 'ledger'],
+  server: ['core', 'api', 'auth', 'keys', 'ledger', 'anchoring'],
+  client: ['core', 'api'],
+  sync: ['core', 'client'],
+  node: ['core', 'storage', 'keys', 'api', 'auth', 'ledger', 'anchoring', 'server', 'client', 'sync'],
+  cli: ['core', 'storage', 'keys', 'api', 'auth', 'ledger', 'anchoring', 'server', 'client', 'sync', 'node'],
+  chaincode: [],
+};
+
+/** Packages core/ may use: pure JavaScript that runs in a browser. `#crypto` picks node:crypto or noble by environment. */
+const CORE_PACKAGES = new Set(['json-canonicalize', '#crypto', '@noble/curves', '@noble/hashes']);
+/** The one core file that is Node's side of `#crypto` (package.json "imports"). */
+const CORE_NODE_VARIANT = 'crypto-node.ts';
+
+const SRC = join(ROOT, 'src');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return sourceFiles(p);
+    return /\.(c|m)?ts$/.test(name) && !name.endsWith('.d.ts') ? [p] : [];
+  });
+}
+
+/** Static and dynamic import specifiers, and re-exports. */
+export function importsOf(text: string): string[] {
+  const specs: string[] = [];
+  const re = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  for (const m of text.matchAll(re)) specs.push((m[1] ?? m[2] ?? m[3] ?? m[4])!);
+  return specs;
+}
+
+const folderOf = (file: string): string => relative(SRC, file).split('/')[0]!;
+const packageName = (spec: string): string => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+
+interface Problem {
+  file: string;
+  imports: string;
+  why: string;
+}
+
+function problemsOf(file: string, text = readFileSync(file, 'utf8')): Problem[] {
+  const from = folderOf(file);
+  const allowed = MAY_IMPORT[from];
+  const rel = relative(ROOT, file);
+  if (!allowed) return [{ file: rel, imports: '', why: `folder src/${from} is not in the module map` }];
+  const problems: Problem[] = [];
+  for (const spec of importsOf(text)) {
+    if (spec.startsWith('.')) {
+      const target = resolve(dirname(file), spec);
+      if (!target.startsWith(SRC + '/')) {
+        problems.push({ file: rel, imports: spec, why: 'reaches outside src/' });
+        continue;
+      }
+      const to = folderOf(target);
+      if (to !== from && !allowed.includes(to)) problems.push({ file: rel, imports: spec, why: `src/${from} may not import src/${to}` });
+    } else if (from === 'core' && !file.endsWith(CORE_NODE_VARIANT) && !CORE_PACKAGES.has(packageName(spec))) {
+      problems.push({ file: rel, imports: spec, why: 'core/ is pure: no Node built-ins, no packages that need Node' });
+    }
+  }
+  return problems;
+}
+
+t.test('the import scanner sees every form of import the code uses', async (t) => {
+  const text = [
+    "import { a } from '../core/a.js';",
+    "import type { B } from '../ledger/b.js';",
+    "export { c } from './c.js';",
+    "const m = await import('../node/node.js');",
+    "import '../side/effect.js';",
+    "const r = require('./chaincode.cjs');",
+  ].join('\n');
+  t.same(importsOf(text), ['../core/a.js', '../ledger/b.js', './c.js', '../node/node.js', '../side/effect.js', './chaincode.cjs']);
+});
+
+t.test('every folder of src/ is in the module map, and the map has no cycle', async (t) => {
+  const folders = readdirSync(SRC).filter((n) => statSync(join(SRC, n)).isDirectory());
+  t.same(folders.filter((f) => !(f in MAY_IMPORT)), [], 'folders missing from the map');
+  t.same(Object.keys(MAY_IMPORT).filter((f) => !folders.includes(f)), [], 'map entries with no folder');
+  // Depth-first search for a path back to the start.
+  const cycles: string[] = [];
+  const visit = (start: string, at: string, path: string[]): void => {
+    for (const next of MAY_IMPORT[at] ?? []) {
+      if (next === start) cycles.push([...path, next].join(' -> '));
+      else if (!path.includes(next)) visit(start, next, [...path, next]);
+    }
+  };
+  for (const f of Object.keys(MAY_IMPORT)) visit(f, f, [f]);
+  t.same(cycles, []);
+});
+
+t.test('every import in src/ points down the module map', async (t) => {
+  const files = sourceFiles(SRC);
+  t.ok(files.length > 50, `scanned ${files.length} source files`);
+  t.same(files.flatMap((f) => problemsOf(f)), []);
+});
+
+t.test('the check catches an import that points up the map, and a Node built-in in core/', async (t) => {
+  const inCore = problemsOf(join(SRC, 'core', 'fake.ts'), "import { Ledger } from '../ledger/ledger.js';\nimport { readFile } from 'node:fs';\nimport { leafHash } from './merkle.js';");
+  t.same(inCore.map((p) => p.imports), ['../ledger/ledger.js', 'node:fs']);
+  const inLedger = problemsOf(join(SRC, 'ledger', 'fake.ts'), "import { startNode } from '../node/node.js';\nimport { LedgerStore } from '../storage/ledger-store.js';");
+  t.same(inLedger, [{ file: 'src/ledger/fake.ts', imports: '../node/node.js', why: 'src/ledger may not import src/node' }]);
+});
