@@ -1,7 +1,7 @@
 /**
  * Small helpers for benchmarks: timing, percentiles, the machine record and
  * a plain-text table. Benchmarks compare alternatives as ratios inside one
- * run because this machine is noisy across processes (PERF-NOTES: up to 1.5x).
+ * run because a machine's speed varies between runs (docs/benchmarks.md).
  */
 import { cpus, totalmem, platform, release } from 'node:os';
 import { readFileSync } from 'node:fs';
