@@ -86,6 +86,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
 # node is PID 1; `cairn serve` handles SIGTERM/SIGINT itself and shuts down
 # cleanly (gRPC drain, LevelDB close).
 STOPSIGNAL SIGTERM
-# --max-semi-space-size=32: see "Operations" in the README (full GCs under hostile load).
+# --max-semi-space-size=32: see docs/operations.md (full GCs under hostile load).
 ENTRYPOINT ["node", "--max-semi-space-size=32", "/app/bin/cairn.js"]
 CMD ["serve"]

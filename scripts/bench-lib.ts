@@ -1,10 +1,11 @@
 /**
  * Small helpers for benchmarks: timing, percentiles, the machine record and
  * a plain-text table. Benchmarks compare alternatives as ratios inside one
- * run because this machine is noisy across processes (PERF-NOTES: up to 1.5x).
+ * run because a machine's speed varies between runs (docs/benchmarks.md).
  */
 import { cpus, totalmem, platform, release } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -12,9 +13,32 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i]!;
 }
 
-export function machine(): Record<string, string> {
+/** The commit being measured (`git rev-parse --short HEAD`), marked when the work tree has changes. */
+export function commitId(cwd: string): string {
+  const git = (args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const head = git(['rev-parse', '--short', 'HEAD']);
+    return git(['status', '--porcelain', '--untracked-files=no']) === '' ? head : `${head} with uncommitted changes`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+export interface Machine {
+  commit: string;
+  date: string;
+  cpu: string;
+  memory: string;
+  os: string;
+  node: string;
+  openssl: string;
+}
+
+/** What the figures were measured on; `cwd` is the checkout whose commit is named. */
+export function machine(cwd = process.cwd()): Machine {
   const c = cpus();
   return {
+    commit: commitId(cwd),
     date: new Date().toISOString(),
     cpu: `${c.length} x ${c[0]?.model ?? 'unknown'}`,
     memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
@@ -75,4 +99,20 @@ export function opsPerSec(fn: () => void, ms = 1000): number {
   }
   slices.sort((a, b) => a - b);
   return slices[2]!;
+}
+
+export const BENCH_BEGIN = '<!-- bench:begin -->';
+export const BENCH_END = '<!-- bench:end -->';
+
+/**
+ * Puts `section` between the bench markers of the Markdown file at `path`
+ * (the rest of the file is kept); a missing file, or one without markers, is
+ * written as just the markers and the section.
+ */
+export function writeBenchSection(path: string, section: string): void {
+  const old = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const b = old.indexOf(BENCH_BEGIN);
+  const e = old.indexOf(BENCH_END);
+  const body = `${BENCH_BEGIN}\n${section.trim()}\n${BENCH_END}`;
+  writeFileSync(path, b >= 0 && e > b ? old.slice(0, b) + body + old.slice(e + BENCH_END.length) : `${body}\n`);
 }

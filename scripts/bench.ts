@@ -1,8 +1,12 @@
 /**
- * `npm run bench`: the figures the README and issues quote, measured on this
+ * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,append,verify,proofs]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,append,anchors,proofs] [--out FILE]
+ *
+ * A full run (no --quick, no --only) writes its tables, headed by the commit,
+ * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
+ * A --quick or --only run only prints them, or writes them to --out FILE.
  *
  * - signatures: @noble/curves vs node:crypto (sign, verify), same key and message
  * - Merkle: the own RFC 6962 CompactRange vs merkletreejs rebuilding per append
@@ -17,7 +21,7 @@ import { join } from 'node:path';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MerkleTree } from 'merkletreejs';
-import { percentile, machine, table, opsPerSec, processCpuSeconds, ownCpuSeconds } from './bench-lib.js';
+import { percentile, machine, table, opsPerSec, processCpuSeconds, ownCpuSeconds, writeBenchSection } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { leanAppendStream } from './lean-load.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
@@ -35,14 +39,19 @@ const quick = args.includes('--quick');
 const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1]!.split(',')) : undefined;
 const want = (s: string): boolean => !only || only.has(s);
+const outArg = args.indexOf('--out');
+// Only a full run replaces the figures in docs/benchmarks.md.
+const outFile = outArg >= 0 ? args[outArg + 1]! : !quick && !only ? join(ROOT, 'docs', 'benchmarks.md') : undefined;
 const out: string[] = [];
 const print = (s: string): void => {
   out.push(s);
   console.log(s);
 };
 
-print('# Cairn benchmark');
-print(table('Machine', ['what', 'value'], Object.entries(machine())));
+const host = machine(ROOT);
+console.log('# Cairn benchmark');
+print(`Run of commit \`${host.commit}\`, ${host.date.slice(0, 10)}, Node ${host.node}, CPU ${host.cpu}.`);
+print(table('Machine', ['what', 'value'], Object.entries(host)));
 
 const PAYLOAD = JSON.stringify({ image: 'registry.example/team/app:1.24.3', replicas: 3, env: { LOG_LEVEL: 'info', REGION: 'eu-west-1' }, note: 'x'.repeat(256) });
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
@@ -447,3 +456,8 @@ if (want('append')) await appendBench();
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
+if (outFile) {
+  // Blank lines between the printed pieces, so a note after a table is not read as a row of it.
+  writeBenchSection(outFile, out.join('\n\n'));
+  console.log(`(tables written to ${outFile})`);
+}

@@ -1,6 +1,6 @@
 /**
  * Writes docs/example/: a real two-entry log made by the real code with a
- * throwaway key, so that the README's "Verification format" section can show real bytes and a reader can
+ * throwaway key, so that docs/format.md can show real bytes and a reader can
  * re-check them with OpenSSL (docs/example/verify-with-openssl.sh).
  * test/format-example.test.ts keeps these files honest.
  *

@@ -1,5 +1,5 @@
 /**
- * the README's "Verification format" section's worked example is real: the files in docs/example verify
+ * the worked example of docs/format.md is real: the files in docs/example verify
  * with OpenSSL alone (the documented independent procedure) and with the
  * pure core, and a one-byte change breaks both.
  */

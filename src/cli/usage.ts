@@ -6,7 +6,7 @@ Node
   serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--metrics-listen HOST:PORT]
         [--node-name NAME] [--key-file FILE] [--log-level LEVEL] [--max-batch N] [--max-queue N]
         [--max-logs N] [--max-payload-bytes N] [--tls-cert-file F --tls-key-file F [--tls-client-ca-file F]]
-        [--policy-file F [--tokens-file F]] [--rate-limit-appends N] ... (README: Settings)
+        [--policy-file F [--tokens-file F]] [--rate-limit-appends N] ... (docs/operations.md)
         Settings: flags > environment (CAIRN_*) > config file (--config or $CONFIG_PATH) > defaults.
         SIGHUP re-reads the policy, tokens and TLS files.
         The signing key may instead come from $CAIRN_SIGNING_KEY_PEM (PKCS#8 PEM; wins over --key-file).

@@ -1,9 +1,8 @@
 /**
  * Lines of a file, for reading export bundles: split on LF (a CR before it
  * is dropped) straight from the file's bytes. node:readline with a UTF-8
- * decoding stream cost 18% of an offline verification (measured: readline
- * 10.8%, string_decoder 7.1% of the main thread); indexOf on the Buffer and
- * one decode per line is what remains of that.
+ * decoding stream cost 18% of an offline verification (docs/design.md);
+ * indexOf on the Buffer and one decode per line is what remains of that.
  *
  * A line longer than `maxBytes` is never held whole: reading stops with
  * `tooLong(lineNo)`'s error, so a file without newlines cannot fill memory.

@@ -2,7 +2,7 @@
  * Checks entry signatures on worker threads while the main thread checks
  * everything else in order. ECDSA verification is ~100 us an entry even with
  * node:crypto, most of a verifier's time, and unlike the chain it has no order
- * dependency, so it parallelises (measured in `npm run bench`).
+ * dependency, so it parallelises (docs/design.md).
  *
  * The verifier still trusts nothing but the pinned key: each worker runs the
  * same pure checkEntrySignature from the core, under the key the in-order

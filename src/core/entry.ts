@@ -9,7 +9,7 @@
  *
  * The body carries the previous entry's hash, so the chain is inside what is
  * signed; the entry hash covers the signature, so a re-signed entry changes
- * every later hash and the Merkle root. The README's "Verification format" section is the normative text.
+ * every later hash and the Merkle root. docs/format.md is the normative text.
  *
  * Pure module: no Node-only imports.
  */

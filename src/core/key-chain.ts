@@ -12,7 +12,7 @@
  * next=K1 signed by K0, and so on: the chain is authenticated from the pinned
  * key alone, whoever delivers it. Links travel in log entries (action
  * {@link KEY_ROTATION_ACTION}, payload `{"links":[link...]}`), in GetPublicKey
- * and in export bundles; the README's "Key rotation" section is the normative text.
+ * and in export bundles; docs/format.md, section 8, is the normative text.
  *
  * Every link is attacker-controlled until verified: parsing is strict and
  * bounded (exact keys, canonical base64, P-256 SPKI only, bounded lengths and

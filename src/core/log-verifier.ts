@@ -5,7 +5,7 @@
  * Merkle tree, and finally checks the rebuilt root against a checkpoint
  * signed by the key in force at its size. Memory is O(log n).
  *
- * Key rotation (README "Key rotation"): K(0) is the pinned key; a rotation
+ * Key rotation (docs/format.md, section 8): K(0) is the pinned key; a rotation
  * entry at seq s carries links from K(s), and K(s+1) is its last link's next
  * key; otherwise K(s+1) = K(s). Entry s is signed by K(s), except a rotation
  * entry at seq 0 (the key history of a log created after rotations), which is

@@ -1,7 +1,6 @@
 /**
- * The node's ECDSA P-256 signing key, on node:crypto: measured 20x faster than
- * @noble/curves for signing on this machine (docs/PERF.md), which the append
- * rate needs. Signatures are emitted as DER with low-S so that @noble, OpenSSL
+ * The node's ECDSA P-256 signing key, on node:crypto: about 18x faster than
+ * @noble/curves for signing (docs/design.md), which the append rate needs. Signatures are emitted as DER with low-S so that @noble, OpenSSL
  * and every verifier accept exactly one signature per (key, message).
  *
  * Key files: PKCS#8 PEM written with mode 0600 (never logged), SPKI PEM beside it.
