@@ -8,29 +8,32 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { ROOT } from './helpers/node.js';
 
-/** Each folder of src/ and the folders it may import (docs/architecture.md). */
-export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
-  core: [],
-  storage: ['core'],
-  keys: ['core'],
-  api: ['core'],
-  auth: ['core'],
-  ledger: ['core', 'storage', 'keys'],
-  anchoring: ['core', 'storage', 'ledger'],
-  server: ['core', 'api', 'auth', 'keys', 'ledger', 'anchoring'],
-  client: ['core', 'api'],
-  sync: ['core', 'client'],
-  node: ['core', 'storage', 'keys', 'api', 'auth', 'ledger', 'anchoring', 'server', 'client', 'sync'],
-  cli: ['core', 'storage', 'keys', 'api', 'auth', 'ledger', 'anchoring', 'server', 'client', 'sync', 'node'],
-  chaincode: [],
-};
+const SRC = join(ROOT, 'src');
+
+/**
+ * Each folder of src/ and the folders it may import, read from the module
+ * map table in docs/architecture.md: the document is the rule, this test
+ * holds the code to it. "nothing" and "nothing in `src/`" allow no folder,
+ * "every folder above" allows each folder of the rows before it.
+ */
+export function parseModuleMap(markdown: string): Record<string, string[]> {
+  const map: Record<string, string[]> = {};
+  for (const line of markdown.split('\n')) {
+    const row = /^\| `src\/([a-z-]+)\/` \|.*\| ([^|]+) \|$/.exec(line);
+    if (!row) continue;
+    const allowed = row[2]!.trim();
+    map[row[1]!] = allowed === 'every folder above' ? Object.keys(map) : [...allowed.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]!);
+  }
+  return map;
+}
+
+export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = parseModuleMap(readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8'));
 
 /** Packages core/ may use: pure JavaScript that runs in a browser. `#crypto` picks node:crypto or noble by environment. */
 const CORE_PACKAGES = new Set(['json-canonicalize', '#crypto', '@noble/curves', '@noble/hashes']);
 /** The one core file that is Node's side of `#crypto` (package.json "imports"). */
 const CORE_NODE_VARIANT = 'crypto-node.ts';
 
-const SRC = join(ROOT, 'src');
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -89,6 +92,13 @@ t.test('the import scanner sees every form of import the code uses', async (t) =
     "const r = require('./chaincode.cjs');",
   ].join('\n');
   t.same(importsOf(text), ['../core/a.js', '../ledger/b.js', './c.js', '../node/node.js', '../side/effect.js', './chaincode.cjs']);
+});
+
+t.test('the module map is read from the table in docs/architecture.md', async (t) => {
+  const table = ['| folder | job | may import |', '|---|---|---|', '| `src/core/` | pure | nothing |', '| `src/ledger/` | write path | `storage`, `core` |', '| `src/cli/` | the command | every folder above |', '| `src/chaincode/` | own package | nothing in `src/` |'].join('\n');
+  t.same(parseModuleMap(table), { core: [], ledger: ['storage', 'core'], cli: ['core', 'ledger'], chaincode: [] });
+  t.same(MAY_IMPORT.core, [], 'core imports no other folder');
+  t.ok(Object.keys(MAY_IMPORT).length >= 12, `the table lists ${Object.keys(MAY_IMPORT).length} folders`);
 });
 
 t.test('every folder of src/ is in the module map, and the map has no cycle', async (t) => {

@@ -198,7 +198,7 @@ function expectedValue(s: Setting, raw: unknown): unknown {
 /**
  * The model of config.ts's checkExposure for a case whose every value is
  * valid: the setting it must name, or undefined when the combination is safe.
- * Written from the README's rules, not from the code.
+ * Written from the rules of docs/format.md, not from the code.
  */
 function exposureFault(c: ConfigCase): string | undefined {
   const value = (key: keyof NodeConfig): unknown => {

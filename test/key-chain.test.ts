@@ -1,6 +1,6 @@
 /**
  * Key links and the chain of keys (core/key-chain.ts), and how the pure log
- * verifier follows rotation entries: the README's "Key rotation" rules, one
+ * verifier follows rotation entries: the "Key rotation" rules of docs/format.md, one
  * test per failure mode asserting its code and seq.
  */
 import t, { type Test } from 'tap';

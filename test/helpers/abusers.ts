@@ -104,7 +104,7 @@ const toClose: (() => void)[] = [];
  * starts a step at most every `everyMs` (0: back to back). The pacing bounds
  * what the abusers' own client code costs on the shared 2-core test machine,
  * so the test measures what the node lets abuse do to honest callers, not
- * two processes fighting over the same cores (README: load test).
+ * two processes fighting over the same cores (docs/benchmarks.md, the load test).
  */
 async function loop(n: number, max: number, step: (i: number) => Promise<void>, everyMs = 0): Promise<void> {
   let calls = 0;

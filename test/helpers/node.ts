@@ -68,7 +68,7 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
-/** Node's own flags for `cairn serve`, as `npm start` and the image pass them (README, Operations). */
+/** Node's own flags for `cairn serve`, as `npm start` and the image pass them (docs/operations.md, "Starting a node"). */
 export const SERVE_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 /** Starts `cairn serve` as a child process and waits for its address. */
