@@ -47,7 +47,7 @@ export class StoreAnchorQueries implements AnchorQueries {
   }
 
   async proofFor(log: string, size: number): Promise<CheckpointAnchor | undefined> {
-    // The store's default page: the first 1000 windows covering the log.
+    // Searches the store's default page, the first 1000 windows covering the log, as GetAnchorProof always has.
     const ws = await this.#store.forLog(log);
     const stored = size === 0 ? ws.filter((w) => w.state === 'committed').at(-1) : ws.find((w) => w.window.checkpoints.some((c) => c.log === log && c.size === size));
     if (!stored) return undefined;
