@@ -87,3 +87,19 @@ t.test('proofFor: undefined for a size no window holds, and for a log no window 
   t.equal(await q.proofFor('d', 0), undefined);
   t.equal(await q.proofFor('d', 1), undefined);
 });
+
+t.test('proofFor finds a log\'s checkpoint and its latest committed window past the first 1,000 windows', async (t) => {
+  const dir = await tempDir();
+  const store = await AnchorStore.open(join(dir.path, 'anchors'));
+  t.teardown(async () => {
+    await store.close();
+    await dir.remove();
+  });
+  // `a` grows in each of 1,200 windows; the last one is still pending.
+  for (let n = 1; n <= 1200; n++) await store.put(stored(n, n === 1200 ? 'pending' : 'committed', [checkpoint('a', n)]));
+  const q = new StoreAnchorQueries(store);
+  t.equal((await q.proofFor('a', 0))?.stored.window.window, 1199, 'size 0: the latest committed window, not one of the first 1,000');
+  t.equal((await q.proofFor('a', 1150))?.stored.window.window, 1150, 'a size anchored after window 1,000');
+  t.equal((await q.proofFor('a', 7))?.stored.window.window, 7);
+  t.equal(await q.proofFor('a', 5000), undefined, 'a size never anchored');
+});

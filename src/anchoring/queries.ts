@@ -47,9 +47,10 @@ export class StoreAnchorQueries implements AnchorQueries {
   }
 
   async proofFor(log: string, size: number): Promise<CheckpointAnchor | undefined> {
-    // Searches the store's default page, the first 1000 windows covering the log, as GetAnchorProof always has.
-    const ws = await this.#store.forLog(log);
-    const stored = size === 0 ? ws.filter((w) => w.state === 'committed').at(-1) : ws.find((w) => w.window.checkpoints.some((c) => c.log === log && c.size === size));
+    const stored =
+      size === 0
+        ? await this.#store.findForLog(log, (w) => w.state === 'committed', true)
+        : await this.#store.findForLog(log, (w) => w.window.checkpoints.some((c) => c.log === log && c.size === size));
     if (!stored) return undefined;
     // Every window found through the log's index holds a checkpoint of the log.
     const proof = windowProof(stored.window, log)!;

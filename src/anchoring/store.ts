@@ -97,6 +97,19 @@ export class AnchorStore {
     return undefined;
   }
 
+  /**
+   * The first window covering `log` that `match` accepts, oldest first or
+   * (`newestFirst`) newest first. Reads one window at a time, however many
+   * windows the log has.
+   */
+  async findForLog(log: string, match: (w: StoredWindow) => boolean, newestFirst = false): Promise<StoredWindow | undefined> {
+    for await (const k of this.#db.keys({ gte: logKey(log, 0), lte: logKey(log, Number.MAX_SAFE_INTEGER), reverse: newestFirst })) {
+      const w = await this.get(readU64(k, k.length - 8));
+      if (w && match(w)) return w;
+    }
+    return undefined;
+  }
+
   /** Windows covering `log` with number in [from, to], oldest first, at most `limit`. */
   async forLog(log: string, from = 0, to = Number.MAX_SAFE_INTEGER, limit = 1000): Promise<StoredWindow[]> {
     const out: StoredWindow[] = [];
