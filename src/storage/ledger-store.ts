@@ -1,7 +1,8 @@
 /**
  * Durable storage of logs in one LevelDB database.
  *
- * Guarantee (the "sequencing" stage): {@link LedgerStore.commit} writes a
+ * Guarantee (the group commit, which makes a group's sequence, integrate and
+ * checkpoint stages durable together): {@link LedgerStore.commit} writes a
  * whole group of entries, their Merkle nodes, idempotency keys, the signed
  * checkpoint and the new head in ONE synced write batch. LevelDB applies a
  * batch atomically through its write-ahead log, so after a crash a log is
@@ -189,9 +190,7 @@ export class LedgerStore {
    * the groups that arrive (of every log, and several of one log) are queued
    * and then written together in ONE synced batch (still atomic: all of them
    * or none). A synced write costs about the same for 1 entry or 50, so what
-   * sets throughput is how many entries share one (measured with 16 logs
-   * appended to at the same instant: p50 20 -> 17 ms; see the README's
-   * benchmark for one log at concurrency 64).
+   * sets throughput is how many entries share one (docs/design.md).
    *
    * Order: a log's groups are written in the order `commit` is called (a
    * later group is in a later batch, or after it in the same one), so a
@@ -227,8 +226,8 @@ export class LedgerStore {
           else groups.push(q);
         }
         if (groups.length === 0) continue;
-        // A chained batch, not an array batch: measured 2x faster here and free of
-        // abstract-level's per-op options cost (docs/PERF.md).
+        // A chained batch, not an array batch: free of abstract-level's per-op
+        // options cost, about 2x faster here (docs/design.md).
         const b = this.#db.batch();
         try {
           for (const { log, g } of groups) putGroup(b, log, g);
