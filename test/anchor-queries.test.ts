@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/node.js';
 import { AnchorStore, type StoredWindow } from '../src/anchoring/store.js';
 import { StoreAnchorQueries } from '../src/anchoring/queries.js';
-import { buildWindow, verifyAnchorProof, type WindowCheckpoint } from '../src/core/anchor.js';
+import { verifyAnchorProof, type WindowCheckpoint } from '../src/core/anchor.js';
+import { buildWindow } from '../src/anchoring/window-tree.js';
 
 function checkpoint(log: string, size: number): WindowCheckpoint {
   return { log, size, rootHash: `${log}-${size}`.padEnd(64, '0'), note: `node/${log}\n${size}\nroot-of-${log}-${size}\n` };

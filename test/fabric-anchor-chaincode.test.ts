@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import anchorRecord from '../src/chaincode/anchor-record.cjs';
 import windowRootModule from '../src/chaincode/window-root.cjs';
-import { buildWindow } from '../src/core/anchor.js';
+import { buildWindow } from '../src/anchoring/window-tree.js';
 import { TestPeer, type Identity } from './fabric/test-peer.js';
 import { connectGateway } from './fabric/client.js';
 import { REPO_ROOT } from './fabric/chaincode-process.js';

@@ -3,15 +3,17 @@
  * recorded `root` is always the tree over the checkpoints it lists (a node
  * cannot anchor a root that proves nothing).
  *
- * Same definition as the node's `src/core/anchor.ts` (which this package
- * cannot import: it is deployed alone), RFC 6962 section 2.1 over the
- * checkpoints' signed notes in log order:
+ * Same definition as the node's (`src/core/anchor.ts`, computed by
+ * `src/anchoring/window-tree.ts`), which this package cannot import: it is
+ * deployed alone. RFC 6962 section 2.1 over the checkpoints' signed notes in
+ * log order:
  *
  *   leaf(i) = SHA-256(0x00 || UTF-8 bytes of note i)
  *   MTH(D[n]) = SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n])),
  *               k the largest power of two smaller than n
  *
- * The test suite checks equality with `buildWindow` for random windows.
+ * test/anchor-tree.test.ts proves it equal to the node's window tree and to
+ * the pure RFC 6962 code for random windows.
  */
 import nodeCrypto = require('node:crypto');
 

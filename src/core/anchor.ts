@@ -9,13 +9,15 @@
  *   leaf(i) = SHA-256(0x00 || UTF-8 bytes of checkpoint note i)   (the whole signed note)
  *   root    = RFC 6962 MTH over the leaves
  *
- * An anchor proof for one checkpoint is its audit path in the window tree,
- * checked with the same RFC 6962 code as the log tree (merkle.ts).
+ * The node builds windows (root and audit paths) once, in
+ * anchoring/window-tree.ts; this module holds the format, the order and the
+ * check. An anchor proof for one checkpoint is its audit path in the window
+ * tree, checked with the same RFC 6962 code as the log tree (merkle.ts).
  *
  * Pure module: no Node-only imports.
  */
-import { leafHash, rootFromLeafHashes, verifyInclusion } from './merkle.js';
-import { utf8, toHex, fromHex } from './bytes.js';
+import { leafHash, verifyInclusion } from './merkle.js';
+import { utf8, fromHex } from './bytes.js';
 import { VerificationError } from './errors.js';
 
 export interface WindowCheckpoint {
@@ -57,11 +59,9 @@ export function windowLeaf(note: string): Uint8Array {
   return leafHash(utf8(note));
 }
 
-/** Sorts by log (byte order of names, which are ASCII) and computes the root. */
-export function buildWindow(window: number, node: string, checkpoints: readonly WindowCheckpoint[]): AnchorWindow {
-  const sorted = [...checkpoints].sort((a, b) => (a.log < b.log ? -1 : a.log > b.log ? 1 : 0));
-  const root = toHex(rootFromLeafHashes(sorted.map((c) => windowLeaf(c.note))));
-  return { window, root, node, checkpoints: sorted };
+/** A window's checkpoints in window order: by log, in byte order of the names (which are ASCII). */
+export function sortByLog<C extends { log: string }>(checkpoints: readonly C[]): C[] {
+  return [...checkpoints].sort((a, b) => (a.log < b.log ? -1 : a.log > b.log ? 1 : 0));
 }
 
 /**

@@ -3,8 +3,8 @@
  * previous entry's hash, which covers the previous signature, so signing a
  * log is inherently sequential. What can move is *where* it runs: the worker
  * variant signs on its own thread, keeping each log's chain head there, so the
- * main thread handles gRPC, integration and storage while the next group signs
- * (measured in `npm run bench`).
+ * main thread handles gRPC, integrate, checkpoint and the group commit while
+ * the next group signs (docs/design.md).
  *
  * Guarantee: groups of one log are signed in the order `sign` is called, each
  * continuing the chain where the previous call ended (or where `reset` put it).
@@ -57,8 +57,8 @@ export function signChain(sign: (m: Uint8Array) => Uint8Array, log: string, prev
 
 /**
  * A signed group as one byte array, so that it crosses to the main thread as
- * one transferred buffer: cloning three small arrays per entry cost about
- * 8 us per entry on each side (measured), more than hashing it.
+ * one transferred buffer: cloning three small arrays per entry cost more
+ * than hashing it (about 8 us per entry on each side; docs/design.md).
  * Layout per entry: u32 body length, u32 signature length, body, signature, 32-byte hash.
  */
 export function packSigned(entries: readonly SignedEntry[]): Uint8Array {
@@ -163,7 +163,7 @@ export class WorkerChainSigner implements ChainSigner {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject, log });
-      // One JSON string, not a structured clone of each item: about half the main thread's cost (measured).
+      // One JSON string, not a structured clone of each item: about half the main thread's cost (docs/design.md).
       this.#worker.postMessage({ type: 'sign', id, log, startSeq, time, items: JSON.stringify(items) });
     });
   }

@@ -1,19 +1,23 @@
 /**
- * One log's write path: sequencing, integration and publishing in one group
- * commit.
+ * One log's write path. Each append is sequenced (validated, signed,
+ * hash-chained and given its seq), integrated (the Merkle tree is extended)
+ * and checkpointed (a signed C2SP checkpoint covers it); the three are made
+ * durable together in one group commit, and only then is the append
+ * acknowledged. Anchoring follows asynchronously (anchoring/pipeline.ts).
+ * Whether a requestId is new is decided by RequestIds (request-ids.ts).
  *
  * Guarantees
  * - `append` resolves to a receipt only after its entry, the Merkle nodes it
- *   completes and a signed checkpoint covering it are durable (one synced
- *   LevelDB batch, see LedgerStore.commit). It never resolves for an entry
- *   that a crash could lose.
- * - Concurrent appends are grouped: one synced batch and one checkpoint
+ *   completes and a signed checkpoint covering it are durable (the group
+ *   commit: one synced LevelDB batch, see LedgerStore.commit). It never
+ *   resolves for an entry that a crash could lose.
+ * - Concurrent appends are grouped: one group commit and one checkpoint
  *   signature per group, so throughput rises with concurrency.
- * - Groups commit strictly in order. The next group is built (signed, hashed,
- *   integrated) while the previous one syncs, and handed to the store at
+ * - Groups commit strictly in order. The next group is sequenced, integrated
+ *   and checkpointed while the previous one syncs, and handed to the store at
  *   once, so groups that are ready together share one synced write; if a
- *   commit fails, every group built on top of it fails too (the store refuses
- *   the log's later groups) and the state is reloaded from storage.
+ *   group commit fails, every group built on top of it fails too (the store
+ *   refuses the log's later groups) and the state is reloaded from storage.
  * - The queue is bounded: past `maxQueue` waiting appends, `append` fails at
  *   once with RESOURCE_EXHAUSTED and a retry hint, never an unbounded queue.
  * - A `requestId` already recorded (or in flight) in this log returns the
@@ -36,8 +40,9 @@ import { ecdsaKeyId, ecdsaNoteVerifier, openNote, parseNote } from '../core/note
 import { bytesEqual } from '../core/bytes.js';
 import type { ValidAppend } from '../core/append-request.js';
 import type { NoteSigner } from '../core/note.js';
-import type { CommitGroup, LedgerStore } from '../storage/ledger-store.js';
+import type { CommitGroup, Head, LedgerStore } from '../storage/ledger-store.js';
 import type { ChainSigner, EntryFields } from './chain-signer.js';
+import { RequestIds } from './request-ids.js';
 
 export interface SignedCheckpoint {
   log: string;
@@ -89,27 +94,41 @@ interface TreeState {
   frontier: Map<string, Uint8Array>;
 }
 
+/** A log's state as storage holds it. */
+interface Loaded {
+  state: TreeState;
+  checkpoint: SignedCheckpoint;
+  /** Why appends are refused, when the stored state disagrees with itself or with `headKeys`. */
+  broken: CairnError | undefined;
+  headKey: Uint8Array | undefined;
+}
+
+/** A group after integrate and checkpoint: what the group commit writes, and the nodes its receipts' proofs need. */
+interface Integrated {
+  group: CommitGroup;
+  checkpoint: SignedCheckpoint;
+  nodes: Map<string, Uint8Array>;
+}
+
 const nodeKey = (id: NodeId): string => `${id.level}/${id.index}`;
 /** requestIds a log keeps in memory (default of SequencerOptions.rememberedRequests). */
 const REMEMBERED_REQUESTS = 100_000;
-// Bounds the groups between signing and durable: one signing, the rest waiting for or in a write.
+// Bounds the groups between sequence and durable: one being signed, the rest waiting for or in a write.
 const MAX_INFLIGHT_GROUPS = 3;
 /**
  * The least a group cut while an earlier one is still on its way to disk
  * holds, unless no append has joined it for one I/O turn. Each group pays
  * fixed costs (a checkpoint signature, two thread hops, its part of a write)
- * however few entries it carries; appends still arriving do better waiting
- * for the pipeline to free. Measured against cutting a group whenever
- * signing is free, AppendStream at concurrency 64, alternating runs: 10-15%
- * less node CPU per append, 0-19% more appends/s with the signing worker and
- * 30-50% more with inline signing. Waiting on for appends that no longer
- * come (fewer clients than this, all already in line) only idled the signer:
- * cutting once the line has stood still for a turn gave concurrency 16
- * 3,454-3,711 instead of 2,680-3,159 appends/s at 285-293 instead of 345-401
- * us of node CPU each, concurrency 64 unchanged (alternating runs). An idle
- * log still starts each group at once.
+ * however few entries it carries, so appends still arriving do better
+ * waiting for the pipeline to free (about 10-15% less node CPU per append at
+ * concurrency 64; docs/design.md). Waiting on for appends that no longer come
+ * (fewer clients than this, all already in line) would only idle the signer,
+ * hence the cut once the line has stood still for a turn. An idle log still
+ * starts each group at once.
  */
 const MIN_OVERLAPPING_GROUP = 32;
+
+const shuttingDown = (): CairnError => new CairnError('UNAVAILABLE', 'node is shutting down');
 
 export class LogSequencer {
   readonly log: string;
@@ -118,6 +137,7 @@ export class LogSequencer {
   readonly #noteSigner: NoteSigner;
   readonly #opts: Readonly<SequencerOptions>;
   readonly #hooks: SequencerHooks;
+  readonly #requests: RequestIds<ValidAppend, Receipt>;
   /** Next seq to assign and the time floor: ahead of what is durable while groups are in flight. */
   #nextSeq: number;
   #lastTimeMs: number;
@@ -128,65 +148,42 @@ export class LogSequencer {
   #headKey: Uint8Array | undefined;
   #queue: Pending[] = [];
   #inflight = 0;
+  /** Settles after the last group commit handed to the store (close waits for it). */
   #tail: Promise<void> = Promise.resolve();
   #broken: CairnError | undefined;
   #scheduled = false;
-  /**
-   * Appends, in call order, that wait for requestIds to be looked up in
-   * storage, with every append that came after them (`append`).
-   */
-  #intake: { req: ValidAppend; settle: (r: Promise<Receipt>) => void }[] = [];
-  #lookingUp = false;
   /** A group of this log is being signed: the next one waits and grows meanwhile. */
   #signing = false;
   /** The queue's length when #pump last held back a group that was not yet MIN_OVERLAPPING_GROUP long. */
   #heldAt = -1;
   #closed = false;
-  readonly #requestsInFlight = new Map<string, Promise<Receipt>>();
-  readonly #requestsDone = new Map<string, number>();
-  /**
-   * #requestsDone holds every requestId this log has ever recorded, so an id
-   * missing there is new without asking storage: true from open for a log of
-   * at most `rememberedRequests` entries, false once one is forgotten.
-   */
-  #requestsAllKnown = false;
-  get #remembered(): number {
-    return this.#opts.rememberedRequests ?? REMEMBERED_REQUESTS;
-  }
   readonly #waiters = new Set<() => void>();
 
-  private constructor(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, state: TreeState, cp: SignedCheckpoint) {
+  private constructor(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, loaded: Loaded) {
     this.log = log;
     this.#store = store;
     this.#chain = chain;
     this.#noteSigner = noteSigner;
     this.#opts = opts;
     this.#hooks = hooks;
-    this.#tree = state;
-    this.#nextSeq = state.size;
-    this.#lastTimeMs = state.lastTimeMs;
-    this.#committed = cp;
-    chain.reset(log, state.lastHash);
+    this.#requests = new RequestIds(log, store, { enter: (req) => this.#enter(req), replay: (seq) => this.#replay(seq) }, {
+      remembered: opts.rememberedRequests ?? REMEMBERED_REQUESTS,
+      maxWaiting: opts.maxQueue,
+    });
+    this.#tree = loaded.state;
+    this.#nextSeq = loaded.state.size;
+    this.#lastTimeMs = loaded.state.lastTimeMs;
+    this.#committed = loaded.checkpoint;
+    this.#headKey = loaded.headKey;
+    this.#broken = loaded.broken;
+    chain.reset(log, loaded.state.lastHash);
   }
 
   static async open(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks = {}): Promise<LogSequencer> {
-    const { state, checkpoint, damage, keyDamage, headKey } = await LogSequencer.#load(log, store, noteSigner, opts);
-    const s = new LogSequencer(log, store, chain, noteSigner, opts, hooks, state, checkpoint);
-    // A storage read per batch of new ids is a thread hop in front of every such append
-    // (AppendStream at concurrency 64: a quarter fewer appends/s): read them all once instead, while that is small.
-    if (state.size <= s.#remembered) {
-      for (const [id, seq] of await store.readRequestIds(log)) s.#requestsDone.set(id, seq);
-      s.#requestsAllKnown = true;
-    }
-    s.#headKey = headKey;
-    s.#broken = LogSequencer.#damageError(log, damage, keyDamage);
+    const loaded = await LogSequencer.#load(log, store, noteSigner, opts);
+    const s = new LogSequencer(log, store, chain, noteSigner, opts, hooks, loaded);
+    await s.#requests.preload(loaded.state.size);
     return s;
-  }
-
-  static #damageError(log: string, damage: string | undefined, keyDamage: string | undefined): CairnError | undefined {
-    if (damage) return new CairnError('CORRUPTION', `log ${log}: ${damage}; appends refused (run cairn verify)`);
-    if (keyDamage) return new CairnError('FAILED_PRECONDITION', `log ${log}: ${keyDamage}; appends refused`);
-    return undefined;
   }
 
   /** Which of `headKeys` signed the stored head checkpoint (undefined for an empty log, or when none did). */
@@ -194,59 +191,42 @@ export class LogSequencer {
     return this.#headKey;
   }
 
-  static async #load(
-    log: string,
-    store: LedgerStore,
-    noteSigner: NoteSigner,
-    opts: SequencerOptions,
-  ): Promise<{ state: TreeState; checkpoint: SignedCheckpoint; damage?: string | undefined; keyDamage?: string | undefined; headKey?: Uint8Array | undefined }> {
-    const origin = opts.origin;
+  /**
+   * Reads the log's durable state and checks it against itself: appending on
+   * top of damage would sign over it. Reads stay available so that an
+   * auditor can find the damage with `cairn verify` (the full verification).
+   */
+  static async #load(log: string, store: LedgerStore, noteSigner: NoteSigner, opts: SequencerOptions): Promise<Loaded> {
     const head = await store.getHead(log);
-    if (!head) {
-      const range = CompactRange.empty();
-      const rootHash = range.root();
-      return {
-        state: { size: 0, lastHash: ZERO_HASH, lastTimeMs: 0, range, frontier: new Map() },
-        // An empty log's checkpoint is signed on demand and never stored.
-        checkpoint: { log, size: 0, rootHash, note: signCheckpoint({ origin, size: 0, rootHash, extensions: [] }, noteSigner) },
-      };
-    }
+    if (!head) return emptyLog(log, opts.origin, noteSigner);
     const ids = CompactRange.nodesFor(head.size);
     const hashes = await store.getNodes(log, ids);
     const range = CompactRange.fromNodes(head.size, hashes);
-    const frontier = new Map<string, Uint8Array>();
-    ids.forEach((id, i) => frontier.set(nodeKey(id), hashes[i]!));
+    const frontier = new Map(ids.map((id, i): [string, Uint8Array] => [nodeKey(id), hashes[i]!]));
     const cp = await store.getCheckpoint(log, head.size);
     if (!cp) throw new CairnError('CORRUPTION', `log ${log}: no checkpoint for head size ${head.size}`);
-    // Refuse to extend a log whose stored state disagrees with itself: appending
-    // on top would sign over the damage. (Full verification is `cairn verify`.)
-    // Reads stay available so that an auditor can find the damage with `cairn verify`.
-    let damage: string | undefined;
-    let signedRoot: Uint8Array | undefined;
-    try {
-      signedRoot = parseCheckpoint(cp.note.slice(0, cp.note.lastIndexOf('\n\n') + 1)).rootHash;
-    } catch {
-      damage = `the stored checkpoint at size ${head.size} does not parse`;
-    }
-    if (signedRoot && !bytesEqual(signedRoot, range.root())) damage = `stored Merkle nodes do not match the signed checkpoint at size ${head.size}`;
-    const last = await store.getEntry(log, head.size - 1).catch(() => undefined);
-    if (!last || !bytesEqual(last.hash, head.lastHash)) damage ??= `the head does not match entry ${head.size - 1}`;
-    let headKey: Uint8Array | undefined;
-    let keyDamage: string | undefined;
-    if (opts.headKeys && !damage) {
-      headKey = signingKeyOf(cp.note, opts.headKeys);
-      if (!headKey) {
-        const ids = opts.headKeys.map((k) => ecdsaKeyId(k).toString(16).padStart(8, '0')).join(', ');
-        keyDamage = `the checkpoint at size ${head.size} is not signed by the node's signing key (${ids}): the key changed without a rotation entry; put the previous key back and run cairn rotate-key`;
-      }
-    }
+    const signedRoot = signedRootOf(cp.note);
+    const damage = await LogSequencer.#damage(log, store, head, range, signedRoot);
+    const headKey = opts.headKeys && damage === undefined ? signingKeyOf(cp.note, opts.headKeys) : undefined;
+    let broken: CairnError | undefined;
+    if (damage !== undefined) broken = new CairnError('CORRUPTION', `log ${log}: ${damage}; appends refused (run cairn verify)`);
+    else if (opts.headKeys && !headKey) broken = new CairnError('FAILED_PRECONDITION', `log ${log}: ${keyChanged(head.size, opts.headKeys)}; appends refused`);
     return {
       state: { size: head.size, lastHash: head.lastHash, lastTimeMs: head.lastTimeMs, range, frontier },
       checkpoint: { log, size: head.size, rootHash: signedRoot ?? range.root(), note: cp.note },
-      damage,
-      keyDamage,
+      broken,
       headKey,
     };
+  }
+
+  /** What is wrong with the stored head, its Merkle nodes and its checkpoint (undefined: they agree). */
+  static async #damage(log: string, store: LedgerStore, head: Head, range: CompactRange, signedRoot: Uint8Array | undefined): Promise<string | undefined> {
+    let damage: string | undefined;
+    if (!signedRoot) damage = `the stored checkpoint at size ${head.size} does not parse`;
+    else if (!bytesEqual(signedRoot, range.root())) damage = `stored Merkle nodes do not match the signed checkpoint at size ${head.size}`;
+    const last = await store.getEntry(log, head.size - 1).catch(() => undefined);
+    if (!last || !bytesEqual(last.hash, head.lastHash)) damage ??= `the head does not match entry ${head.size - 1}`;
+    return damage;
   }
 
   /** The latest durable checkpoint. */
@@ -284,120 +264,28 @@ export class LogSequencer {
    * @throws CairnError RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE if storage failed
    */
   async append(req: ValidAppend): Promise<Receipt> {
-    if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
+    if (this.#closed) throw shuttingDown();
     if (this.#broken && this.#inflight === 0) throw this.#broken;
-    const id = req.requestId;
-    if (id) {
-      // A retry of a request this node recorded or is recording: no lookup, no new seq.
-      const known = this.#lookupRequest(id);
-      if (known) return known;
-    }
-    // The common case: no requestId to look up and nobody ahead still looking: in line at once.
-    if ((!id || this.#requestsAllKnown) && !this.#lookingUp) return this.#enqueue(req);
-    // Otherwise in call order behind the appends being looked up, so that one
-    // stream's appends get seqs in request order.
-    if (this.#intake.length >= this.#opts.maxQueue) {
-      throw new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 });
-    }
-    const r = new Promise<Promise<Receipt>>((settle) => this.#intake.push({ req, settle }));
-    if (!this.#lookingUp) void this.#drainIntake();
-    return r;
+    return this.#requests.admit(req);
   }
 
   /**
-   * Looks up the requestIds of everything in the intake with one storage read
-   * (one at a time, a stream whose every append carries an id got half the
-   * appends/s: measured), then puts each append in line, in call order.
+   * Puts a request in line (synchronously) and returns its receipt: the
+   * RequestIds' way in, once it has found the request new.
+   * @throws CairnError UNAVAILABLE when closed, RESOURCE_EXHAUSTED when the queue is full
    */
-  async #drainIntake(): Promise<void> {
-    this.#lookingUp = true;
-    try {
-      await this.#lookUpIntake();
-    } finally {
-      this.#lookingUp = false;
-    }
-  }
-
-  async #lookUpIntake(): Promise<void> {
-    while (this.#intake.length > 0) {
-      const batch = this.#intake.splice(0);
-      // Only reached while #requestsAllKnown is false: it starts true or never, and only turns false.
-      const ids = [...new Set(batch.flatMap((p) => (p.req.requestId && !this.#remembers(p.req.requestId) ? [p.req.requestId] : [])))];
-      let stored: Map<string, number>;
-      let failed: unknown;
-      try {
-        stored = await this.#store.getRequestSeqs(this.log, ids);
-      } catch (err) {
-        stored = new Map();
-        failed = err;
-      }
-      for (const { req, settle } of batch) {
-        const id = req.requestId;
-        if (id) {
-          // Checked again: an earlier duplicate in this batch, or one since, may be in line now.
-          const known = this.#lookupRequest(id);
-          if (known) {
-            settle(known);
-            continue;
-          }
-          if (failed) {
-            settle(Promise.reject(new CairnError('UNAVAILABLE', `log ${this.log}: cannot read request ids; nothing was recorded`, { cause: failed })));
-            continue;
-          }
-          const seq = stored.get(id);
-          if (seq !== undefined) {
-            settle(this.#replay(seq));
-            continue;
-          }
-        }
-        settle(this.#enqueue(req));
-      }
-    }
-  }
-
-  /** Puts a request in line (synchronously) and returns its receipt. */
-  #enqueue(req: ValidAppend): Promise<Receipt> {
-    // Closed while this append waited in line: close() has already failed the queue.
-    if (this.#closed) return Promise.reject(new CairnError('UNAVAILABLE', 'node is shutting down'));
+  #enter(req: ValidAppend): Promise<Receipt> {
+    // Closed while this append waited for a lookup: close() has already failed the queue.
+    if (this.#closed) throw shuttingDown();
     if (this.#queue.length >= this.#opts.maxQueue) {
-      return Promise.reject(new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 }));
+      throw new CairnError('RESOURCE_EXHAUSTED', `log ${this.log}: append queue is full (${this.#opts.maxQueue}); retry later`, { retryAfterMs: 50 });
     }
     const p = new Promise<Receipt>((resolve, reject) => this.#queue.push({ req, resolve, reject }));
-    const id = req.requestId;
-    if (id) {
-      this.#requestsInFlight.set(id, p);
-      p.then(
-        (r) => this.#remember(id, r.entry.seq),
-        () => this.#requestsInFlight.delete(id),
-      );
-    }
     this.#schedule();
     return p;
   }
 
-  /** This node is recording, or recently recorded, request `id` (no storage read needed). */
-  #remembers(id: string): boolean {
-    return this.#requestsInFlight.has(id) || this.#requestsDone.has(id);
-  }
-
-  #lookupRequest(id: string): Promise<Receipt> | undefined {
-    const p = this.#requestsInFlight.get(id);
-    if (p) return p.then((r) => ({ ...r, replayed: true }));
-    const seq = this.#requestsDone.get(id);
-    return seq === undefined ? undefined : this.#replay(seq);
-  }
-
-  #remember(id: string, seq: number): void {
-    this.#requestsInFlight.delete(id);
-    if (this.#requestsDone.size >= this.#remembered) {
-      // Oldest first: Map iteration order is insertion order. Forgotten ids are still in storage.
-      const oldest = this.#requestsDone.keys().next().value;
-      if (oldest !== undefined) this.#requestsDone.delete(oldest);
-      this.#requestsAllKnown = false;
-    }
-    this.#requestsDone.set(id, seq);
-  }
-
+  /** The receipt of the entry recorded at `seq`, proved in the latest durable checkpoint. */
   async #replay(seq: number): Promise<Receipt> {
     const entry = await this.#store.getEntry(this.log, seq);
     if (!entry) throw new CairnError('CORRUPTION', `log ${this.log}: request index points at missing entry ${seq}`);
@@ -435,25 +323,40 @@ export class LogSequencer {
     const settled = n === this.#heldAt;
     if (n >= enough || settled) {
       this.#heldAt = -1;
-      this.#buildGroup(this.#queue.splice(0, this.#opts.maxBatch));
+      this.#startGroup(this.#queue.splice(0, this.#opts.maxBatch));
       return;
     }
     this.#heldAt = n;
     this.#schedule();
   }
 
-  #buildGroup(batch: Pending[]): void {
+  /** Takes one group through sequence, integrate and checkpoint, and the group commit; acknowledges it once durable. */
+  #startGroup(batch: Pending[]): void {
     const startNs = process.hrtime.bigint();
     // A new log's first group starts with the genesis entry; the batch follows it.
     const genesis = this.#nextSeq === 0 && this.#opts.genesis ? [this.#opts.genesis] : [];
-    const startSeq = this.#nextSeq + genesis.length;
+    const firstSeq = this.#nextSeq;
+    const startSeq = firstSeq + genesis.length;
     this.#nextSeq += genesis.length + batch.length;
     const timeMs = Math.max(Date.now(), this.#lastTimeMs);
     this.#lastTimeMs = timeMs;
     const requests = batch.flatMap((p, i) => (p.req.requestId ? [{ requestId: p.req.requestId, seq: startSeq + i }] : []));
     this.#inflight++;
-    // Stage 1, sequencing and signing: may run on the signing thread while earlier groups integrate or sync.
-    const signed = this.#chain.sign(this.log, startSeq - genesis.length, new Date(timeMs).toISOString(), [...genesis, ...batch.map((p) => p.req)]);
+    const signed = this.#sequence(firstSeq, timeMs, [...genesis, ...batch.map((p) => p.req)]);
+    const integrated = this.#integrateInOrder(signed, timeMs, requests);
+    const durable = this.#commitInOrder(integrated);
+    durable.then(
+      (g) => this.#acknowledge(batch, genesis.length, g, startNs),
+      (cause) => this.#fail(batch, cause),
+    );
+  }
+
+  /**
+   * Sequence: signs and hash-chains the group as seqs firstSeq.., possibly
+   * on the signing thread while earlier groups integrate or sync.
+   */
+  #sequence(firstSeq: number, timeMs: number, items: EntryFields[]): Promise<SignedEntry[]> {
+    const signed = this.#chain.sign(this.log, firstSeq, new Date(timeMs).toISOString(), items);
     this.#signing = true;
     signed.then(
       () => {
@@ -464,7 +367,11 @@ export class LogSequencer {
         this.#signing = false;
       },
     );
-    // Stage 2, integration and publishing: in order, on this thread.
+    return signed;
+  }
+
+  /** Integrate and checkpoint, group after group in order, on this thread. */
+  #integrateInOrder(signed: Promise<SignedEntry[]>, timeMs: number, requests: { requestId: string; seq: number }[]): Promise<Integrated> {
     const integrated = this.#integrateTail.then(async () => {
       if (this.#broken) throw this.#broken;
       let entries: SignedEntry[];
@@ -480,10 +387,16 @@ export class LogSequencer {
       () => undefined,
       () => undefined,
     );
-    // Stage 3, durability: handed to the store as soon as it is integrated, so
-    // that groups which are ready while a write is in flight share the next
-    // synced batch; the store keeps them in this order.
-    const commit = integrated.then(async (g) => {
+    return integrated;
+  }
+
+  /**
+   * The group commit: handed to the store as soon as the group is
+   * integrated, so that groups ready while a write is in flight share the
+   * next synced batch; the store keeps them in this order.
+   */
+  #commitInOrder(integrated: Promise<Integrated>): Promise<Integrated> {
+    const durable = integrated.then(async (g) => {
       if (this.#broken) throw this.#broken;
       try {
         await this.#store.commit(this.log, g.group);
@@ -493,34 +406,17 @@ export class LogSequencer {
       }
       return g;
     });
-    this.#tail = this.#tail.then(
-      () => commit.then(
+    this.#tail = this.#tail.then(() =>
+      durable.then(
         () => undefined,
         () => undefined,
       ),
     );
-    commit.then(
-      ({ group, checkpoint, nodes }) => {
-        this.#inflight--;
-        this.#committed = checkpoint;
-        const size = checkpoint.size;
-        for (let i = 0; i < batch.length; i++) {
-          const e = group.entries[genesis.length + i]!;
-          const plan = inclusionProofPlan(e.seq, size);
-          // Every node a new entry's path needs is in its group or the frontier before it.
-          const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
-          batch[i]!.resolve({ entry: e, checkpoint, inclusionProof: proof, replayed: false });
-        }
-        this.#hooks.committed?.(this.log, checkpoint, batch.length, startNs);
-        this.#wake();
-        this.#pump();
-      },
-      (cause) => this.#fail(batch, cause),
-    );
+    return durable;
   }
 
-  /** Extends the tree with a signed group and signs its checkpoint. */
-  #integrate(entries: SignedEntry[], timeMs: number, requests: { requestId: string; seq: number }[]): { group: CommitGroup; checkpoint: SignedCheckpoint; nodes: Map<string, Uint8Array> } {
+  /** Extends the tree with a signed group (integrate) and signs its checkpoint (checkpoint). */
+  #integrate(entries: SignedEntry[], timeMs: number, requests: { requestId: string; seq: number }[]): Integrated {
     const t = this.#tree;
     const nodes = new Map(t.frontier);
     const written: { id: NodeId; hash: Uint8Array }[] = [];
@@ -543,32 +439,49 @@ export class LogSequencer {
     return { group, checkpoint, nodes };
   }
 
+  /** Resolves a durable group's appends with their receipts (the genesis entry, if any, comes first and has no caller). */
+  #acknowledge(batch: Pending[], genesis: number, { group, checkpoint, nodes }: Integrated, startNs: bigint): void {
+    this.#inflight--;
+    this.#committed = checkpoint;
+    for (let i = 0; i < batch.length; i++) {
+      const e = group.entries[genesis + i]!;
+      const plan = inclusionProofPlan(e.seq, checkpoint.size);
+      // Every node a new entry's path needs is in its group or the frontier before it.
+      const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
+      batch[i]!.resolve({ entry: e, checkpoint, inclusionProof: proof, replayed: false });
+    }
+    this.#hooks.committed?.(this.log, checkpoint, batch.length, startNs);
+    this.#wake();
+    this.#pump();
+  }
+
   #fail(batch: Pending[], cause: unknown): void {
     this.#inflight--;
     for (const p of batch) p.reject(cause);
-    // Every group built on the failed one fails too (see the commit chain); once
+    // Every group built on the failed one fails too (see #commitInOrder); once
     // the last has, rebuild the state from what is durable and go on.
     if (this.#inflight === 0) void this.#reload();
   }
 
   async #reload(): Promise<void> {
+    let loaded: Loaded;
     try {
-      const { state, checkpoint, damage, keyDamage, headKey } = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts);
-      this.#store.recovered(this.log);
-      this.#tree = state;
-      this.#nextSeq = state.size;
-      this.#lastTimeMs = state.lastTimeMs;
-      this.#committed = checkpoint;
-      this.#headKey = headKey;
-      this.#chain.reset(this.log, state.lastHash);
-      this.#broken = LogSequencer.#damageError(this.log, damage, keyDamage);
-      if (this.#broken) for (const p of this.#queue.splice(0)) p.reject(this.#broken);
-      this.#pump();
+      loaded = await LogSequencer.#load(this.log, this.#store, this.#noteSigner, this.#opts);
     } catch (e) {
-      const fatal = new CairnError('UNAVAILABLE', `log ${this.log}: cannot reload after a failed write`, { cause: e });
-      this.#broken = fatal;
-      for (const p of this.#queue.splice(0)) p.reject(fatal);
+      this.#broken = new CairnError('UNAVAILABLE', `log ${this.log}: cannot reload after a failed write`, { cause: e });
+      for (const p of this.#queue.splice(0)) p.reject(this.#broken);
+      return;
     }
+    this.#store.recovered(this.log);
+    this.#tree = loaded.state;
+    this.#nextSeq = loaded.state.size;
+    this.#lastTimeMs = loaded.state.lastTimeMs;
+    this.#committed = loaded.checkpoint;
+    this.#headKey = loaded.headKey;
+    this.#chain.reset(this.log, loaded.state.lastHash);
+    this.#broken = loaded.broken;
+    if (this.#broken) for (const p of this.#queue.splice(0)) p.reject(this.#broken);
+    this.#pump();
   }
 
   #wake(): void {
@@ -583,11 +496,37 @@ export class LogSequencer {
   /** Stops taking appends, waits for groups in flight, fails what never started. */
   async close(): Promise<void> {
     this.#closed = true;
-    const err = new CairnError('UNAVAILABLE', 'node is shutting down');
+    const err = shuttingDown();
     for (const p of this.#queue.splice(0)) p.reject(err);
     await this.#tail;
     this.#wake();
   }
+}
+
+/** An empty log: size 0, its checkpoint signed on demand and never stored. */
+function emptyLog(log: string, origin: string, noteSigner: NoteSigner): Loaded {
+  const range = CompactRange.empty();
+  const rootHash = range.root();
+  return {
+    state: { size: 0, lastHash: ZERO_HASH, lastTimeMs: 0, range, frontier: new Map() },
+    checkpoint: { log, size: 0, rootHash, note: signCheckpoint({ origin, size: 0, rootHash, extensions: [] }, noteSigner) },
+    broken: undefined,
+    headKey: undefined,
+  };
+}
+
+/** The root hash a stored checkpoint note signs, or undefined when its body does not parse. */
+function signedRootOf(note: string): Uint8Array | undefined {
+  try {
+    return parseCheckpoint(note.slice(0, note.lastIndexOf('\n\n') + 1)).rootHash;
+  } catch {
+    return undefined;
+  }
+}
+
+function keyChanged(size: number, headKeys: readonly Uint8Array[]): string {
+  const ids = headKeys.map((k) => ecdsaKeyId(k).toString(16).padStart(8, '0')).join(', ');
+  return `the checkpoint at size ${size} is not signed by the node's signing key (${ids}): the key changed without a rotation entry; put the previous key back and run cairn rotate-key`;
 }
 
 /** The key of `keys` whose signature on the note verifies (under the name on its line), or undefined. */

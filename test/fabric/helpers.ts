@@ -3,7 +3,7 @@
  * call fails with, and bounded waits on event streams.
  */
 import { createHash } from 'node:crypto';
-import { buildWindow } from '../../src/core/anchor.js';
+import { buildWindow } from '../../src/anchoring/window-tree.js';
 export { nextWithin } from '../helpers/async.js';
 
 /** The node name the helpers anchor under unless told otherwise. */
@@ -30,7 +30,7 @@ export function checkpoint(log: string, size: number, rootHash = hex32(`${log}@$
 
 /**
  * The `anchorJson` argument of RecordAnchor: the checkpoints sorted by log
- * and the root over their notes as the node computes it (src/core/anchor.ts),
+ * and the root over their notes as the node computes it (src/anchoring/window-tree.ts),
  * unless `extra` says otherwise.
  */
 export function anchorJson(checkpoints: CheckpointArg[], extra: Record<string, unknown> = {}): string {
