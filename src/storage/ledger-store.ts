@@ -1,7 +1,8 @@
 /**
  * Durable storage of logs in one LevelDB database.
  *
- * Guarantee (the "sequencing" stage): {@link LedgerStore.commit} writes a
+ * Guarantee (the group commit, which makes a group's sequence, integrate and
+ * checkpoint stages durable together): {@link LedgerStore.commit} writes a
  * whole group of entries, their Merkle nodes, idempotency keys, the signed
  * checkpoint and the new head in ONE synced write batch. LevelDB applies a
  * batch atomically through its write-ahead log, so after a crash a log is
