@@ -96,16 +96,12 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     serving = false;
     server.health.setStatus('', 'NOT_SERVING');
     server.health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
-    await stopSync?.();
-    await anchoring?.closePipeline();
-    await ledger.closeLedger();
-    await ledger.closeChain();
-    await server.shutdown();
+    await releaseInOrder([stopSync, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown]);
   });
 
   logger.info('node started', {
     grpc: server.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
-    keySource: storage.keySource, rotations: storage.rotations, tls: tls !== undefined, auth: access.enabled,
+    keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled,
   });
   if (!access.enabled) {
     // Said at the default log level: an operator must know the node answers anyone on this machine.
@@ -124,6 +120,23 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     return closing;
   };
   return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, metricsAddress, anchors: pipeline, reloadAuth, close };
+}
+
+/**
+ * Runs each release in turn, each even if one before it failed.
+ * @throws the failure, or an AggregateError of several
+ */
+async function releaseInOrder(releases: readonly (Release | undefined)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const release of releases) {
+    try {
+      await release?.();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new AggregateError(failures, 'several resources failed to close');
 }
 
 type ReloadingTls = Awaited<ReturnType<typeof reloadingServerCredentials>>;
@@ -148,7 +161,6 @@ interface Storage {
   keyChain: Awaited<ReturnType<LedgerStore['getKeyChain']>>;
   /** The chain's first key, which verifiers pin. */
   firstKey: Uint8Array;
-  rotations: number;
 }
 
 /** The data directory, the signing key and the ledger's LevelDB, the key checked against the stored key chain. */
@@ -161,7 +173,7 @@ async function openStorage(config: Readonly<NodeConfig>, logger: Logger, dispose
   const keyChain = await store.getKeyChain();
   // After rotations the key must be the chain's last; verifiers pin its first.
   const firstKey = checkNodeKeyChain(keyChain, key);
-  return { key, keySource: source, store, keyChain, firstKey, rotations: keyChain.length };
+  return { key, keySource: source, store, keyChain, firstKey };
 }
 
 /** The ledger over the store, with its signer (a worker thread unless signing is inline). */
