@@ -3,9 +3,14 @@
  * endpoint for metrics and health. `startNode` resolves once every port is
  * bound; `close` drains gracefully (in-flight groups finish, then storage
  * closes).
+ *
+ * Every resource registers its disposer in one stack (disposers.ts) right
+ * after it is opened. A start that fails at any step releases the stack, so
+ * what the earlier steps opened is closed and the error is the step's; a
+ * normal `close` releases the same stack.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LedgerStore } from '../storage/ledger-store.js';
@@ -29,6 +34,7 @@ import { startSyncTarget, type SyncContext } from '../sync/run-target.js';
 import { ledgerRecorder } from './ledger-recorder.js';
 import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
 import { createSyncMetrics } from '../sync/metrics.js';
+import { Disposers } from './disposers.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -43,88 +49,216 @@ export interface RunningNode {
   readonly anchors: AnchorPipeline | undefined;
   /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
   reloadAuth(): Promise<void>;
+  /** Drains and releases everything; rejects with the first resource that failed to close (each failure is logged). */
   close(): Promise<void>;
 }
 
+/** Releases a resource ahead of its place in the stack (`Disposers.push`). */
+type Release = () => Promise<void>;
+
+/**
+ * Starts a node. A failure at any step closes what the steps before it
+ * opened, then rejects with that step's error.
+ */
 export async function startNode(config: Readonly<NodeConfig>, logger: Logger = createLogger(config.logLevel)): Promise<RunningNode> {
-  // Access and TLS first: a bad policy or certificate refuses the start before anything is opened.
-  const access = await Access.open({ policyFile: config.policyFile, tokensFile: config.tokensFile, reloadMs: config.authReloadMs }, logger);
-  let tls: Awaited<ReturnType<typeof reloadingServerCredentials>> | undefined;
+  const disposers = new Disposers(logger);
   try {
-    if (config.tlsCertFile) {
-      tls = await reloadingServerCredentials(
-        { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile, requireClientCert: config.tlsClientCert === 'required', reloadMs: config.authReloadMs },
-        logger,
-      );
-    }
+    return await start(config, logger, disposers);
   } catch (err) {
-    access.close();
+    await disposers.release();
     throw err;
   }
+}
+
+async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Disposers): Promise<RunningNode> {
+  // Access and TLS first: a bad policy or certificate refuses the start before anything is opened.
+  const { access, tls } = await openAccess(config, logger, disposers);
+  const storage = await openStorage(config, logger, disposers);
+  const nodeName = config.nodeName || defaultNodeName(storage.firstKey);
+  const metrics = new Metrics({ defaultMetrics: true });
+  let pipeline: AnchorPipeline | undefined;
+  const ledger = openLedger(config, storage, nodeName, metrics, (log) => pipeline?.noteCommit(log), disposers);
+  const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
+  pipeline = anchoring?.pipeline;
+  const server = await startGrpc(config, ledger.ledger, anchoring?.store, access, tls, metrics, logger, disposers);
+  pipeline?.start();
+  const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
+  let serving = true;
+  const metricsAddress = await startMetrics(config, metrics, () => serving, disposers);
+
+  server.health.setStatus('', 'SERVING');
+  server.health.setStatus(LEDGER_SERVICE, 'SERVING');
+  // Pushed last, so released first: the writers drain before the gRPC server
+  // waits for its calls, and an open stream ends with UNAVAILABLE when the
+  // ledger closes instead of holding the shutdown until its deadline. The
+  // metrics endpoint stays up meanwhile, answering 503.
+  disposers.push('serving', async () => {
+    serving = false;
+    server.health.setStatus('', 'NOT_SERVING');
+    server.health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
+    await releaseInOrder([stopSync, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown]);
+  });
+
+  logger.info('node started', {
+    grpc: server.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
+    keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled,
+  });
+  if (!access.enabled) {
+    // Said at the default log level: an operator must know the node answers anyone on this machine.
+    logger.warn('authentication is off (no policy_file): every local client may read and write every log; serving loopback only', { grpc: server.address });
+  }
+  const reloadAuth = async (): Promise<void> => {
+    await Promise.all([access.reload(true), tls?.reload()]);
+  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const failures = await disposers.release();
+      if (failures.length > 0) throw failures[0];
+      logger.info('node stopped');
+    })();
+    return closing;
+  };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, metricsAddress, anchors: pipeline, reloadAuth, close };
+}
+
+/**
+ * Runs each release in turn, each even if one before it failed.
+ * @throws the failure, or an AggregateError of several
+ */
+async function releaseInOrder(releases: readonly (Release | undefined)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const release of releases) {
+    try {
+      await release?.();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new AggregateError(failures, 'several resources failed to close');
+}
+
+type ReloadingTls = Awaited<ReturnType<typeof reloadingServerCredentials>>;
+
+/** The policy and tokens, and the node's TLS credentials, each with the watcher that reloads them. */
+async function openAccess(config: Readonly<NodeConfig>, logger: Logger, disposers: Disposers): Promise<{ access: Access; tls: ReloadingTls | undefined }> {
+  const access = await Access.open({ policyFile: config.policyFile, tokensFile: config.tokensFile, reloadMs: config.authReloadMs }, logger);
+  disposers.push('policy and tokens watcher', () => access.close());
+  if (!config.tlsCertFile) return { access, tls: undefined };
+  const tls = await reloadingServerCredentials(
+    { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile, requireClientCert: config.tlsClientCert === 'required', reloadMs: config.authReloadMs },
+    logger,
+  );
+  disposers.push('TLS watcher', () => tls.close());
+  return { access, tls };
+}
+
+interface Storage {
+  key: SigningKey;
+  keySource: 'env' | 'file';
+  store: LedgerStore;
+  keyChain: Awaited<ReturnType<LedgerStore['getKeyChain']>>;
+  /** The chain's first key, which verifiers pin. */
+  firstKey: Uint8Array;
+}
+
+/** The data directory, the signing key and the ledger's LevelDB, the key checked against the stored key chain. */
+async function openStorage(config: Readonly<NodeConfig>, logger: Logger, disposers: Disposers): Promise<Storage> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { key, created, source } = await loadNodeKey({ keyFile: config.keyFile, dataDir: config.dataDir, envPem: config.signingKeyPem }, true);
   if (created) logger.warn('created a new signing key', { publicKey: join(config.dataDir, 'signing-key.pub.pem'), keyId: key.keyIdHex });
   const store = await LedgerStore.open(join(config.dataDir, 'ledger'));
-  let keyChain;
-  let firstKey: Uint8Array;
-  try {
-    keyChain = await store.getKeyChain();
-    // After rotations the key must be the chain's last; verifiers pin its first.
-    firstKey = checkNodeKeyChain(keyChain, key);
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  const nodeName = config.nodeName || defaultNodeName(firstKey);
-  const metrics = new Metrics({ defaultMetrics: true });
-  let pipeline: AnchorPipeline | undefined;
-  const chain = config.signing === 'worker' ? new WorkerChainSigner(key) : new InlineChainSigner(key);
+  disposers.push('ledger store', () => store.close());
+  const keyChain = await store.getKeyChain();
+  // After rotations the key must be the chain's last; verifiers pin its first.
+  const firstKey = checkNodeKeyChain(keyChain, key);
+  return { key, keySource: source, store, keyChain, firstKey };
+}
+
+/** The ledger over the store, with its signer (a worker thread unless signing is inline). */
+function openLedger(
+  config: Readonly<NodeConfig>,
+  storage: Storage,
+  nodeName: string,
+  metrics: Metrics,
+  afterCommit: (log: string) => void,
+  disposers: Disposers,
+): { ledger: Ledger; closeLedger: Release; closeChain: Release } {
+  const chain = config.signing === 'worker' ? new WorkerChainSigner(storage.key) : new InlineChainSigner(storage.key);
+  const closeChain = disposers.push('signer', () => chain.close());
   const ledger = new Ledger(
-    store,
-    key,
-    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes }, keyChain },
+    storage.store,
+    storage.key,
+    { nodeName, maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxLogs: config.maxLogs, limits: { maxPayloadBytes: config.maxPayloadBytes }, keyChain: storage.keyChain },
     {
       committed(log, cp, n, startNs) {
         metrics.appends.inc({ log }, n);
         metrics.groupSize.observe(n);
         metrics.groupCommitSeconds.observe(Number(process.hrtime.bigint() - startNs) / 1e9);
         metrics.logSize.set({ log }, cp.size);
-        pipeline?.noteCommit(log);
+        afterCommit(log);
       },
     },
     chain,
   );
-  let anchorStore: AnchorStore | undefined;
-  let anchorBackend: AnchorBackend | undefined;
-  if (config.anchorBackend !== 'off') {
-    anchorStore = await AnchorStore.open(join(config.dataDir, 'anchors'));
-    // The pipeline's own deadline is a backstop: each Fabric call has its deadline (endorse and submit, then the commit status).
-    let submitTimeoutMs = 10_000;
-    try {
-      if (config.anchorBackend === 'local') {
-        anchorBackend = await LocalAnchorBackend.open(join(config.dataDir, 'anchors-local'));
-      } else {
-        // Loaded on use: fabric-gateway and its protobufs take about 0.25 s to import (measured).
-        const { FabricAnchorBackend } = await import('../anchoring/fabric-backend.js');
-        anchorBackend = await FabricAnchorBackend.open(fabricSettings(config), { node: nodeName });
-        submitTimeoutMs = 2 * config.fabricTimeoutMs + config.fabricCommitTimeoutMs + 1000;
-      }
-    } catch (err) {
-      await anchorStore.close();
-      await ledger.close();
-      await chain.close();
-      await store.close();
-      throw err;
-    }
-    pipeline = new AnchorPipeline(ledger, anchorStore, anchorBackend, logger, { intervalMs: config.anchorIntervalMs, submitTimeoutMs, backoffBaseMs: 200, backoffMaxMs: 30_000 }, {
-      committed: (w, lagMs) => {
-        metrics.anchorLag.observe(lagMs / 1000);
-        metrics.anchorWindows.inc({ result: 'committed' });
-        metrics.anchoredWindow.set(w.window.window);
-      },
-      failed: () => metrics.anchorWindows.inc({ result: 'failed_attempt' }),
-    });
+  const closeLedger = disposers.push('ledger', () => ledger.close());
+  return { ledger, closeLedger, closeChain };
+}
+
+/** The anchor store, the backend (local or Fabric) and the pipeline between them; the pipeline is started once the node serves. */
+async function startAnchoring(
+  config: Readonly<NodeConfig>,
+  nodeName: string,
+  ledger: Ledger,
+  metrics: Metrics,
+  logger: Logger,
+  disposers: Disposers,
+): Promise<{ store: AnchorStore; pipeline: AnchorPipeline; closePipeline: Release }> {
+  const store = await AnchorStore.open(join(config.dataDir, 'anchors'));
+  disposers.push('anchor store', () => store.close());
+  // The pipeline's own deadline is a backstop: each Fabric call has its deadline (endorse and submit, then the commit status).
+  let submitTimeoutMs = 10_000;
+  let backend: AnchorBackend;
+  if (config.anchorBackend === 'local') {
+    backend = await LocalAnchorBackend.open(join(config.dataDir, 'anchors-local'));
+  } else {
+    // Loaded on use: fabric-gateway and its protobufs take about 0.25 s to import (measured).
+    const { FabricAnchorBackend } = await import('../anchoring/fabric-backend.js');
+    backend = await FabricAnchorBackend.open(fabricSettings(config), { node: nodeName });
+    submitTimeoutMs = 2 * config.fabricTimeoutMs + config.fabricCommitTimeoutMs + 1000;
   }
+  disposers.push('anchor backend', () => backend.close());
+  const pipeline = new AnchorPipeline(ledger, store, backend, logger, { intervalMs: config.anchorIntervalMs, submitTimeoutMs, backoffBaseMs: 200, backoffMaxMs: 30_000 }, {
+    committed: (w, lagMs) => {
+      metrics.anchorLag.observe(lagMs / 1000);
+      metrics.anchorWindows.inc({ result: 'committed' });
+      metrics.anchoredWindow.set(w.window.window);
+    },
+    failed: () => metrics.anchorWindows.inc({ result: 'failed_attempt' }),
+  });
+  const closePipeline = disposers.push('anchor pipeline', () => pipeline.close());
+  return { store, pipeline, closePipeline };
+}
+
+interface GrpcServing {
+  health: ReturnType<typeof createGrpcServer>['health'];
+  /** host:port bound (port 0 resolved). */
+  address: string;
+  shutdown: Release;
+}
+
+/** The gRPC server, bound to `listen`. */
+async function startGrpc(
+  config: Readonly<NodeConfig>,
+  ledger: Ledger,
+  anchorStore: AnchorStore | undefined,
+  access: Access,
+  tls: ReloadingTls | undefined,
+  metrics: Metrics,
+  logger: Logger,
+  disposers: Disposers,
+): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
     anchorStore,
     // Well above the payload limit, so an oversized payload reaches validation and
@@ -136,112 +270,85 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
     requestTimeoutMs: config.requestTimeoutMs,
     streamStallMs: config.streamStallMs,
   });
-
-  const listen = parseHostPort(config.listen)!;
-  let grpcPort: number;
-  try {
-    grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.listen, tls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
-  } catch (err) {
-    access.close();
-    tls?.close();
-    await ledger.close();
-    await chain.close();
-    await store.close();
-    throw err;
-  }
-  pipeline?.start();
-  const syncAbort = new AbortController();
-  const syncTargets: { name: string; done: Promise<void> }[] = [];
-  if (config.syncTargets.length > 0) {
-    const ctx: SyncContext = {
-      recorder: ledgerRecorder(ledger),
-      maskKey: await loadOrCreateMaskKey(join(config.dataDir, MASK_KEY_FILE)),
-      gitCacheDir: join(config.dataDir, 'git-cache'),
-      metrics: createSyncMetrics(metrics.registry),
-      logger: logger.child({ component: 'sync' }),
-      maxPayloadBytes: config.maxPayloadBytes,
-    };
-    for (const t of config.syncTargets) {
-      const started = await startSyncTarget(t, ctx, syncAbort.signal);
-      syncTargets.push({ name: t.name, done: started.done.catch((err: unknown) => logger.error('sync target stopped', { target: t.name, err })) });
-    }
-  }
-  health.setStatus('', 'SERVING');
-  health.setStatus(LEDGER_SERVICE, 'SERVING');
-  const grpcAddress = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${grpcPort}`;
-
-  let http: HttpServer | undefined;
-  let metricsAddress: string | undefined;
-  let serving = true;
-  if (config.metricsListen) {
-    const m = parseHostPort(config.metricsListen)!;
-    http = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        metrics.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': metrics.registry.contentType });
-            res.end(text);
-          },
-          () => {
-            res.writeHead(500).end();
-          },
-        );
-      } else if (req.url === '/healthz' || req.url === '/readyz') {
-        res.writeHead(serving ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: serving ? 'SERVING' : 'NOT_SERVING' }));
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      http!.once('error', reject);
-      http!.listen(m.port, m.host, () => resolve());
-    });
-    const addr = http.address();
-    metricsAddress = typeof addr === 'object' && addr ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${addr.port}` : undefined;
-  }
-  logger.info('node started', { grpc: grpcAddress, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: key.keyIdHex, keySource: source, rotations: keyChain.length, tls: tls !== undefined, auth: access.enabled });
-  if (!access.enabled) {
-    // Said at the default log level: an operator must know the node answers anyone on this machine.
-    logger.warn('authentication is off (no policy_file): every local client may read and write every log; serving loopback only', { grpc: grpcAddress });
-  }
-  const reloadAuth = async (): Promise<void> => {
-    await Promise.all([access.reload(true), tls?.reload()]);
-  };
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      serving = false;
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
-      syncAbort.abort();
-      await Promise.all(syncTargets.map((t) => t.done));
-      await pipeline?.close();
-      await ledger.close();
-      await chain.close();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(config.listen, tls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const shutdown = disposers.push('gRPC server', () =>
+    new Promise<void>((resolve) => {
+      // Calls get 2 s to finish, then are cut.
+      const t = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 2000);
+      server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
       });
-      if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
-      http?.closeAllConnections();
-      await store.close();
-      await anchorBackend?.close();
-      await anchorStore?.close();
-      access.close();
-      tls?.close();
-      logger.info('node stopped');
-    })();
-    return closing;
+    }),
+  );
+  const { host } = parseHostPort(config.listen)!;
+  return { health, address: `${host.includes(':') ? `[${host}]` : host}:${port}`, shutdown };
+}
+
+/**
+ * The configured sync targets, recording into the node's own ledger.
+ * Returns what stops them (undefined without targets).
+ */
+async function startSync(config: Readonly<NodeConfig>, ledger: Ledger, metrics: Metrics, logger: Logger, disposers: Disposers): Promise<Release | undefined> {
+  if (config.syncTargets.length === 0) return undefined;
+  const ctx: SyncContext = {
+    recorder: ledgerRecorder(ledger),
+    maskKey: await loadOrCreateMaskKey(join(config.dataDir, MASK_KEY_FILE)),
+    gitCacheDir: join(config.dataDir, 'git-cache'),
+    metrics: createSyncMetrics(metrics.registry),
+    logger: logger.child({ component: 'sync' }),
+    maxPayloadBytes: config.maxPayloadBytes,
   };
-  return { config, ledger, key, metrics, logger, grpcAddress, metricsAddress, anchors: pipeline, reloadAuth, close };
+  const abort = new AbortController();
+  const running: Promise<void>[] = [];
+  // One disposer for the targets started so far: they stop together, as one abort.
+  const stop = disposers.push('sync targets', async () => {
+    abort.abort();
+    await Promise.all(running);
+  });
+  for (const t of config.syncTargets) {
+    const started = await startSyncTarget(t, ctx, abort.signal);
+    running.push(started.done.catch((err: unknown) => logger.error('sync target stopped', { target: t.name, err })));
+  }
+  return stop;
+}
+
+/** The HTTP endpoint for /metrics, /healthz and /readyz, if metrics_listen is set. Resolves with its address. */
+async function startMetrics(config: Readonly<NodeConfig>, metrics: Metrics, serving: () => boolean, disposers: Disposers): Promise<string | undefined> {
+  if (!config.metricsListen) return undefined;
+  const m = parseHostPort(config.metricsListen)!;
+  const http = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
+      );
+    } else if (req.url === '/healthz' || req.url === '/readyz') {
+      const up = serving();
+      res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: up ? 'SERVING' : 'NOT_SERVING' }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(m.port, m.host, () => resolve());
+  });
+  disposers.push('metrics endpoint', async () => {
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    http.closeAllConnections();
+  });
+  const addr = http.address();
+  return typeof addr === 'object' && addr ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${addr.port}` : undefined;
 }
