@@ -223,7 +223,7 @@ async function startAnchoring(
   if (config.anchorBackend === 'local') {
     backend = await LocalAnchorBackend.open(join(config.dataDir, 'anchors-local'));
   } else {
-    // Loaded on use: fabric-gateway and its protobufs take about 0.25 s to import (measured).
+    // Loaded on use: fabric-gateway and its protobufs take about 0.25 s to import (docs/design.md, "The CLI loads only what a command uses").
     const { FabricAnchorBackend } = await import('../anchoring/fabric-backend.js');
     backend = await FabricAnchorBackend.open(fabricSettings(config), { node: nodeName });
     submitTimeoutMs = 2 * config.fabricTimeoutMs + config.fabricCommitTimeoutMs + 1000;
