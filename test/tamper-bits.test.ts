@@ -138,6 +138,13 @@ t.test('a flipped bit in any stored entry, tree node or checkpoint fails the com
   t.equal(byLength.code, 1, `a damaged length field is tampering evidence, not a connection error: ${byLength.stderr}`);
   t.match(byLength.stderr, /VERIFICATION FAILED \[CORRUPTION\] entry 25\b/, 'names the seq');
 
+  // A note's top bit set makes it not UTF-8: damage, whichever checkpoint it is (not the caller's bad input, exit 2).
+  for (const c of [of('checkpoint').find((x) => x.size === N)!, of('checkpoint').find((x) => x.size! < N)!]) {
+    const r = await flip(c, 7);
+    t.equal(r.code, 1, `checkpoint ${c.size} not UTF-8: cairn ${r.args[0]} exits 1: ${r.stderr}`);
+    t.match(r.stderr, r.names, 'names its size');
+  }
+
   const problems: string[] = [];
   const seen = { entry: 0, node: 0, checkpoint: 0 };
   const byCommand = new Map<string, number>();
