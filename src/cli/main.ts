@@ -9,7 +9,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { LedgerClient } from '../client/ledger-client.js';
-import { collectAnchorProofs, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
+import { collectAnchorProofs, corruptionFailure, isCorruptionAnswer, openServedCheckpoint, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
+import type { Evidence } from '../core/errors.js';
 import type { FabricAnchorReader } from '../anchoring/fabric-reader.js';
 import { createProgress } from '../client/progress.js';
 import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
@@ -122,6 +123,20 @@ async function withClient<T>(v: Values, fn: (c: LedgerClient) => Promise<T>): Pr
     return await fn(c);
   } finally {
     c.close();
+  }
+}
+
+/**
+ * For a verifying command, a DATA_LOSS answer (the node's stored data
+ * contradicts itself) is evidence of tampering: exit 1 naming what was
+ * asked for, like any failed check, not exit 2 like a connection error.
+ */
+async function verifying<T>(what: string, evidence: Evidence, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isCorruptionAnswer(err)) throw corruptionFailure(err, what, evidence);
+    throw err;
   }
 }
 
@@ -315,10 +330,12 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const log = need(values, 'log');
     // With --pubkey: verified before printing, under the pinned key or a key its chain leads to.
     const pinned = values.pubkey === undefined ? undefined : await pinnedKey(values);
+    const size = int(values, 'size', false) ?? 0;
     const cp = await withClient(values, async (c) => {
-      const got = await c.getCheckpoint(log, int(values, 'size', false) ?? 0);
+      const asked = c.getCheckpoint(log, size);
+      const got = await (pinned ? verifying(size === 0 ? `the latest checkpoint of log ${log}` : `the checkpoint of log ${log} at size ${size}`, { log, ...(size === 0 ? {} : { size }) }, asked) : asked);
       if (pinned) {
-        const opened = openLogCheckpointWithKeys(got.note, log, await chainKeys(c, pinned), values['node-name'] as string | undefined).checkpoint;
+        const opened = openServedCheckpoint(got.note, log, got.size, await chainKeys(c, pinned), values['node-name'] as string | undefined, 'the checkpoint').checkpoint;
         return { ...got, size: opened.size, rootHash: opened.rootHash, verified: true };
       }
       return got;
@@ -472,14 +489,15 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       const cp = await c.getCheckpoint(log, size);
       if (!cp.note) throw new UsageError(`the node signed no checkpoint at size ${size} (sizes inside a group commit have none); use a size from a receipt or 'cairn checkpoint'`);
       keys ??= chainKeys(c, key);
-      const opened = openLogCheckpointWithKeys(cp.note, log, await keys, nodeName).checkpoint;
+      const opened = openServedCheckpoint(cp.note, log, size, await keys, nodeName, 'the checkpoint').checkpoint;
       return { size: opened.size, rootHash: opened.rootHash, note: cp.note };
     };
     if (values.seq !== undefined) {
       if (values.from !== undefined || values.to !== undefined) throw new UsageError('give --seq [--size] or --from/--to, not both');
       const seq = int(values, 'seq')!;
-      const out = await withClient(values, async (c) => {
-        const p = await c.inclusionProof(log, seq, int(values, 'size', false) ?? 0);
+      const size = int(values, 'size', false) ?? 0;
+      const out = await withClient(values, (c) => verifying(`entry ${seq} of log ${log}`, { log, seq, ...(size === 0 ? {} : { size }) }, (async () => {
+        const p = await c.inclusionProof(log, seq, size);
         const cp = await signedAt(c, p.size);
         const e = await c.getEntry(log, seq);
         // The leaf is recomputed from the entry's signed bytes, not taken from the server.
@@ -487,19 +505,19 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         const hash = entryHash(fromHex(body.prevHash), e.body, e.signature);
         verifyInclusion(leafHash(hash), seq, cp.size, p.hashes, cp.rootHash);
         return { verified: true, log, seq, size: cp.size, leafHash: toHex(leafHash(hash)), rootHash: toHex(cp.rootHash), hashes: p.hashes.map(toHex), checkpoint: cp.note };
-      });
+      })()));
       printJson(out);
       return EXIT_OK;
     }
     const from = int(values, 'from')!;
     const to = int(values, 'to')!;
     if (from < 1 || from > to) throw new UsageError('--from must be at least 1 and at most --to');
-    const out = await withClient(values, async (c) => {
+    const out = await withClient(values, (c) => verifying(`sizes ${from} to ${to} of log ${log}`, { log, size1: from, size2: to }, (async () => {
       const [a, b] = await Promise.all([signedAt(c, from), signedAt(c, to)]);
       const p = await c.consistencyProof(log, from, to);
       verifyConsistency(from, to, p.hashes, a.rootHash, b.rootHash);
       return { verified: true, log, from, to, fromRoot: toHex(a.rootHash), toRoot: toHex(b.rootHash), hashes: p.hashes.map(toHex) };
-    });
+    })()));
     printJson(out);
     return EXIT_OK;
   },

@@ -24,8 +24,8 @@ import { readLines } from './line-reader.js';
 import { LogVerifier, openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { followKeyChain, keyIndex, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { ecdsaKeyId } from '../core/note.js';
-import { verifyConsistency } from '../core/merkle.js';
-import { VerificationError } from '../core/errors.js';
+import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
+import { CairnError, VerificationError, type Evidence } from '../core/errors.js';
 import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../core/bytes.js';
 import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleAnchor, type BundleHeader } from '../core/bundle.js';
 import type { Checkpoint } from '../core/checkpoint.js';
@@ -64,9 +64,15 @@ export async function readState(path: string): Promise<VerifyState | undefined> 
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  const s = JSON.parse(text) as VerifyState;
-  if (typeof s.log !== 'string' || !Number.isSafeInteger(s.size) || typeof s.rootHash !== 'string' || typeof s.checkpoint !== 'string' || (s.key !== undefined && typeof s.key !== 'string')) {
-    throw new Error(`state file ${path} is malformed`);
+  const malformed = (cause?: unknown): CairnError => new CairnError('INVALID_ARGUMENT', `state: file ${path} is malformed`, { field: 'state', cause });
+  let s: VerifyState;
+  try {
+    s = JSON.parse(text) as VerifyState;
+  } catch (cause) {
+    throw malformed(cause);
+  }
+  if (typeof s !== 'object' || s === null || typeof s.log !== 'string' || !Number.isSafeInteger(s.size) || typeof s.rootHash !== 'string' || typeof s.checkpoint !== 'string' || (s.key !== undefined && typeof s.key !== 'string')) {
+    throw malformed();
   }
   return s;
 }
@@ -193,6 +199,83 @@ function compareWithAnchors(log: string, verifier: LogVerifier, anchored: Anchor
   }
 }
 
+/**
+ * A node answers DATA_LOSS (its CORRUPTION) when its stored data contradicts
+ * itself. To a verifier that is evidence of tampering, like a failed check:
+ * a VerificationError (exit 1), never a connection error.
+ */
+export function isCorruptionAnswer(err: unknown): err is { code: number; details: string } {
+  return (err as { code?: unknown } | undefined)?.code === grpc.status.DATA_LOSS;
+}
+
+/** The node's DATA_LOSS answer as a verification failure; `what` names what was asked for (its seq or size). */
+export function corruptionFailure(err: { details: string }, what: string, evidence: Evidence): VerificationError {
+  return new VerificationError('CORRUPTION', `${what}: the node's stored data contradicts itself (the node said: ${err.details})`, evidence, { cause: err });
+}
+
+/** How many entries past the last one served are read one by one to find which one the node cannot serve. */
+const MAX_LOCATE = 4096;
+
+/**
+ * The node's entries [0, size). When the stream fails with DATA_LOSS, the
+ * entries after the last one served are asked for one at a time, so the
+ * failure names the first seq the node cannot serve (the stream's message
+ * is the node's and may change; the seq is found by asking, not by parsing).
+ */
+async function* entriesFromNode(client: LedgerClient, log: string, size: number, ends: { first?: Uint8Array; last?: Uint8Array }): AsyncGenerator<SignedEntry> {
+  let next = 0;
+  try {
+    for await (const e of client.listEntries(log, 0, size)) {
+      next++;
+      ends.first ??= e.hash;
+      ends.last = e.hash;
+      yield e;
+    }
+  } catch (err) {
+    if (!isCorruptionAnswer(err)) throw err;
+    for (let seq = next; seq < Math.min(size, next + MAX_LOCATE); seq++) {
+      try {
+        await client.getEntry(log, seq);
+      } catch (e) {
+        if (isCorruptionAnswer(e)) throw corruptionFailure(e, `entry ${seq}`, { log, seq });
+        throw e;
+      }
+    }
+    throw corruptionFailure(err, `log ${log}, after entry ${next - 1}`, { log, seq: next });
+  }
+}
+
+/**
+ * Opens the checkpoint the node served as of `size`; a failure names that
+ * size (the note's own size line is unverified, and may be what was changed).
+ */
+export function openServedCheckpoint(note: string, log: string, size: number, keys: readonly Uint8Array[], nodeName: string | undefined, what: string): { checkpoint: Checkpoint; key: Uint8Array } {
+  try {
+    return openLogCheckpointWithKeys(note, log, keys, nodeName);
+  } catch (err) {
+    if (!isVerificationError(err) || err.evidence.size !== undefined) throw err;
+    throw new VerificationError(err.code, `${what} (size ${size}): ${err.message}`, { ...err.evidence, log, size }, { cause: err.cause });
+  }
+}
+
+/**
+ * The node extends its tree from the stored roots of the complete subtrees
+ * at its size (its frontier), and refuses appends when they disagree with
+ * its checkpoint, pointing at `cairn verify`. So verify checks them too,
+ * through the two proofs that hold them all: the audit paths of the first
+ * and the last leaf at the verified size, against the verified root.
+ * (Other stored nodes serve only proofs, and fail there: `cairn proof`. At a
+ * size that is a power of two the frontier is the root alone, which no proof
+ * holds and the signed checkpoint states.)
+ */
+async function checkServedFrontier(client: LedgerClient, log: string, size: number, root: Uint8Array, ends: { first?: Uint8Array; last?: Uint8Array }): Promise<void> {
+  if (size < 2 || !ends.first || !ends.last) return;
+  for (const [seq, hash] of [[0, ends.first], [size - 1, ends.last]] as const) {
+    const p = await client.inclusionProof(log, seq, size);
+    verifyInclusion(leafHash(hash), seq, size, p.hashes, root);
+  }
+}
+
 const CHUNK = 512;
 
 /**
@@ -246,8 +329,18 @@ function makePool(log: string, opts: VerifyOptions): SignaturePool | undefined {
 }
 
 export async function verifyLogOnline(client: LedgerClient, log: string, opts: VerifyOptions): Promise<VerifyResult> {
+  try {
+    return await verifyServedLog(client, log, opts);
+  } catch (err) {
+    // A DATA_LOSS answer to any other request (a checkpoint, a proof) than the entries'.
+    if (isCorruptionAnswer(err)) throw corruptionFailure(err, `log ${log}`, { log });
+    throw err;
+  }
+}
+
+async function verifyServedLog(client: LedgerClient, log: string, opts: VerifyOptions): Promise<VerifyResult> {
   const state = opts.statePath ? await readState(opts.statePath) : undefined;
-  if (state && state.log !== log) throw new Error(`state file is for log ${state.log}, not ${log}`);
+  if (state && state.log !== log) throw new CairnError('INVALID_ARGUMENT', `state: file is for log ${state.log}, not ${log}`, { field: 'state' });
   const keys = followKeyChain(opts.publicKeySpki, opts.keyChain ?? (await client.publicKey()).keyChain, { log });
   let stateKey: Uint8Array | undefined;
   if (state?.key !== undefined) {
@@ -258,7 +351,7 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     }
   }
   const latest = await client.getCheckpoint(log);
-  const { checkpoint: cp } = openLogCheckpointWithKeys(latest.note, log, keys, opts.nodeName);
+  const { checkpoint: cp } = openServedCheckpoint(latest.note, log, latest.size, keys, opts.nodeName, 'the latest checkpoint');
 
   let oldSigner: Uint8Array | undefined;
   if (state) {
@@ -272,7 +365,8 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
       const proof = await client.consistencyProof(log, old.size, cp.size);
       verifyConsistency(old.size, cp.size, proof.hashes, old.rootHash, cp.rootHash);
     } else if (old.size === cp.size && !bytesEqual(old.rootHash, cp.rootHash)) {
-      throw new VerificationError('CONSISTENCY_PROOF_INVALID', `log ${log} has two different signed roots at size ${cp.size}: a forked history`, { log, size: cp.size, expected: toHex(old.rootHash), actual: toHex(cp.rootHash) });
+      // The same fact as verifyConsistency's equal sizes with different roots: no proof is involved.
+      throw new VerificationError('ROOT_MISMATCH', `log ${log} has two different signed roots at size ${cp.size}: a forked history`, { log, size: cp.size, expected: toHex(old.rootHash), actual: toHex(cp.rootHash) });
     }
   }
 
@@ -284,8 +378,9 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
     deferSignatures: pool !== undefined,
   });
   const bar = createProgress(`verify ${log}`, cp.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
+  const ends: { first?: Uint8Array; last?: Uint8Array } = {};
   try {
-    await verifyEntries(verifier, client.listEntries(log, 0, cp.size), pool, bar);
+    await verifyEntries(verifier, entriesFromNode(client, log, cp.size, ends), pool, bar);
   } finally {
     await pool?.close();
   }
@@ -294,12 +389,14 @@ export async function verifyLogOnline(client: LedgerClient, log: string, opts: V
   compareWithAnchors(log, verifier, anchored, cp.size);
   verifier.finish(latest.note);
   checkFinalKey(log, verifier, keys);
+  await checkServedFrontier(client, log, cp.size, cp.rootHash, ends);
   if (state) {
     checkSignerAt(log, verifier, state.size, oldSigner!, 'the remembered checkpoint');
     if (stateKey) checkSignerAt(log, verifier, state.size, stateKey, 'the state file\'s key');
     const rebuilt = verifier.rootAt(state.size);
     if (rebuilt && !bytesEqual(rebuilt, fromHex(state.rootHash))) {
-      throw new VerificationError('CONSISTENCY_PROOF_INVALID', `entries 0..${state.size - 1} no longer hash to the root verified before: history was rewritten`, { log, size: state.size, expected: state.rootHash, actual: toHex(rebuilt) });
+      // The same fact as a rewrite after anchoring: entries rebuilt to another root than a trusted one at that size.
+      throw new VerificationError('ROOT_MISMATCH', `entries 0..${state.size - 1} no longer hash to the root verified before: history was rewritten`, { log, size: state.size, expected: state.rootHash, actual: toHex(rebuilt) });
     }
   }
   if (opts.statePath) await writeState(opts.statePath, { log, size: cp.size, rootHash: toHex(cp.rootHash), checkpoint: latest.note, key: toBase64(verifier.currentKey) });
@@ -403,7 +500,15 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
       const line = r.value;
       if (line.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line ${lineNo}: longer than ${MAX_BUNDLE_LINE} characters`, { line: lineNo });
       if (line === '') continue;
-      yield parseBundleEntry(header.log, line, lineNo);
+      let e: SignedEntry;
+      try {
+        e = parseBundleEntry(header.log, line, lineNo);
+      } catch (err) {
+        // The entry this line should hold is the next one in order: name its seq, as a node's damaged record is named.
+        if (!isVerificationError(err) || err.evidence.seq !== undefined) throw err;
+        throw new VerificationError(err.code, `entry ${verifier.size}: ${err.message}`, { ...err.evidence, log: header.log, seq: verifier.size }, { cause: err.cause });
+      }
+      yield e;
     }
   }
   try {

@@ -40,7 +40,14 @@ export type VerificationCode =
   | 'ROLLBACK'
   | 'BUNDLE_MALFORMED'
   | 'KEY_LINK_MALFORMED'
-  | 'KEY_CHAIN_BROKEN';
+  | 'KEY_CHAIN_BROKEN'
+  /**
+   * The node says its stored data contradicts itself (its CairnError
+   * CORRUPTION, sent as DATA_LOSS): a record that does not decode, an entry
+   * or tree node missing below the log's size. The same fact as the node's
+   * code, seen by a verifier: evidence of tampering like any failed check.
+   */
+  | 'CORRUPTION';
 
 export interface ErrorOptions {
   /** The underlying error, for logs only: never sent over the wire. */

@@ -54,6 +54,15 @@ function putGroup(b: Batch, log: string, g: CommitGroup): void {
   b.put(headKey(log), encodeHead(g.head));
 }
 
+/** A stored checkpoint note is UTF-8 as signed; bytes that are not are damage (CORRUPTION), not the caller's bad input. */
+function decodeNote(log: string, size: number, v: Uint8Array): string {
+  try {
+    return fromUtf8(v);
+  } catch (cause) {
+    throw new CairnError('CORRUPTION', `log ${log}: the checkpoint at size ${size} is not UTF-8`, { cause });
+  }
+}
+
 export class LedgerStore {
   readonly #db: Db;
   readonly location: string;
@@ -146,11 +155,12 @@ export class LedgerStore {
   async getCheckpoint(log: string, size?: number): Promise<{ size: number; note: string } | undefined> {
     if (size !== undefined) {
       const v = await this.#db.get(checkpointKey(log, size));
-      return v === undefined ? undefined : { size, note: fromUtf8(v) };
+      return v === undefined ? undefined : { size, note: decodeNote(log, size, v) };
     }
     const r = tableRange(TAG.checkpoint, log);
     for await (const [k, v] of this.#db.iterator({ ...r, reverse: true, limit: 1 })) {
-      return { size: readU64(k, k.length - 8), note: fromUtf8(v) };
+      const at = readU64(k, k.length - 8);
+      return { size: at, note: decodeNote(log, at, v) };
     }
     return undefined;
   }
@@ -159,7 +169,8 @@ export class LedgerStore {
   async getCheckpointAtLeast(log: string, size: number): Promise<{ size: number; note: string } | undefined> {
     const r = tableRange(TAG.checkpoint, log);
     for await (const [k, v] of this.#db.iterator({ gte: checkpointKey(log, size), lt: r.lt, limit: 1 })) {
-      return { size: readU64(k, k.length - 8), note: fromUtf8(v) };
+      const at = readU64(k, k.length - 8);
+      return { size: at, note: decodeNote(log, at, v) };
     }
     return undefined;
   }
