@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,append,anchors,proofs] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,append,anchors,proofs] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -10,6 +10,7 @@
  *
  * - signatures: @noble/curves vs node:crypto (sign, verify), same key and message
  * - Merkle: the own RFC 6962 CompactRange vs merkletreejs rebuilding per append
+ * - the authorization policy at 1,000 tenants: compile, can() and tenantOf() rates
  * - durable appends/s over gRPC (server in a child process) at concurrency 1, 16, 64, p50/p99
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
@@ -24,6 +25,7 @@ import { MerkleTree } from 'merkletreejs';
 import { percentile, machine, table, opsPerSec, processCpuSeconds, ownCpuSeconds, writeBenchSection } from './bench-lib.js';
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { leanAppendStream } from './lean-load.js';
+import { policyBench } from './bench-policy.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -452,6 +454,10 @@ async function proofBench(): Promise<void> {
 
 if (want('crypto')) cryptoBench();
 if (want('merkle')) merkleBench();
+if (want('policy')) {
+  const p = policyBench(1000, quick ? 100_000 : 400_000);
+  print(table(p.title, p.header, p.rows));
+}
 if (want('append')) await appendBench();
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
