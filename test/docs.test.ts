@@ -54,6 +54,20 @@ t.test('the settings table in docs/operations.md is the one generated from the s
   t.equal(tableInDoc(doc), settingsTable(), 'run `node dist/scripts/settings-table.js` to regenerate it');
 });
 
+/** Each match of `pattern` in `files` that names no existing file (a path from the repository root), and how many matched. */
+async function missingPaths(files: readonly string[], pattern: RegExp): Promise<{ problems: string[]; found: number }> {
+  const problems: string[] = [];
+  let found = 0;
+  for (const f of files) {
+    const text = await readFile(join(ROOT, f), 'utf8');
+    for (const m of text.matchAll(pattern)) {
+      found++;
+      if (!existsSync(join(ROOT, m[0]))) problems.push(`${f}: ${m[0]} does not exist`);
+    }
+  }
+  return { problems, found };
+}
+
 t.test('every docs/ path cited in src, proto, scripts, docs and the README exists', async (t) => {
   const sources = [
     ...(await files('src', ['.ts', '.cts', '.md', '.json'])),
@@ -62,32 +76,16 @@ t.test('every docs/ path cited in src, proto, scripts, docs and the README exist
     ...(await files('docs', ['.md', '.sh'])),
     'README.md',
   ];
-  const problems: string[] = [];
-  let cited = 0;
-  for (const f of sources) {
-    const text = await readFile(join(ROOT, f), 'utf8');
-    // Not part of a URL or a longer path (kubernetes.io/docs/... is not ours).
-    for (const m of text.matchAll(/(?<![\w./-])docs\/[\w./-]*[\w/]/g)) {
-      cited++;
-      if (!existsSync(join(ROOT, m[0]))) problems.push(`${f}: ${m[0]} does not exist`);
-    }
-  }
-  t.ok(cited > 10, `found the citations (${cited})`);
+  // Not part of a URL or a longer path (kubernetes.io/docs/... is not ours).
+  const { problems, found } = await missingPaths(sources, /(?<![\w./-])docs\/[\w./-]*[\w/]/g);
+  t.ok(found > 10, `found the citations (${found})`);
   t.same(problems, []);
 });
 
 t.test('every source file the docs name exists (the architecture tour and module map cannot rot)', async (t) => {
-  const problems: string[] = [];
-  let named = 0;
-  for (const f of await markdownFiles()) {
-    const text = await readFile(join(ROOT, f), 'utf8');
-    // `src/ledger/sequencer.ts`, `test/crash.test.ts`, `scripts/bench.ts`: paths from the repository root.
-    for (const m of text.matchAll(/(?<![\w./-])(?:src|test|scripts|proto)\/[\w./-]+\.(?:ts|cts|proto|sh|json)\b/g)) {
-      named++;
-      if (!existsSync(join(ROOT, m[0]))) problems.push(`${f}: ${m[0]} does not exist`);
-    }
-  }
-  t.ok(named > 20, `found the paths (${named})`);
+  // `src/ledger/sequencer.ts`, `test/crash.test.ts`, `scripts/bench.ts`: paths from the repository root.
+  const { problems, found } = await missingPaths(await markdownFiles(), /(?<![\w./-])(?:src|test|scripts|proto)\/[\w./-]+\.(?:ts|cts|proto|sh|json)\b/g);
+  t.ok(found > 20, `found the paths (${found})`);
   t.same(problems, []);
 });
 

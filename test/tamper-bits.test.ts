@@ -26,7 +26,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { runCli, startTestNode, tempDir, type TestNode } from './helpers/node.js';
+import { runCli, startTestNode, tempDir, type TestNode, appendInGroups } from './helpers/node.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
 import { readU64, tableRange, TAG } from '../src/storage/keys.js';
 import { CompactRange } from '../src/core/merkle.js';
@@ -76,12 +76,7 @@ t.test('a flipped bit in any stored entry, tree node or checkpoint fails the com
   const pub = join(dir.path, 'signing-key.pub.pem');
   const ledgerDir = join(dir.path, 'ledger');
   let tn: TestNode = await startTestNode({}, dir.path);
-  let done = 0;
-  while (done < N) {
-    const k = Math.min(N - done, 1 + (done % 7));
-    await Promise.all(Array.from({ length: k }, (_, i) => tn.client.append({ log: LOG, configId: `cfg/${done + i}`, operator: 'ci', action: 'update', payloadJson: JSON.stringify({ n: done + i }) })));
-    done += k;
-  }
+  await appendInGroups(tn.client, LOG, N);
   await tn.stop();
 
   const stored: Stored[] = [];

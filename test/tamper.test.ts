@@ -7,7 +7,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, startTestNode, tempDir } from './helpers/node.js';
+import { runCli, startTestNode, tempDir, appendInGroups } from './helpers/node.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
 import { entryKey, nodeKey, checkpointKey } from '../src/storage/keys.js';
 import { LogVerifier, openLogCheckpoint } from '../src/core/log-verifier.js';
@@ -21,13 +21,7 @@ const LOG = 'audit';
 async function seededNode(n: number): Promise<{ dataDir: string; pub: Uint8Array; pubPath: string; remove(): Promise<void> }> {
   const dir = await tempDir();
   const tn = await startTestNode({}, dir.path);
-  // Several groups of different sizes, so checkpoints exist at several sizes.
-  let done = 0;
-  while (done < n) {
-    const k = Math.min(n - done, 1 + (done % 7));
-    await Promise.all(Array.from({ length: k }, (_, i) => tn.client.append({ log: LOG, configId: `cfg/${done + i}`, operator: 'ci', action: 'update', payloadJson: JSON.stringify({ n: done + i }) })));
-    done += k;
-  }
+  await appendInGroups(tn.client, LOG, n);
   await tn.stop();
   const pubPath = join(dir.path, 'signing-key.pub.pem');
   return { dataDir: dir.path, pub: pemToDer(await readFile(pubPath, 'utf8'), 'PUBLIC KEY'), pubPath, remove: dir.remove };

@@ -122,3 +122,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
     child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+/**
+ * Appends `n` entries to `log` in concurrent groups of 1, 2, ... 7 (then
+ * again from 1), so the log has checkpoints at many sizes.
+ */
+export async function appendInGroups(client: LedgerClient, log: string, n: number): Promise<void> {
+  let done = 0;
+  while (done < n) {
+    const k = Math.min(n - done, 1 + (done % 7));
+    await Promise.all(Array.from({ length: k }, (_, i) => client.append({ log, configId: `cfg/${done + i}`, operator: 'ci', action: 'update', payloadJson: JSON.stringify({ n: done + i }) })));
+    done += k;
+  }
+}
