@@ -71,7 +71,7 @@ export interface Scenario {
   durationMs: number;
   /** The engine must be back in steady state this long after the window. Default 30,000. */
   steadyWithinMs: number;
-  /** Largest resident set of the engine's process while the scenario runs. Default 512 MiB. */
+  /** Largest growth of the engine process's resident set, from the warm-up to the end. Default 128 MiB. */
   memoryMb: number;
   /** The load: a drift started every `interval_ms` (default 150), at most `max_open` at once (default 6). */
   load: { intervalMs: number; maxOpen: number };
@@ -200,7 +200,7 @@ export function validateScenario(raw: unknown, where = 'scenario'): Scenario {
   if (typeof target !== 'string' || !TARGETS.includes(target as ChaosTarget)) throw new ScenarioError(`${where}.target`, `must be one of ${TARGETS.join(', ')}`);
   const durationMs = required(int(o, 'duration_ms', where, 100, 120_000), `${where}.duration_ms`, 'the fault window');
   const steadyWithinMs = int(o, 'steady_within_ms', where, 100, 300_000) ?? 30_000;
-  const memoryMb = int(o, 'memory_mb', where, 16, 8192) ?? 512;
+  const memoryMb = int(o, 'memory_mb', where, 1, 8192) ?? 128;
   const loadRaw = o.load === undefined ? {} : object(o.load, `${where}.load`);
   onlyKeys(loadRaw, LOAD_KEYS, `${where}.load`);
   const load = { intervalMs: int(loadRaw, 'interval_ms', `${where}.load`, 10, 60_000) ?? 150, maxOpen: int(loadRaw, 'max_open', `${where}.load`, 1, 100) ?? 6 };
