@@ -7,7 +7,11 @@
  * middle of an event (the connection dropped, or the response ended cleanly
  * after half a line), a connection reset, and a connection held open
  * without a byte of answer. Everything else is passed through as is,
- * streamed (watches stay open through the proxy).
+ * streamed (watches stay open through the proxy). With `watchTimeoutMs`,
+ * each watch is ended normally after a random time between half of it and
+ * all of it, as the API server ends watches after a randomized timeout
+ * (`--min-request-timeout`): a client then reopens its watches all along,
+ * and faults on new requests reach it while it is otherwise idle.
  *
  * Kubernetes' own wording is used for the injected answers: a `Status`
  * object with `code`, `reason` (`TooManyRequests`, `ServiceUnavailable`,
@@ -36,10 +40,12 @@ export class HttpFaultProxy {
   #faults: readonly FaultSpec[] = [];
   #armedAt = 0;
   #random: () => number;
+  readonly #watchTimeoutMs: number | undefined;
 
-  private constructor(upstream: string, random: () => number) {
+  private constructor(upstream: string, random: () => number, watchTimeoutMs: number | undefined) {
     this.#upstream = new URL(upstream);
     this.#random = random;
+    this.#watchTimeoutMs = watchTimeoutMs;
     this.#server = createServer((req, res) => void this.#handle(req, res));
     this.#server.on('connection', (s) => {
       this.#sockets.add(s);
@@ -47,8 +53,8 @@ export class HttpFaultProxy {
     });
   }
 
-  static async start(upstream: string, random: () => number = Math.random): Promise<HttpFaultProxy> {
-    const p = new HttpFaultProxy(upstream, random);
+  static async start(upstream: string, opts: { random?: () => number; watchTimeoutMs?: number } = {}): Promise<HttpFaultProxy> {
+    const p = new HttpFaultProxy(upstream, opts.random ?? Math.random, opts.watchTimeoutMs);
     await new Promise<void>((resolve) => p.#server.listen(0, '127.0.0.1', resolve));
     return p;
   }
@@ -178,10 +184,19 @@ export class HttpFaultProxy {
     let pending = '';
     let stalled = false;
     ures.setEncoding('utf8');
+    let timeout: NodeJS.Timeout | undefined;
     const stop = (): void => {
+      clearTimeout(timeout);
       ures.removeAllListeners('data');
       ures.destroy();
     };
+    if (this.#watchTimeoutMs !== undefined) {
+      timeout = setTimeout(() => {
+        stop();
+        res.end();
+      }, this.#watchTimeoutMs * (0.5 + this.#random() / 2));
+    }
+    res.on('close', () => clearTimeout(timeout));
     ures.on('data', (chunk: string) => {
       if (stalled) return;
       pending += chunk;

@@ -143,7 +143,8 @@ const processRss = async (pid: number | undefined): Promise<number> => {
 async function kubeTarget(s: Scenario, managed: number): Promise<Harness> {
   const repo = await gitWithManifests(managed);
   const server = await FakeApiServer.start([CONFIGMAPS]);
-  const proxy = await HttpFaultProxy.start(server.url);
+  // Watches end every 0.5-1 s, as the API server's do after their timeout (30-60 min): faults on new requests then reach an idle client.
+  const proxy = await HttpFaultProxy.start(server.url, { watchTimeoutMs: 1000 });
   const writer: LiveWriter = {
     put: async (name, v) => void server.upsert(CONFIGMAPS, { metadata: { name, namespace: 'default' }, data: { v } }),
     delete: async (name) => void server.remove(CONFIGMAPS, 'default', name),
