@@ -288,7 +288,7 @@ export class SyncEngine {
     while (!signal.aborted) {
       const started = Date.now();
       try {
-        await this.#deps.live.watch(this.#liveVersion, (e) => this.#onLiveEvent(e), signal);
+        await this.#deps.live.watch(this.#liveVersion, (e) => this.#onLiveEvent(e), signal, () => this.#deps.metrics.watchRestart(this.name));
       } catch (e) {
         if (signal.aborted) return;
         this.#deps.logger?.warn('sync: live watch failed', { target: this.name, error: e });

@@ -189,7 +189,7 @@ class EtcdSource implements LiveSource {
     return { objects: read.objects, version: read.revision.toString() };
   }
 
-  async watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal): Promise<void> {
+  async watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal, onRestart: (reason: string) => void = () => undefined): Promise<void> {
     let revision = parseRevision(from);
     const stop = AbortSignal.any([signal, this.#closed.signal]);
     let index: KeyIndex | undefined;
@@ -227,11 +227,13 @@ class EtcdSource implements LiveSource {
       if (end.reason === 'failed' || end.error instanceof CairnError) throw end.error;
       if (isFatalEtcdError(end.error)) throw this.#wrap(end.error, 'watch');
       if (end.reason === 'cancelled' || isRevisionUnavailable(end.error)) {
+        onRestart('relist');
         relist = true;
         continue;
       }
       // Unreachable or disconnected: resume from the last processed revision after a backoff.
       const delay = backoffDelay(attempt++, { baseMs: this.#opts.backoffInitialMs, maxMs: this.#opts.backoffMaxMs });
+      onRestart('disconnected');
       this.#logger?.warn('sync: etcd watch interrupted, resuming', { source: this.describe, revision: revision.toString(), retryInMs: delay, error: end.error });
       await sleep(delay, stop);
     }

@@ -169,14 +169,14 @@ class KubernetesSource implements LiveSource {
     }
   }
 
-  async watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal): Promise<void> {
+  async watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal, onRestart: (reason: string) => void = () => undefined): Promise<void> {
     let versions = this.#parseVersion(from);
     const stop = AbortSignal.any([signal, this.#closed.signal]);
     for (;;) {
       // One round: every kind watched until one of them needs a relist (or fails).
       const round = new AbortController();
       const roundSignal = AbortSignal.any([stop, round.signal]);
-      const kinds = this.#resources.map((r) => this.#followKind(r, versions, onEvent, roundSignal));
+      const kinds = this.#resources.map((r) => this.#followKind(r, versions, onEvent, roundSignal, onRestart));
       let relist: boolean;
       try {
         relist = await Promise.race(kinds);
@@ -186,6 +186,7 @@ class KubernetesSource implements LiveSource {
       }
       if (stop.aborted) throw abortError(stop);
       if (!relist) continue;
+      onRestart('gone');
       for (let attempt = 0; ; attempt++) {
         try {
           const snap = await this.#listAll(stop);
@@ -197,6 +198,7 @@ class KubernetesSource implements LiveSource {
           if (FATAL_STATUS.has(statusOf(e) ?? 0) || e instanceof CairnError) throw this.#wrap(e, 'relist');
           const delay = backoffDelay(attempt, { baseMs: this.#opts.backoffInitialMs, maxMs: this.#opts.backoffMaxMs });
           this.#logger?.warn('sync: kubernetes relist failed, retrying', { source: this.describe, retryInMs: delay, error: e });
+          onRestart('relist failed');
           await sleep(delay, stop);
         }
       }
@@ -286,7 +288,7 @@ class KubernetesSource implements LiveSource {
    * Follows one kind until it needs a relist (resolves true) or the round is
    * aborted (resolves false); rejects on a configuration error.
    */
-  async #followKind(r: KubeResource, versions: Map<string, string>, onEvent: (e: LiveEvent) => void, signal: AbortSignal): Promise<boolean> {
+  async #followKind(r: KubeResource, versions: Map<string, string>, onEvent: (e: LiveEvent) => void, signal: AbortSignal, onRestart: (reason: string) => void): Promise<boolean> {
     const path = collectionPath(r);
     let attempt = 0;
     for (;;) {
@@ -303,6 +305,8 @@ class KubernetesSource implements LiveSource {
       // A normal close that made progress reopens at once; anything else backs off.
       if (end.kind === 'closed' && end.progressed) continue;
       const delay = backoffDelay(attempt++, { baseMs: this.#opts.backoffInitialMs, maxMs: this.#opts.backoffMaxMs });
+      // A normal close is routine (the API server ends watches after its timeout); anything else is a failure retried.
+      if (end.kind !== 'closed') onRestart(end.kind);
       if (end.kind !== 'closed') this.#logger?.warn('sync: kubernetes watch reopened', { source: this.describe, path, resourceVersion: versions.get(path), why: end.kind, retryInMs: delay, ...(end.kind === 'error' ? { error: end.error } : {}) });
       try {
         await sleep(delay, signal);

@@ -45,9 +45,13 @@ export interface LiveSource {
    * Follows changes after `from` (a snapshot's version) until `signal` aborts,
    * calling `onEvent` in order. Reconnects and relists by itself (with
    * jittered exponential backoff); rejects only when aborted or on a
-   * configuration error it cannot recover from.
+   * configuration error it cannot recover from. `onRestart` is told each
+   * time it reopens a watch or relists after a failure (an error, a silent
+   * watch, a 410, a compaction, a disconnect), so the retries a source
+   * handles itself are counted (`cairn_sync_watch_restarts_total`) and not
+   * only logged.
    */
-  watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal): Promise<void>;
+  watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal, onRestart?: (reason: string) => void): Promise<void>;
   /** Apply mode: make the live object equal `object` (null deletes it). Absent when the source is read-only. */
   apply?(key: ObjectKey, object: KubeObject | null): Promise<void>;
   close(): Promise<void>;

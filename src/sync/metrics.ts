@@ -9,7 +9,9 @@
  * - `cairn_sync_entries_total{target,action}`: entries recorded.
  * - `cairn_sync_reconcile_errors_total{target,stage}`: failures of git, the
  *   live source, recording or applying (each retried).
- * - `cairn_sync_watch_restarts_total{target}`: live watches restarted.
+ * - `cairn_sync_watch_restarts_total{target}`: live watches restarted after a
+ *   failure, by the engine or by the source itself (a watch reopened after an
+ *   error or a silence, a relist after 410 Gone or a compaction, a reconnect).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 

@@ -12,7 +12,11 @@
  *   validated, a concurrent write bumps the version of a key it read, so the
  *   real MVCC check marks it MVCC_READ_CONFLICT;
  * - {@link FaultInjector.failCommit}: the next transactions get a given
- *   validation code (e.g. ENDORSEMENT_POLICY_FAILURE).
+ *   validation code (e.g. ENDORSEMENT_POLICY_FAILURE);
+ * - {@link FaultInjector.setFailureRate} and the `rate` of
+ *   {@link FaultInjector.setLatency}: a share of calls, drawn at random, for
+ *   chaos scenarios that run for a while rather than count calls
+ *   (test/chaos/); {@link FaultInjector.injected} counts what was injected.
  *
  * A peer going away and coming back is `TestPeer.stop()` / `TestPeer.start()`.
  */
@@ -28,16 +32,19 @@ export interface InjectedStatus {
 }
 
 export class FaultInjector {
-  readonly #latency = new Map<GatewayMethod, number>();
+  readonly #latency = new Map<GatewayMethod, { ms: number; rate: number }>();
   readonly #failures = new Map<GatewayMethod, InjectedStatus[]>();
+  readonly #failureRates = new Map<GatewayMethod, { rate: number; status: InjectedStatus }>();
+  /** Latencies and failures injected so far. */
+  injected = 0;
   readonly #endorsementFailures: string[] = [];
   #mvccConflicts = 0;
   readonly #commitCodes: number[] = [];
 
-  /** Delays every call of `methods` (all by default) by `ms` before it is handled; 0 removes it. */
-  setLatency(ms: number, methods: readonly GatewayMethod[] = GATEWAY_METHODS): void {
+  /** Delays every call (or a `rate` share of calls) of `methods` (all by default) by `ms` before it is handled; 0 removes it. */
+  setLatency(ms: number, methods: readonly GatewayMethod[] = GATEWAY_METHODS, rate = 1): void {
     for (const m of methods) {
-      if (ms > 0) this.#latency.set(m, ms);
+      if (ms > 0) this.#latency.set(m, { ms, rate });
       else this.#latency.delete(m);
     }
   }
@@ -47,6 +54,12 @@ export class FaultInjector {
     const list = this.#failures.get(method) ?? [];
     for (let i = 0; i < count; i++) list.push({ code, message });
     this.#failures.set(method, list);
+  }
+
+  /** A `rate` share of the calls of `method` fail with `code` (UNAVAILABLE by default), until set to 0. */
+  setFailureRate(method: GatewayMethod, rate: number, code: grpc.status = grpc.status.UNAVAILABLE): void {
+    if (rate > 0) this.#failureRates.set(method, { rate, status: { code, message: `injected fault: ${grpc.status[code]}` } });
+    else this.#failureRates.delete(method);
   }
 
   /** The next `count` endorsements are refused by the peer with `message`. */
@@ -68,6 +81,7 @@ export class FaultInjector {
   clear(): void {
     this.#latency.clear();
     this.#failures.clear();
+    this.#failureRates.clear();
     this.#endorsementFailures.length = 0;
     this.#mvccConflicts = 0;
     this.#commitCodes.length = 0;
@@ -76,11 +90,18 @@ export class FaultInjector {
   // ---------------------------------------------------------------- used by the peer
 
   latencyFor(method: GatewayMethod): number {
-    return this.#latency.get(method) ?? 0;
+    const l = this.#latency.get(method);
+    if (l === undefined || (l.rate < 1 && Math.random() >= l.rate)) return 0;
+    this.injected++;
+    return l.ms;
   }
 
   takeFailure(method: GatewayMethod): InjectedStatus | undefined {
-    return this.#failures.get(method)?.shift();
+    const queued = this.#failures.get(method)?.shift();
+    const byRate = this.#failureRates.get(method);
+    const f = queued ?? (byRate && Math.random() < byRate.rate ? byRate.status : undefined);
+    if (f) this.injected++;
+    return f;
   }
 
   takeEndorsementFailure(): string | undefined {

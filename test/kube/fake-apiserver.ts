@@ -5,6 +5,11 @@
  *
  * - One resourceVersion counter for every resource (like etcd's revision);
  *   lists carry it in `metadata.resourceVersion`, paged with limit/continue.
+ *   Every page of a paged list comes from the snapshot its first page was
+ *   taken from, as the API server serves them from etcd at the list's
+ *   revision: objects created or deleted meanwhile neither shift nor skip
+ *   items. A continue token whose snapshot is gone (only the latest 64 are
+ *   kept) is answered 410 Expired, as an expired token is.
  * - `?watch=true&resourceVersion=N` replays every change after N, then
  *   streams live ones as JSON lines (ADDED, MODIFIED, DELETED, BOOKMARK when
  *   `allowWatchBookmarks=true`, ERROR).
@@ -83,6 +88,9 @@ export class FakeApiServer {
   #watches = new Set<OpenWatch>();
   #silent = false;
   #faults: { status: number; match: (r: RecordedRequest) => boolean }[] = [];
+  /** Paged lists in progress: snapshot id -> the objects of the first page's moment. */
+  #snapshots = new Map<number, { rv: string; items: object[] }>();
+  #nextSnapshot = 1;
 
   private constructor(resources: FakeResource[], token: string | undefined) {
     this.#resources = resources;
@@ -258,7 +266,10 @@ export class FakeApiServer {
     const { resource, namespace, name } = route;
 
     if (rec.method === 'GET' && name === undefined && rec.query.watch === 'true') return this.#watch(rec, resource, namespace, res);
-    if (rec.method === 'GET' && name === undefined) return reply(200, this.#list(rec, resource, namespace));
+    if (rec.method === 'GET' && name === undefined) {
+      const list = this.#list(rec, resource, namespace);
+      return list ? reply(200, list) : reply(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+    }
     if (rec.method === 'PATCH' && name !== undefined) {
       if (req.headers['content-type'] !== 'application/apply-patch+yaml') return reply(415, status(415, 'UnsupportedMediaType', 'only server-side apply is served'));
       if (!rec.query.fieldManager) return reply(422, status(422, 'Invalid', 'fieldManager is required for apply requests'));
@@ -276,20 +287,30 @@ export class FakeApiServer {
     return reply(405, status(405, 'MethodNotAllowed', `${rec.method} is not served`));
   }
 
-  #list(rec: RecordedRequest, resource: FakeResource, namespace: string | undefined): object {
-    // Items of a typed list carry neither apiVersion nor kind, as from a real API server.
-    const all = [...this.#objects.get(resource)!.values()]
-      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
-      .sort((a, b) => this.#key(resource, a.metadata.namespace, a.metadata.name).localeCompare(this.#key(resource, b.metadata.namespace, b.metadata.name)))
-      .map(({ apiVersion: _a, kind: _k, ...rest }) => rest);
-    const cont = rec.query.continue ? (JSON.parse(Buffer.from(rec.query.continue, 'base64url').toString()) as { rv: string; offset: number }) : undefined;
+  /** One page of a list, or undefined for a continue token whose snapshot is gone. */
+  #list(rec: RecordedRequest, resource: FakeResource, namespace: string | undefined): object | undefined {
+    const cont = rec.query.continue ? (JSON.parse(Buffer.from(rec.query.continue, 'base64url').toString()) as { snapshot: number; offset: number }) : undefined;
+    let snap = cont ? this.#snapshots.get(cont.snapshot) : undefined;
+    if (cont && !snap) return undefined;
+    let id = cont?.snapshot ?? 0;
+    if (!snap) {
+      // Items of a typed list carry neither apiVersion nor kind, as from a real API server.
+      const items = [...this.#objects.get(resource)!.values()]
+        .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+        .sort((a, b) => this.#key(resource, a.metadata.namespace, a.metadata.name).localeCompare(this.#key(resource, b.metadata.namespace, b.metadata.name)))
+        .map(({ apiVersion: _a, kind: _k, ...rest }) => structuredClone(rest));
+      snap = { rv: String(this.#rv), items };
+      id = this.#nextSnapshot++;
+      this.#snapshots.set(id, snap);
+      if (this.#snapshots.size > 64) this.#snapshots.delete(this.#snapshots.keys().next().value!);
+    }
     const offset = cont?.offset ?? 0;
-    const limit = rec.query.limit ? Number(rec.query.limit) : all.length;
-    const page = all.slice(offset, offset + limit);
-    const rv = cont?.rv ?? String(this.#rv);
-    const more = offset + limit < all.length;
-    const metadata: Record<string, string> = { resourceVersion: rv };
-    if (more) metadata.continue = Buffer.from(JSON.stringify({ rv, offset: offset + limit })).toString('base64url');
+    const limit = rec.query.limit ? Number(rec.query.limit) : snap.items.length;
+    const page = snap.items.slice(offset, offset + limit);
+    const more = offset + limit < snap.items.length;
+    const metadata: Record<string, string> = { resourceVersion: snap.rv };
+    if (more) metadata.continue = Buffer.from(JSON.stringify({ snapshot: id, offset: offset + limit })).toString('base64url');
+    else this.#snapshots.delete(id);
     return { kind: `${resource.kind}List`, apiVersion: apiVersionOf(resource), metadata, items: page };
   }
 
