@@ -32,7 +32,8 @@ const BASE = 'deploy/kubernetes';
 const OVERLAY = 'deploy/overlays/in-cluster-sync';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown };
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A parsed manifest, navigated freely: the schema test in this file vouches for its shape. */
+type Json = Record<string, any>;
 
 /** Every document of a YAML stream, read the way Kubernetes reads YAML (1.1). */
 function parseYaml(text: string, where: string): Obj[] {
