@@ -46,6 +46,12 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 
+# git: sync targets read desired state with the git CLI (src/sync/git-desired.ts),
+# and fetch remote repositories over HTTPS (ca-certificates).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
 # Production dependencies only, exactly as locked.
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \

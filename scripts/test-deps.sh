@@ -6,6 +6,8 @@ need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+# kubectl for `kubectl kustomize` (test/deploy.test.ts); any kubectl will do.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test-deps: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2
