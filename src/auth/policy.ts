@@ -55,6 +55,7 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { CairnError } from '../core/errors.js';
 import { LOG_NAME_RE } from '../core/entry.js';
+import { TOKEN_NAME_RE, TOKEN_NAME_RULE } from './tokens.js';
 
 /** A policy file larger than this is refused before parsing (1 MiB is ~20,000 tenants). */
 export const MAX_POLICY_BYTES = 1 << 20;
@@ -76,6 +77,40 @@ export interface Identity {
   sans?: string[];
   /** Name of the bearer token the caller presented (not its secret). */
   token?: string;
+}
+
+/**
+ * A tenant's quotas as the policy sets them (top-level `quotas:` map); a
+ * quota not set here takes the node-wide default (`tenant_*` settings).
+ */
+export interface TenantQuota {
+  /** Logs the tenant may create. */
+  logs?: number;
+  /** Appends of the tenant waiting for the ledger at once. */
+  queuedAppends?: number;
+  /** Streams the tenant may have open at once, over all its identities. */
+  streams?: number;
+  /** Appends per second over all its identities (0: no limit). */
+  appendsPerSecond?: number;
+  /** Appends the tenant may send at once after being idle. */
+  appendBurst?: number;
+}
+
+/** Policy keys of {@link TenantQuota}, in the order error messages list them. */
+export const QUOTA_KEYS: Readonly<Record<string, keyof TenantQuota>> = {
+  logs: 'logs',
+  queued_appends: 'queuedAppends',
+  streams: 'streams',
+  appends_per_second: 'appendsPerSecond',
+  append_burst: 'appendBurst',
+};
+const MAX_QUOTA = 1_000_000_000;
+
+/** The logs a tenant may read, as the index that lists them is searched: exact names and name prefixes. */
+export interface ReadScope {
+  readonly exact: readonly string[];
+  /** Sorted and prefix-free; `''` (from `read:*`) means every log. */
+  readonly prefixes: readonly string[];
 }
 
 /** A compiled, immutable policy. Every method denies by default. */
@@ -102,6 +137,12 @@ export interface CompiledPolicy {
   isAdmin(tenant: string | undefined): boolean;
   /** The subset of `logs` that `tenant` may read, in input order: listings show nothing else. */
   visibleLogs(tenant: string | undefined, logs: readonly string[]): string[];
+  /** The logs `tenant` may read as exact names and prefixes (empty for an unknown tenant). */
+  readScope(tenant: string | undefined): ReadScope;
+  /** The quotas the policy sets for `tenant` (empty: the node-wide defaults). */
+  quotaOf(tenant: string | undefined): TenantQuota;
+  /** The tenant an entry's recorded identity (`token:...`, `cert-subject:...`) maps to now. */
+  tenantOfPrincipal(principal: string): string | undefined;
 }
 
 /**
@@ -160,8 +201,10 @@ export function compilePolicy(text: string): CompiledPolicy {
 
   let tenantsNode: unknown;
   let identitiesNode: unknown;
+  let quotasNode: unknown;
   let tenantsLine = 1;
   let identitiesLine = 1;
+  let quotasLine = 1;
   for (const pair of root.items) {
     const key = stringKey(pair.key, lineOf, 'top-level key');
     const line = lineOf(pair.key);
@@ -173,8 +216,12 @@ export function compilePolicy(text: string): CompiledPolicy {
       if (identitiesNode !== undefined) throw policyError(line, 'duplicate key identities');
       identitiesNode = pair.value ?? null;
       identitiesLine = line;
+    } else if (key === 'quotas') {
+      if (quotasNode !== undefined) throw policyError(line, 'duplicate key quotas');
+      quotasNode = pair.value ?? null;
+      quotasLine = line;
     } else {
-      throw policyError(line, `unknown top-level key ${JSON.stringify(key)} (expected tenants, identities)`);
+      throw policyError(line, `unknown top-level key ${JSON.stringify(key)} (expected tenants, identities, quotas)`);
     }
   }
 
@@ -235,9 +282,38 @@ export function compilePolicy(text: string): CompiledPolicy {
     }
   }
 
+  // ---- quotas -----------------------------------------------------------------
+  const quotas = new Map<string, TenantQuota>();
+  if (quotasNode !== undefined && quotasNode !== null) {
+    if (!isMap(quotasNode)) throw policyError(lineOf(quotasNode, quotasLine), 'quotas must be a map of tenant name to { logs, queued_appends, streams, appends_per_second, append_burst }');
+    for (const pair of quotasNode.items) {
+      const tenant = stringKey(pair.key, lineOf, 'tenant name');
+      const line = lineOf(pair.key);
+      if (!tenants.has(tenant)) throw policyError(line, `quotas: tenant ${JSON.stringify(tenant)} is not defined under tenants`);
+      if (quotas.has(tenant)) throw policyError(line, `quotas: duplicate tenant ${tenant}`);
+      const value = pair.value;
+      if (isAlias(value)) throw policyError(lineOf(value, line), 'YAML aliases are not supported');
+      if (!isMap(value)) throw policyError(lineOf(value, line), `quotas: tenant ${tenant}: must be a map of quota to integer, e.g. { logs: 100 }`);
+      const q: TenantQuota = {};
+      for (const item of value.items) {
+        const k = stringKey(item.key, lineOf, 'quota');
+        const kLine = lineOf(item.key);
+        const field = QUOTA_KEYS[k];
+        if (field === undefined || !Object.hasOwn(QUOTA_KEYS, k)) throw policyError(kLine, `quotas: tenant ${tenant}: unknown quota ${JSON.stringify(k)} (expected ${Object.keys(QUOTA_KEYS).join(', ')})`);
+        if (q[field] !== undefined) throw policyError(kLine, `quotas: tenant ${tenant}: duplicate quota ${k}`);
+        const v = item.value;
+        const n = isScalar(v) && typeof v.value === 'number' ? v.value : NaN;
+        const min = field === 'appendBurst' ? 1 : 0;
+        if (!Number.isSafeInteger(n) || n < min || n > MAX_QUOTA) throw policyError(lineOf(v, kLine), `quotas: tenant ${tenant}: ${k} must be an integer in [${min}, ${MAX_QUOTA}]`);
+        q[field] = n;
+      }
+      quotas.set(tenant, Object.freeze(q));
+    }
+  }
+
   const matchToTenant = new Map<string, string>();
   for (const [match, { tenant }] of byMatch) matchToTenant.set(match, tenant);
-  return new CompiledPolicyImpl(tenants, matchToTenant);
+  return new CompiledPolicyImpl(tenants, matchToTenant, quotas);
 }
 
 // ---- internals ------------------------------------------------------------------
@@ -328,7 +404,7 @@ function matchProblem(match: string): string | undefined {
     return colon >= 0 && colon < rest.length - 1 ? undefined : 'empty SAN value';
   }
   if (match.startsWith('token:')) {
-    return /^token:[\x21-\x7e]{1,128}$/.test(match) ? undefined : 'token name must be 1-128 printable ASCII characters without spaces';
+    return TOKEN_NAME_RE.test(match.slice('token:'.length)) ? undefined : `token name must be ${TOKEN_NAME_RULE} (the rule of cairn token create)`;
   }
   return 'must start with cert-subject:, cert-san: or token:';
 }
@@ -362,6 +438,10 @@ class PatternSet {
     }
     this.#exact = exact;
     this.#prefixes = minimal;
+  }
+  /** The exact names and the prefix-free sorted prefixes. */
+  scope(): ReadScope {
+    return { exact: [...this.#exact], prefixes: this.#prefixes };
   }
   matches(log: string): boolean {
     if (this.#exact.has(log)) return true;
@@ -439,9 +519,11 @@ class CompiledPolicyImpl implements CompiledPolicy {
   readonly tenants: readonly string[];
   readonly #rules: ReadonlyMap<string, TenantRules>;
   readonly #matches: ReadonlyMap<string, string>;
-  constructor(rules: Map<string, TenantRules>, matches: Map<string, string>) {
+  readonly #quotas: ReadonlyMap<string, TenantQuota>;
+  constructor(rules: Map<string, TenantRules>, matches: Map<string, string>, quotas: Map<string, TenantQuota>) {
     this.#rules = rules;
     this.#matches = matches;
+    this.#quotas = quotas;
     this.tenants = Object.freeze([...rules.keys()]);
     Object.freeze(this);
   }
@@ -489,5 +571,18 @@ class CompiledPolicyImpl implements CompiledPolicy {
   visibleLogs(tenant: string | undefined, logs: readonly string[]): string[] {
     if (tenant === undefined || !this.#rules.has(tenant)) return [];
     return logs.filter((log) => this.can(tenant, 'read', log));
+  }
+
+  readScope(tenant: string | undefined): ReadScope {
+    const rules = tenant === undefined ? undefined : this.#rules.get(tenant);
+    return rules ? rules.read.scope() : { exact: [], prefixes: [] };
+  }
+
+  quotaOf(tenant: string | undefined): TenantQuota {
+    return (tenant === undefined ? undefined : this.#quotas.get(tenant)) ?? {};
+  }
+
+  tenantOfPrincipal(principal: string): string | undefined {
+    return typeof principal === 'string' ? this.#matches.get(principal) : undefined;
   }
 }

@@ -27,8 +27,16 @@ import { sha256 } from '#crypto';
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from '../core/bytes.js';
 import { CairnError } from '../core/errors.js';
 
-/** Token names: what the policy's `token:<name>` grammar allows, minus the `.` that separates the secret. */
-export const TOKEN_NAME_RE = /^[\x21-\x2d\x2f-\x7e]{1,128}$/;
+/**
+ * Token names, the one rule that `cairn token create`, the tokens-file parser
+ * and the policy's `token:<name>` matches share: printable ASCII without the
+ * space (separates the name from the hash on a line), the `.` (separates the
+ * name from the secret in a token) and the `#` (starts a comment in the
+ * tokens file, so a line holding it would not load).
+ */
+export const TOKEN_NAME_RE = /^[\x21\x22\x24-\x2d\x2f-\x7e]{1,128}$/;
+/** What {@link TOKEN_NAME_RE} allows, in words, for error messages. */
+export const TOKEN_NAME_RULE = '1-128 printable ASCII characters without spaces, dots or #';
 const SECRET_BYTES = 32;
 const SALT_BYTES = 16;
 /** A tokens file larger than this is refused (about 10,000 tokens). */
@@ -39,6 +47,8 @@ const MAX_PRESENTED = 256;
 interface StoredToken {
   readonly salt: Uint8Array;
   readonly digest: Uint8Array;
+  /** The `sha256:<salt>:<digest>` field as the file wrote it. */
+  readonly hash?: string;
 }
 
 /** The compiled tokens file. */
@@ -56,7 +66,7 @@ export interface TokenStore {
 
 /** A new token: give `token` to the CI system once; put `line` in the tokens file. */
 export function createToken(name: string): { token: string; line: string } {
-  if (!TOKEN_NAME_RE.test(name)) throw new CairnError('INVALID_ARGUMENT', 'name: must be 1-128 printable ASCII characters without spaces or dots', { field: 'name' });
+  if (!TOKEN_NAME_RE.test(name)) throw new CairnError('INVALID_ARGUMENT', `name: must be ${TOKEN_NAME_RULE}`, { field: 'name' });
   const secret = toBase64Url(randomBytes(SECRET_BYTES));
   return { token: `${name}.${secret}`, line: `${name} ${hashLine(secret, randomBytes(SALT_BYTES))}` };
 }
@@ -82,7 +92,7 @@ export function parseTokens(text: string): TokenStore {
     const parts = content.split(/[ \t]+/);
     if (parts.length !== 2) throw tokensError(line, 'expected "<name> sha256:<salt>:<digest>"');
     const [name, hash] = parts as [string, string];
-    if (!TOKEN_NAME_RE.test(name)) throw tokensError(line, `token name ${JSON.stringify(name.slice(0, 40))} must be 1-128 printable ASCII characters without spaces or dots`);
+    if (!TOKEN_NAME_RE.test(name)) throw tokensError(line, `token name ${JSON.stringify(name.slice(0, 40))} must be ${TOKEN_NAME_RULE}`);
     const earlier = tokens.get(name);
     if (earlier) throw tokensError(line, `duplicate token ${name} (first on line ${earlier.line})`);
     const m = /^sha256:([A-Za-z0-9_-]+):([A-Za-z0-9_-]+)$/.exec(hash);
@@ -91,9 +101,34 @@ export function parseTokens(text: string): TokenStore {
     if (!salt || !digest || salt.length < 8 || digest.length !== 32) {
       throw tokensError(line, `token ${name}: hash must be sha256:<salt, base64url, 8+ bytes>:<SHA-256 digest, base64url> (made by cairn token create)`);
     }
-    tokens.set(name, { salt, digest, line });
+    tokens.set(name, { salt, digest, hash, line });
   }
   return new TokenStoreImpl(tokens);
+}
+
+/**
+ * The tokens of `current` whose exact line (name and hash) `text` still
+ * holds, for a tokens file that does not parse: a revocation (a deleted or
+ * changed line) takes effect even though the rest of the file is refused,
+ * and nothing is added. Reads `text` leniently, line by line, and never
+ * throws on its content.
+ */
+export function tokensStillListed(current: TokenStore, text: string): TokenStore {
+  const listed = new Set<string>();
+  if (typeof text === 'string') {
+    const lines = text.slice(0, MAX_TOKENS_FILE_BYTES).split('\n');
+    for (const raw of lines) {
+      const parts = raw.trim().split(/[ \t]+/);
+      // The comment is not stripped first: a `#` inside a bad name must not turn its line into another token's.
+      if (parts.length >= 2) listed.add(`${parts[0]} ${parts[1]}`);
+    }
+  }
+  const impl = current as TokenStoreImpl;
+  const kept = new Map<string, StoredToken>();
+  for (const [name, stored] of impl.entries()) {
+    if (stored.hash !== undefined && listed.has(`${name} ${stored.hash}`)) kept.set(name, stored);
+  }
+  return new TokenStoreImpl(kept);
 }
 
 class TokenStoreImpl implements TokenStore {
@@ -103,6 +138,11 @@ class TokenStoreImpl implements TokenStore {
     this.#tokens = tokens;
     this.names = Object.freeze([...tokens.keys()]);
     Object.freeze(this);
+  }
+
+  /** Name and stored token, in file order (for {@link tokensStillListed}). */
+  entries(): IterableIterator<[string, StoredToken]> {
+    return this.#tokens.entries();
   }
 
   check(presented: string): string | undefined {

@@ -35,7 +35,7 @@ type Values = Record<string, string | boolean | undefined>;
 
 const SERVER: Options = { ...CONNECT_OPTIONS };
 /** serve's flags for the access and limit settings (the table in config.ts names them). */
-const SERVE_ONLY_FLAGS = /^(tls-|policy-file|tokens-file|auth-reload-ms|rate-limit-|max-streams-per-identity|request-timeout-ms|stream-stall-ms|metrics-remote)/;
+const SERVE_ONLY_FLAGS = /^(tls-|policy-file|tokens-file|auth-reload-ms|rate-limit-|max-streams-per-identity|tenant-|request-timeout-ms|stream-stall-ms|metrics-remote)/;
 
 function parse(args: string[], options: Options, positionals = 0): { values: Values; positionals: string[] } {
   let r;

@@ -5,7 +5,7 @@
  */
 import { CairnError } from '../core/errors.js';
 import { validateAppend, type AppendInput, type AppendLimits } from '../core/append-request.js';
-import { validateLogName, type SignedEntry } from '../core/entry.js';
+import { decodeBody, validateLogName, type SignedEntry } from '../core/entry.js';
 import { consistencyProofPlan, inclusionProofPlan, rootPlan } from '../core/merkle.js';
 import { LedgerStore } from '../storage/ledger-store.js';
 import { LogSequencer, type Receipt, type SequencerHooks, type SignedCheckpoint } from './sequencer.js';
@@ -33,6 +33,18 @@ export interface LedgerOptions {
   rememberedRequests?: number;
 }
 
+/**
+ * Called when an append would create a new log, before anything is written:
+ * throws to refuse it (a tenant's log quota, src/server/quotas.ts).
+ */
+export type AdmitNewLog = (log: string) => void;
+
+/** The logs a listing covers: exact names and name prefixes (`''`: every log). */
+export interface LogScope {
+  readonly exact: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
 export interface Proof {
   log: string;
   hashes: Uint8Array[];
@@ -57,6 +69,12 @@ export class Ledger {
   readonly #sequencers = new Map<string, Promise<LogSequencer>>();
   /** Names of the logs in storage, loaded once; max_logs counts these, not the logs opened since start. */
   #stored: Promise<Set<string>> | undefined;
+  /**
+   * The same names, sorted (UTF-16 order, as `<` compares): the index a
+   * listing searches by prefix, so listing one tenant's logs looks at those
+   * logs only, whatever number of logs others have.
+   */
+  #sorted: string[] = [];
   #closed = false;
 
   /** `chain` signs entries (inline on this thread when omitted); one passed in is not closed here. */
@@ -83,10 +101,10 @@ export class Ledger {
    *   transport's word, never the client's; empty when authentication is off.
    * @throws CairnError INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED, UNAVAILABLE
    */
-  async append(input: AppendInput, identity = ''): Promise<Receipt> {
+  async append(input: AppendInput, identity = '', admitNewLog?: AdmitNewLog): Promise<Receipt> {
     const req = validateAppend(input, this.options.limits);
     req.identity = identity;
-    const seq = await this.#sequencer(req.log, true);
+    const seq = await this.#sequencer(req.log, true, admitNewLog);
     return seq.append(req);
   }
 
@@ -95,19 +113,30 @@ export class Ledger {
     return this.#sequencer(validateLogName(log), false);
   }
 
-  async #sequencer(log: string, create: boolean): Promise<LogSequencer> {
+  /** The stored log names, loaded once. */
+  #names(): Promise<Set<string>> {
+    this.#stored ??= this.store.listLogs().then((names) => {
+      this.#sorted = [...names].sort();
+      return new Set(names);
+    });
+    return this.#stored;
+  }
+
+  async #sequencer(log: string, create: boolean, admitNewLog?: AdmitNewLog): Promise<LogSequencer> {
     if (this.#closed) throw new CairnError('UNAVAILABLE', 'node is shutting down');
     const open = this.#sequencers.get(log);
     if (open) return open;
-    this.#stored ??= this.store.listLogs().then((names) => new Set(names));
-    const stored = await this.#stored;
+    const stored = await this.#names();
     if (!stored.has(log)) {
       if (!create) throw logNotFound(log);
       if (stored.size >= this.options.maxLogs) {
-        throw new CairnError('RESOURCE_EXHAUSTED', `node already hosts ${this.options.maxLogs} logs (max_logs); log ${log} was not created`);
+        // No count in the message: the caller may be one tenant of many, and the node's total is not its business.
+        throw new CairnError('RESOURCE_EXHAUSTED', `the node cannot host more logs (max_logs); log ${log} was not created`);
       }
+      admitNewLog?.(log);
       // Counted from now on, so concurrent first appends to other new logs see it.
       stored.add(log);
+      this.#sorted.splice(lowerBound(this.#sorted, log), 0, log);
     }
     let p = this.#sequencers.get(log);
     if (!p) {
@@ -126,9 +155,50 @@ export class Ledger {
     return p;
   }
 
-  async listLogs(): Promise<SignedCheckpoint[]> {
-    const names = await this.store.listLogs();
+  /**
+   * The latest checkpoint of every log, or of the logs in `scope`. The names
+   * come from the in-memory sorted index: each prefix is one binary search
+   * and a walk over the names it covers, so the work is proportional to the
+   * logs listed, not to every log on the node.
+   */
+  async listLogs(scope?: LogScope): Promise<SignedCheckpoint[]> {
+    const names = await this.logNames(scope);
     return Promise.all(names.map(async (n) => (await this.#sequencer(n, false)).checkpoint));
+  }
+
+  /** The names of the stored logs in `scope` (every log without one), sorted. */
+  async logNames(scope?: LogScope): Promise<string[]> {
+    const stored = await this.#names();
+    const sorted = this.#sorted;
+    if (scope === undefined) return [...sorted];
+    const out = new Set<string>();
+    for (const prefix of scope.prefixes) {
+      for (let i = lowerBound(sorted, prefix); i < sorted.length && (sorted[i] as string).startsWith(prefix); i++) out.add(sorted[i] as string);
+    }
+    for (const name of scope.exact) if (stored.has(name)) out.add(name);
+    return [...out].sort();
+  }
+
+  /**
+   * Who created each stored log: the identity recorded in its first entry
+   * written for a caller (a key-history entry the node wrote first is
+   * skipped). Logs the node itself created (`node:` identities, sync
+   * targets) and logs written with authentication off are left out. Reads
+   * at most two entries per log, once, at start.
+   */
+  async logCreators(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const log of await this.logNames()) {
+      for (let seq = 0; seq < 2; seq++) {
+        const e = await this.store.getEntry(log, seq);
+        if (!e) break;
+        const identity = decodeBody(e.body).identity;
+        if (typeof identity === 'string' && identity.startsWith('node:') && seq === 0) continue;
+        if (typeof identity === 'string' && identity !== '' && !identity.startsWith('node:')) out.set(log, identity);
+        break;
+      }
+    }
+    return out;
   }
 
   /** @throws CairnError NOT_FOUND for an unknown log or a seq not yet recorded */
@@ -224,4 +294,16 @@ export class Ledger {
     for (const r of all) if (r.status === 'fulfilled') await r.value.close();
     if (this.#ownsChain) await this.#chain.close();
   }
+}
+
+/** The first index of `sorted` whose name is >= `name`. */
+function lowerBound(sorted: readonly string[], name: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as string) < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

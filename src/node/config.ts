@@ -82,6 +82,12 @@ export interface NodeConfig {
   rateLimitBurst: number;
   /** Streams (AppendStream, ListEntries, Watch) one identity may have open at once. */
   maxStreamsPerIdentity: number;
+  /** Per-tenant quota defaults, for tenants the policy's `quotas:` sets none for (src/server/quotas.ts). */
+  tenantMaxLogs: number;
+  tenantMaxQueuedAppends: number;
+  tenantMaxStreams: number;
+  tenantRateLimitAppends: number;
+  tenantRateLimitBurst: number;
   /** Deadline of every unary handler. */
   requestTimeoutMs: number;
   /** A stream whose reader takes no data for this long is ended (DEADLINE_EXCEEDED). */
@@ -138,6 +144,11 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'authReloadMs', file: 'auth_reload_ms', env: 'CAIRN_AUTH_RELOAD_MS', flag: 'auth-reload-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'How often policy, tokens and TLS files are checked for changes (SIGHUP: at once).' },
   { key: 'rateLimitAppends', file: 'rate_limit_appends', env: 'CAIRN_RATE_LIMIT_APPENDS', flag: 'rate-limit-appends', kind: 'int', min: 0, max: 10_000_000, meaning: 'Appends per second per identity (token bucket); 0: no limit.' },
   { key: 'rateLimitBurst', file: 'rate_limit_burst', env: 'CAIRN_RATE_LIMIT_BURST', flag: 'rate-limit-burst', kind: 'int', min: 1, max: 100_000_000, meaning: 'Appends an identity may send at once after being idle (the bucket\'s size).' },
+  { key: 'tenantMaxLogs', file: 'tenant_max_logs', env: 'CAIRN_TENANT_MAX_LOGS', flag: 'tenant-max-logs', kind: 'int', min: 0, max: 1_000_000_000, meaning: 'Logs one tenant may create, unless the policy\'s `quotas:` sets its `logs`; keep the sum over tenants under `max_logs`.' },
+  { key: 'tenantMaxQueuedAppends', file: 'tenant_max_queued_appends', env: 'CAIRN_TENANT_MAX_QUEUED_APPENDS', flag: 'tenant-max-queued-appends', kind: 'int', min: 1, max: 1_000_000_000, meaning: 'Appends of one tenant waiting for the ledger at once, over all its identities (policy quota `queued_appends`).' },
+  { key: 'tenantMaxStreams', file: 'tenant_max_streams', env: 'CAIRN_TENANT_MAX_STREAMS', flag: 'tenant-max-streams', kind: 'int', min: 1, max: 1_000_000_000, meaning: 'Streams one tenant may have open at once, over all its identities (policy quota `streams`).' },
+  { key: 'tenantRateLimitAppends', file: 'tenant_rate_limit_appends', env: 'CAIRN_TENANT_RATE_LIMIT_APPENDS', flag: 'tenant-rate-limit-appends', kind: 'int', min: 0, max: 1_000_000_000, meaning: 'Appends per second of one tenant, over all its identities; 0: no limit (policy quota `appends_per_second`).' },
+  { key: 'tenantRateLimitBurst', file: 'tenant_rate_limit_burst', env: 'CAIRN_TENANT_RATE_LIMIT_BURST', flag: 'tenant-rate-limit-burst', kind: 'int', min: 1, max: 1_000_000_000, meaning: 'Appends one tenant may send at once after being idle (policy quota `append_burst`).' },
   { key: 'maxStreamsPerIdentity', file: 'max_streams_per_identity', env: 'CAIRN_MAX_STREAMS_PER_IDENTITY', flag: 'max-streams-per-identity', kind: 'int', min: 1, max: 1_000_000, meaning: 'Streams (AppendStream, ListEntries, Watch) one identity may have open at once.' },
   { key: 'requestTimeoutMs', file: 'request_timeout_ms', env: 'CAIRN_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'Deadline of every unary handler.' },
   { key: 'streamStallMs', file: 'stream_stall_ms', env: 'CAIRN_STREAM_STALL_MS', flag: 'stream-stall-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'A stream whose reader takes no data this long is ended (DEADLINE_EXCEEDED).' },
@@ -183,6 +194,11 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   rateLimitAppends: 10_000,
   rateLimitBurst: 20_000,
   maxStreamsPerIdentity: 128,
+  tenantMaxLogs: 1000,
+  tenantMaxQueuedAppends: 8192,
+  tenantMaxStreams: 512,
+  tenantRateLimitAppends: 20_000,
+  tenantRateLimitBurst: 40_000,
   requestTimeoutMs: 30_000,
   streamStallMs: 30_000,
   metricsRemote: false,

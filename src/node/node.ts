@@ -18,6 +18,9 @@ import { Ledger } from '../ledger/ledger.js';
 import { createGrpcServer } from '../server/grpc-server.js';
 import { Access } from '../server/access.js';
 import { CallerLimits } from '../server/limits.js';
+import { TenantQuotas } from '../server/quotas.js';
+import { ConfigHealth } from '../server/config-health.js';
+import { routeGrpcLogs } from '../server/grpc-log.js';
 import { reloadingServerCredentials } from '../server/tls.js';
 import { Metrics } from '../server/metrics.js';
 import { createLogger, type Logger } from './logger.js';
@@ -71,20 +74,30 @@ export async function startNode(config: Readonly<NodeConfig>, logger: Logger = c
 }
 
 async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Disposers): Promise<RunningNode> {
+  // grpc-js prints through its own logger, quoting what it refuses (credentials included): route it through ours, redacted.
+  routeGrpcLogs(logger.child({ component: 'grpc-js' }), config.logLevel);
+  const metrics = new Metrics({ defaultMetrics: true });
+  const configHealth = new ConfigHealth(logger, metrics);
   // Access and TLS first: a bad policy or certificate refuses the start before anything is opened.
-  const { access, tls } = await openAccess(config, logger, disposers);
+  const { access, tls } = await openAccess(config, logger, configHealth, disposers);
   const storage = await openStorage(config, logger, disposers);
   const nodeName = config.nodeName || defaultNodeName(storage.firstKey);
-  const metrics = new Metrics({ defaultMetrics: true });
   let pipeline: AnchorPipeline | undefined;
   const ledger = openLedger(config, storage, nodeName, metrics, (log) => pipeline?.noteCommit(log), disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
   pipeline = anchoring?.pipeline;
-  const server = await startGrpc(config, ledger.ledger, anchoring?.store, access, tls, metrics, logger, disposers);
+  const quotas = new TenantQuotas(
+    { logs: config.tenantMaxLogs, queuedAppends: config.tenantMaxQueuedAppends, streams: config.tenantMaxStreams, appendsPerSecond: config.tenantRateLimitAppends, appendBurst: config.tenantRateLimitBurst },
+    access,
+    metrics,
+  );
+  // Who created each stored log, for the tenants' log quotas; also loads the ledger's index of log names.
+  if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
+  const server = await startGrpc(config, ledger.ledger, anchoring?.store, access, quotas, tls, metrics, logger, disposers);
   pipeline?.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
-  const metricsAddress = await startMetrics(config, metrics, () => serving, disposers);
+  const metricsAddress = await startMetrics(config, metrics, () => serving, configHealth, disposers);
 
   server.health.setStatus('', 'SERVING');
   server.health.setStatus(LEDGER_SERVICE, 'SERVING');
@@ -142,13 +155,14 @@ async function releaseInOrder(releases: readonly (Release | undefined)[]): Promi
 type ReloadingTls = Awaited<ReturnType<typeof reloadingServerCredentials>>;
 
 /** The policy and tokens, and the node's TLS credentials, each with the watcher that reloads them. */
-async function openAccess(config: Readonly<NodeConfig>, logger: Logger, disposers: Disposers): Promise<{ access: Access; tls: ReloadingTls | undefined }> {
-  const access = await Access.open({ policyFile: config.policyFile, tokensFile: config.tokensFile, reloadMs: config.authReloadMs }, logger);
+async function openAccess(config: Readonly<NodeConfig>, logger: Logger, health: ConfigHealth, disposers: Disposers): Promise<{ access: Access; tls: ReloadingTls | undefined }> {
+  const access = await Access.open({ policyFile: config.policyFile, tokensFile: config.tokensFile, reloadMs: config.authReloadMs }, logger, health);
   disposers.push('policy and tokens watcher', () => access.close());
   if (!config.tlsCertFile) return { access, tls: undefined };
   const tls = await reloadingServerCredentials(
     { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile, requireClientCert: config.tlsClientCert === 'required', reloadMs: config.authReloadMs },
     logger,
+    health,
   );
   disposers.push('TLS watcher', () => tls.close());
   return { access, tls };
@@ -254,6 +268,7 @@ async function startGrpc(
   ledger: Ledger,
   anchorStore: AnchorStore | undefined,
   access: Access,
+  quotas: TenantQuotas,
   tls: ReloadingTls | undefined,
   metrics: Metrics,
   logger: Logger,
@@ -267,6 +282,7 @@ async function startGrpc(
     maxReceiveMessageLength: Math.max(4 * 1024 * 1024, 2 * config.maxPayloadBytes + 64 * 1024),
     access,
     limits: new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity }),
+    quotas,
     requestTimeoutMs: config.requestTimeoutMs,
     streamStallMs: config.streamStallMs,
   });
@@ -319,7 +335,7 @@ async function startSync(config: Readonly<NodeConfig>, ledger: Ledger, metrics: 
 }
 
 /** The HTTP endpoint for /metrics, /healthz and /readyz, if metrics_listen is set. Resolves with its address. */
-async function startMetrics(config: Readonly<NodeConfig>, metrics: Metrics, serving: () => boolean, disposers: Disposers): Promise<string | undefined> {
+async function startMetrics(config: Readonly<NodeConfig>, metrics: Metrics, serving: () => boolean, health: ConfigHealth, disposers: Disposers): Promise<string | undefined> {
   if (!config.metricsListen) return undefined;
   const m = parseHostPort(config.metricsListen)!;
   const http = createServer((req, res) => {
@@ -335,8 +351,11 @@ async function startMetrics(config: Readonly<NodeConfig>, metrics: Metrics, serv
       );
     } else if (req.url === '/healthz' || req.url === '/readyz') {
       const up = serving();
+      // A file that did not reload leaves the node serving on an older one: DEGRADED, still 200 on
+      // /healthz, so a supervisor does not restart the node into a start the same file would refuse.
+      const problems = req.url === '/healthz' ? health.problems() : [];
       res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: up ? 'SERVING' : 'NOT_SERVING' }));
+      res.end(JSON.stringify(!up ? { status: 'NOT_SERVING' } : problems.length > 0 ? { status: 'DEGRADED', problems } : { status: 'SERVING' }));
     } else {
       res.writeHead(404).end();
     }

@@ -12,10 +12,15 @@
  * caller may not read exactly like a log that does not exist.
  *
  * Policy and tokens are re-read when their files change (polled every
- * `auth_reload_ms`, and at once on SIGHUP). A file that does not compile is
- * refused whole and the previous policy stays in force. Calls and streams in
- * progress are not dropped; each new call is checked against the policy in
- * force when it starts.
+ * `auth_reload_ms`, and at once on SIGHUP), each file on its own. A policy
+ * that does not compile is refused whole and the previous policy stays in
+ * force. A tokens file that does not parse is refused too, but a revocation
+ * in it wins: tokens whose line was deleted or changed stop working at once,
+ * and no token is added (an attacker who can break the file must not keep a
+ * revoked token alive by doing so). Either failure is reported each poll
+ * until the file loads (config-health.ts). Calls and streams in progress are
+ * not dropped; each new call is checked against the policy in force when it
+ * starts.
  *
  * With no policy file the node runs open (it then listens on loopback only,
  * see config.ts) and records an empty identity.
@@ -24,9 +29,11 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type * as grpc from '@grpc/grpc-js';
 import { CairnError } from '../core/errors.js';
-import { compilePolicy, type CompiledPolicy, type Identity } from '../auth/policy.js';
-import { parseTokens, type TokenStore } from '../auth/tokens.js';
+import { compilePolicy, type CompiledPolicy, type Identity, type ReadScope, type TenantQuota } from '../auth/policy.js';
+import { parseTokens, tokensStillListed, type TokenStore } from '../auth/tokens.js';
 import type { Logger } from '../core/logger.js';
+import { ConfigHealth } from './config-health.js';
+import { BEARER_RE, UNUSABLE_AUTHORIZATION } from './raw-authorization.js';
 
 /** What a handler knows about its caller. */
 export interface Caller {
@@ -59,29 +66,49 @@ export class Access {
   readonly enabled: boolean;
   readonly #files: AccessFiles;
   readonly #log: Logger;
+  readonly #health: ConfigHealth;
   #policy: CompiledPolicy | undefined;
   #tokens: TokenStore = NO_TOKENS;
-  #stamp = '';
+  /** Per file: the stat of the version in force, or of the last one that failed (retried each poll while it fails). */
+  readonly #stamps = new Map<string, string>();
+  readonly #failing = new Set<string>();
+  #generation = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Reloads run one after another, so a reload asked for after a change always reads it. */
   #queue: Promise<boolean> = Promise.resolve(false);
   /** Certificate fingerprint -> identity: parsing X.509 on every call would cost more than the call. */
   readonly #certs = new Map<string, Identity>();
 
-  private constructor(files: AccessFiles, log: Logger) {
+  private constructor(files: AccessFiles, log: Logger, health: ConfigHealth) {
     this.enabled = files.policyFile !== '';
     this.#files = files;
     this.#log = log;
+    this.#health = health;
+  }
+
+  /** Counts policy loads: what depends on the policy (tenant log counts) recomputes when it changes. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /**
    * Loads the policy and tokens and starts watching them.
    * @throws CairnError INVALID_ARGUMENT (`policy line N: ...`, `tokens line N: ...`, or a file that cannot be read)
    */
-  static async open(files: AccessFiles, log: Logger): Promise<Access> {
-    const a = new Access(files, log);
+  static async open(files: AccessFiles, log: Logger, health: ConfigHealth = new ConfigHealth(log)): Promise<Access> {
+    const a = new Access(files, log, health);
     if (a.enabled) {
-      await a.#load(await a.#fileStamp());
+      // At start a bad file refuses the start: there is nothing older to keep in force.
+      const policy = compilePolicy(await readSetting(files.policyFile, 'policy_file'));
+      const tokens = files.tokensFile ? parseTokens(await readSetting(files.tokensFile, 'tokens_file')) : NO_TOKENS;
+      a.#policy = policy;
+      a.#tokens = tokens;
+      a.#stamps.set(files.policyFile, await fileStamp(files.policyFile));
+      health.watch('policy_file');
+      if (files.tokensFile) {
+        a.#stamps.set(files.tokensFile, await fileStamp(files.tokensFile));
+        health.watch('tokens_file');
+      }
       a.#timer = setInterval(() => void a.reload(), files.reloadMs);
       a.#timer.unref();
     }
@@ -96,36 +123,48 @@ export class Access {
   }
 
   async #reload(force: boolean): Promise<boolean> {
+    const policyChanged = await this.#reloadFile(this.#files.policyFile, 'policy_file', force, (text) => {
+      this.#policy = compilePolicy(text);
+      this.#generation++;
+    }, () => 'the previous policy stays in force');
+    let tokensChanged = false;
+    if (this.#files.tokensFile) {
+      tokensChanged = await this.#reloadFile(this.#files.tokensFile, 'tokens_file', force, (text) => {
+        this.#tokens = parseTokens(text);
+      }, (text) => {
+        if (text === undefined) return 'the previous tokens stay in force';
+        const before = this.#tokens.names.length;
+        this.#tokens = tokensStillListed(this.#tokens, text);
+        return `tokens whose line was deleted or changed are revoked (${before - this.#tokens.names.length} now), no token is added, the others stay in force`;
+      });
+    }
+    if (policyChanged || tokensChanged) this.#log.info('policy reloaded', { tenants: this.#policy?.tenants.length, tokens: this.#tokens.names.length });
+    return policyChanged || tokensChanged;
+  }
+
+  /**
+   * Reads one file if it changed since the version in force, or if it failed
+   * last time (so a failing file is reported every poll). `apply` throws for
+   * a file that does not load; `fallback` then does what can safely be done
+   * with its text (undefined: unreadable) and says what stays in force.
+   */
+  async #reloadFile(path: string, setting: 'policy_file' | 'tokens_file', force: boolean, apply: (text: string) => void, fallback: (text: string | undefined) => string): Promise<boolean> {
+    const stamp = await fileStamp(path);
+    if (!force && !this.#failing.has(path) && stamp === this.#stamps.get(path)) return false;
+    let text: string | undefined;
     try {
-      const stamp = await this.#fileStamp();
-      if (!force && stamp === this.#stamp) return false;
-      await this.#load(stamp);
-      this.#log.info('policy reloaded', { tenants: this.#policy?.tenants.length, tokens: this.#tokens.names.length });
-      return true;
+      text = await readSetting(path, setting);
+      apply(text);
     } catch (err) {
-      this.#log.error('policy not reloaded; the previous policy stays in force', { reason: (err as Error).message });
+      this.#failing.add(path);
+      this.#stamps.set(path, stamp);
+      this.#health.failed(setting, (err as Error).message, fallback(text));
       return false;
     }
-  }
-
-  async #fileStamp(): Promise<string> {
-    const parts: string[] = [];
-    for (const f of [this.#files.policyFile, this.#files.tokensFile]) {
-      if (!f) continue;
-      const s = await stat(f).catch(() => undefined);
-      parts.push(s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing');
-    }
-    return parts.join('|');
-  }
-
-  /** `stamp`: the files' stat taken before reading them, so a change during the read is seen next time. */
-  async #load(stamp: string): Promise<void> {
-    const policy = compilePolicy(await readSetting(this.#files.policyFile, 'policy_file'));
-    const tokens = this.#files.tokensFile ? parseTokens(await readSetting(this.#files.tokensFile, 'tokens_file')) : NO_TOKENS;
-    // Swapped together: a call sees one consistent (policy, tokens) pair.
-    this.#policy = policy;
-    this.#tokens = tokens;
-    this.#stamp = stamp;
+    this.#failing.delete(path);
+    this.#stamps.set(path, stamp);
+    this.#health.loaded(setting);
+    return true;
   }
 
   close(): void {
@@ -144,7 +183,11 @@ export class Access {
     if (cert?.raw) Object.assign(identity, this.#certIdentity(cert.raw, cert.fingerprint256));
     const auth = call.metadata.get('authorization');
     if (auth.length > 0) {
-      const m = auth.length === 1 && typeof auth[0] === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/.exec(auth[0]) : null;
+      if (auth.length !== 1 || auth[0] === UNUSABLE_AUTHORIZATION) {
+        // raw-authorization.ts saw two values, or one HTTP/2 or grpc-js would have dropped.
+        throw new CairnError('UNAUTHENTICATED', 'authorization header not usable: send exactly one "Bearer <name>.<secret>" of printable ASCII');
+      }
+      const m = typeof auth[0] === 'string' ? BEARER_RE.exec(auth[0]) : null;
       const name = m ? this.#tokens.check(m[1] as string) : undefined;
       if (name === undefined) throw new CairnError('UNAUTHENTICATED', 'bearer token not accepted');
       identity.token = name;
@@ -169,6 +212,21 @@ export class Access {
     return !this.enabled || this.#policy!.canAnchorRead(c.tenant);
   }
 
+  /** The logs the caller may read as names and prefixes; `undefined`: every log (authentication off). */
+  readScope(c: Caller): ReadScope | undefined {
+    return this.enabled ? this.#policy!.readScope(c.tenant) : undefined;
+  }
+
+  /** The quotas the policy in force sets for `tenant`. */
+  quotaOf(tenant: string): TenantQuota {
+    return this.enabled ? this.#policy!.quotaOf(tenant) : {};
+  }
+
+  /** The tenant an entry's recorded identity maps to under the policy in force. */
+  tenantOfPrincipal(principal: string): string | undefined {
+    return this.enabled ? this.#policy!.tenantOfPrincipal(principal) : undefined;
+  }
+
   #certIdentity(raw: Buffer, fingerprint: string | undefined): Identity {
     const key = fingerprint ?? raw.toString('base64');
     const hit = this.#certs.get(key);
@@ -178,6 +236,11 @@ export class Access {
     this.#certs.set(key, id);
     return id;
   }
+}
+
+async function fileStamp(path: string): Promise<string> {
+  const s = await stat(path).catch(() => undefined);
+  return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing';
 }
 
 async function readSetting(path: string, setting: string): Promise<string> {

@@ -10,6 +10,7 @@ import { validateLogName } from '../core/entry.js';
 import type { Ledger, Receipt } from '../ledger/ledger.js';
 import type { Access, Caller } from './access.js';
 import type { CallerLimits } from './limits.js';
+import type { TenantQuotas } from './quotas.js';
 import type { Metrics } from './metrics.js';
 import { AppendStreamSession } from './append-stream-session.js';
 import { appendInput, wireAppendError, wireReceipt, type AppendStreamReply, type Req } from './wire.js';
@@ -24,6 +25,8 @@ export interface AppendHandlersDeps {
   ledger: Ledger;
   access: Access;
   limits: CallerLimits;
+  /** Per-tenant quotas (rate, queued appends, logs). */
+  quotas: TenantQuotas;
   metrics: Metrics;
   /** An AppendStream whose reader accepts no data for this long is ended. */
   streamStallMs: number;
@@ -67,13 +70,24 @@ export class AppendHandlers {
     }
   }
 
-  /** Authorizes and rate-limits one append, then records it with the caller's identity. */
-  #record(caller: Caller, req: Req): Promise<Receipt> {
+  /**
+   * Authorizes and rate-limits one append (the identity's limit, then the
+   * tenant's quotas), then records it with the caller's identity; a new log
+   * must fit the tenant's log quota.
+   */
+  async #record(caller: Caller, req: Req): Promise<Receipt> {
     const input = appendInput(req);
     const log = validateLogName(input.log, 'log');
-    if (!this.#deps.access.canAppend(caller, log)) throw new CairnError('PERMISSION_DENIED', `not allowed to append to log ${log}`);
-    this.#deps.limits.takeAppend(caller.limitKey);
-    return this.#deps.ledger.append(input, caller.principal);
+    const { access, limits, quotas, ledger } = this.#deps;
+    if (!access.canAppend(caller, log)) throw new CairnError('PERMISSION_DENIED', `not allowed to append to log ${log}`);
+    limits.takeAppend(caller.limitKey);
+    quotas.takeAppend(caller.tenant);
+    const leave = quotas.enterQueue(caller.tenant);
+    try {
+      return await ledger.append(input, caller.principal, (newLog) => quotas.admitLog(caller.tenant, caller.principal, newLog));
+    } finally {
+      leave();
+    }
   }
 
   #observe(started: bigint): void {

@@ -11,6 +11,7 @@ import { CairnError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Access, Caller } from './access.js';
 import type { CallerLimits } from './limits.js';
+import type { TenantQuotas } from './quotas.js';
 import type { Metrics } from './metrics.js';
 import { drained } from './drain.js';
 import { toServiceError } from './status.js';
@@ -19,6 +20,8 @@ import type { Req } from './wire.js';
 export interface CallRunnerOptions {
   access: Access;
   limits: CallerLimits;
+  /** Per-tenant quotas: open streams are counted per tenant too. */
+  quotas: TenantQuotas;
   log: Logger;
   metrics: Metrics;
   /** Deadline of every unary handler. */
@@ -79,7 +82,7 @@ export class CallRunner {
       let release = (): void => undefined;
       (async () => {
         const caller = this.#opts.access.authenticate(call);
-        release = this.#opts.limits.openStream(caller.limitKey);
+        release = this.#openStream(caller);
         for await (const chunk of fn(call.request, ac.signal, caller)) {
           for (const item of chunk) {
             if (ac.signal.aborted) return;
@@ -110,7 +113,7 @@ export class CallRunner {
       let release: () => void;
       try {
         caller = this.#opts.access.authenticate(call);
-        release = this.#opts.limits.openStream(caller.limitKey);
+        release = this.#openStream(caller);
       } catch (err) {
         call.emit('error', this.#failed(method, err));
         return;
@@ -123,6 +126,22 @@ export class CallRunner {
           call.end();
         }
       });
+    };
+  }
+
+  /** Counts a stream against the caller's identity and its tenant; the result releases both. */
+  #openStream(caller: Caller): () => void {
+    const identity = this.#opts.limits.openStream(caller.limitKey);
+    let tenant: () => void;
+    try {
+      tenant = this.#opts.quotas.openStream(caller.tenant);
+    } catch (err) {
+      identity();
+      throw err;
+    }
+    return () => {
+      identity();
+      tenant();
     };
   }
 

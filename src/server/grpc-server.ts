@@ -23,6 +23,8 @@ import { ReadHandlers } from './read-handlers.js';
 import { KeyHandlers } from './key-handlers.js';
 import { AnchorHandlers } from './anchor-handlers.js';
 import { wireEntry } from './wire.js';
+import { guardAuthorizationHeaders } from './raw-authorization.js';
+import type { TenantQuotas } from './quotas.js';
 
 export { wireAnchor, wireCheckpoint, wireEntry, wireReceipt } from './wire.js';
 
@@ -34,6 +36,7 @@ export interface GrpcServerOptions {
   /** Who may call, and what they may do. */
   access: Access;
   limits: CallerLimits;
+  quotas: TenantQuotas;
   /** Deadline of every unary handler. */
   requestTimeoutMs: number;
   /** A stream whose reader accepts no data for this long is ended. */
@@ -55,13 +58,14 @@ function newServer(maxReceiveMessageLength: number): grpc.Server {
   // http2.createServer -> net.Server, which honours noDelay (Node >= 17.7).
   const common = (server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
   if (common) common.noDelay = true;
+  guardAuthorizationHeaders(server);
   return server;
 }
 
 export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, opts: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
-  const { access, limits } = opts;
-  const calls = new CallRunner({ access, limits, log, metrics, requestTimeoutMs: opts.requestTimeoutMs, streamStallMs: opts.streamStallMs });
-  const appends = new AppendHandlers({ ledger, access, limits, metrics, streamStallMs: opts.streamStallMs });
+  const { access, limits, quotas } = opts;
+  const calls = new CallRunner({ access, limits, quotas, log, metrics, requestTimeoutMs: opts.requestTimeoutMs, streamStallMs: opts.streamStallMs });
+  const appends = new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: opts.streamStallMs });
   const reads = new ReadHandlers(ledger, access);
   const keys = new KeyHandlers(ledger);
   const anchors = new AnchorHandlers(opts.anchorStore ? new StoreAnchorQueries(opts.anchorStore) : undefined, access);

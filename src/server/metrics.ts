@@ -15,6 +15,9 @@ export class Metrics {
   readonly anchorLag: Histogram;
   readonly anchorWindows: Counter<'result'>;
   readonly anchoredWindow: Gauge;
+  readonly configReloadFailures: Counter<'file'>;
+  readonly configStale: Gauge<'file'>;
+  readonly quotaRefusals: Counter<'quota'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -47,6 +50,9 @@ export class Metrics {
     });
     this.anchorWindows = new Counter({ name: 'cairn_anchor_windows_total', help: 'Anchor windows committed, and failed submit attempts', labelNames: ['result'], registers });
     this.anchoredWindow = new Gauge({ name: 'cairn_anchor_last_window', help: 'Number of the last committed anchor window', registers });
+    this.configReloadFailures = new Counter({ name: 'cairn_config_reload_failures_total', help: 'Polls at which a policy, tokens or TLS file changed but did not load', labelNames: ['file'], registers });
+    this.configStale = new Gauge({ name: 'cairn_config_stale', help: '1 while the file in force is older than the file on disk, which does not load', labelNames: ['file'], registers });
+    this.quotaRefusals = new Counter({ name: 'cairn_tenant_quota_refusals_total', help: 'Calls refused because a tenant was at one of its quotas (no tenant label: tenants are not named in metrics)', labelNames: ['quota'], registers });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'cairn_' });
   }
 }

@@ -15,6 +15,7 @@ import { createSecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { CairnError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { ConfigHealth } from './config-health.js';
 
 type CaListener = (update: { caCertificate: Buffer } | null) => void;
 type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;
@@ -39,6 +40,7 @@ interface Loaded {
 class ReloadingCertificateProvider {
   readonly #files: TlsFiles;
   readonly #log: Logger;
+  readonly #health: ConfigHealth | undefined;
   #current: Loaded;
   readonly #ca = new Set<CaListener>();
   readonly #identity = new Set<IdentityListener>();
@@ -46,10 +48,12 @@ class ReloadingCertificateProvider {
   /** Reloads run one after another, so a reload asked for after a change always reads it. */
   #queue: Promise<boolean> = Promise.resolve(false);
 
-  constructor(files: TlsFiles, first: Loaded, log: Logger) {
+  constructor(files: TlsFiles, first: Loaded, log: Logger, health?: ConfigHealth) {
     this.#files = files;
     this.#current = first;
     this.#log = log;
+    this.#health = health;
+    health?.watch('tls_files');
     this.#timer = setInterval(() => void this.reload(), files.reloadMs);
     this.#timer.unref();
   }
@@ -81,6 +85,7 @@ class ReloadingCertificateProvider {
   async #reloadOnce(): Promise<boolean> {
     try {
       const next = await loadTlsFiles(this.#files);
+      this.#health?.loaded('tls_files');
       const c = this.#current;
       if (sameBytes(next.cert, c.cert) && sameBytes(next.key, c.key) && sameBytes(next.ca, c.ca)) return false;
       this.#current = next;
@@ -89,8 +94,9 @@ class ReloadingCertificateProvider {
       this.#log.info('TLS files reloaded', { cert: this.#files.certFile, notAfter: notAfter(next.cert) });
       return true;
     } catch (err) {
-      // The message names the file and the reason, never key material.
-      this.#log.error('TLS files not reloaded; serving the previous ones', { reason: (err as Error).message });
+      // The message names the file and the reason, never key material. Logged and counted each poll.
+      if (this.#health) this.#health.failed('tls_files', (err as Error).message, 'serving the previous ones');
+      else this.#log.error('TLS files not reloaded; serving the previous ones', { reason: (err as Error).message });
       return false;
     }
   }
@@ -146,8 +152,8 @@ export async function loadTlsFiles(files: TlsFiles): Promise<Loaded> {
 }
 
 /** Server credentials that follow the files; `reload()` re-reads at once (SIGHUP). */
-export async function reloadingServerCredentials(files: TlsFiles, log: Logger): Promise<{ credentials: grpc.ServerCredentials; reload(): Promise<boolean>; close(): void }> {
-  const provider = new ReloadingCertificateProvider(files, await loadTlsFiles(files), log);
+export async function reloadingServerCredentials(files: TlsFiles, log: Logger, health?: ConfigHealth): Promise<{ credentials: grpc.ServerCredentials; reload(): Promise<boolean>; close(): void }> {
+  const provider = new ReloadingCertificateProvider(files, await loadTlsFiles(files), log, health);
   const ca = files.clientCaFile ? provider : null;
   // grpc-js declares this function's first two parameters with swapped names; it passes the
   // first on as the identity (certificate + key) provider and the second as the CA provider.

@@ -15,7 +15,9 @@ import { LedgerClient } from '../../src/client/ledger-client.js';
 export interface AbuseConfig {
   address: string;
   /** Bearer tokens by abuser. */
-  tokens: { oversize: string; flood: string; slow: string; streams: string; wrongSecret: string; unknownName: string };
+  tokens: { oversize: string; flood: string; slow: string; streams: string; wrongSecret: string; unknownName: string; creator: string };
+  /** The log creator's tenant quota of logs (tenant_max_logs). */
+  creatorLogQuota: number;
   /** How long the abuse lasts. */
   durationMs: number;
   /** The log slow readers stream (large entries) and its size. */
@@ -43,6 +45,8 @@ export interface AbuseReport {
   /** How the flooder's AppendStreams ended, each followed by a new one. */
   floodStreamEnded: Counts;
   unauthenticated: Counts;
+  /** The log creator: OK (a log created), LOG_QUOTA (its tenant's log quota), RATE_LIMITED (its identity's rate), other codes. */
+  creator: Counts;
   streamsOverLimit: Counts;
   /** Slow-reader streams: opened, refused at the limit, and how each opened one ended once finally read. */
   slowOpened: number;
@@ -78,6 +82,7 @@ const report: AbuseReport = {
   floodRetryHints: 0,
   floodStreamEnded: {},
   unauthenticated: {},
+  creator: {},
   streamsOverLimit: {},
   slowOpened: 0,
   slowRefused: 0,
@@ -335,12 +340,29 @@ async function connectionFlood(): Promise<() => void> {
   };
 }
 
+// (f) A tenant creating logs as fast as it can: each call a first append to a new log, back to back.
+async function createLogs(): Promise<void> {
+  const c = new LedgerClient(cfg.address, { token: cfg.tokens.creator, timeoutMs: 10_000 });
+  toClose.push(() => c.close());
+  await loop(4, 20_000, async (i) => {
+    await c.append(append(`creator-${i}`, i)).then(
+      () => inc(report.creator, 'OK'),
+      (err: unknown) => {
+        const details = (err as grpc.ServiceError).details ?? '';
+        const k = code(err) !== 'RESOURCE_EXHAUSTED' ? code(err) : /quota logs/.test(details) ? 'LOG_QUOTA' : /rate limit/.test(details) ? 'RATE_LIMITED' : code(err);
+        inc(report.creator, k);
+        report.details[`creator ${k}`] ??= details;
+      },
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const stopFlood = await connectionFlood();
   const finishSlow = await slowReaders();
   const streamsDone = tooManyStreams();
   parentPort!.postMessage({ started: true });
-  await Promise.all([oversize(), flood(), unauthenticated()]);
+  await Promise.all([oversize(), flood(), unauthenticated(), createLogs()]);
   const stopStreams = await streamsDone;
   stopFlood();
   await finishSlow();

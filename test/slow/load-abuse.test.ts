@@ -20,7 +20,12 @@
  *  (d) more streams than max_streams_per_identity (RESOURCE_EXHAUSTED);
  *  (e) a connection flood (sockets held after an HTTP/2 preface, sockets that
  *      send garbage and reconnect) and clients without a valid credential
- *      (UNAUTHENTICATED).
+ *      (UNAUTHENTICATED);
+ *  (f) a tenant creating logs as fast as it can, until its tenant log quota
+ *      (tenant_max_logs) refuses it; meanwhile every tenth honest append is a
+ *      first append to a new log, and those first appends' p99 is compared
+ *      with the baseline phase's, as a ratio.
+
  *
  * Bounded: fixed phase lengths, every loop has a time and a count bound, and
  * the whole file takes about 40 s.
@@ -75,6 +80,10 @@ const OVER_LIMIT = 4 * 1024 * 1024 + 512 * 1024;
 const BIG_LOG = 'big';
 /** Entries of ~60 KiB: a few fill the HTTP/2 window of a reader that never reads. */
 const BIG_SIZE = 40;
+/** The log creator's tenant may create this many logs (tenant_max_logs); honest clients have their own quota. */
+const CREATOR_LOG_QUOTA = 20;
+/** Every this-many-th honest append goes to a new log of its own: a first append. */
+const FIRST_EVERY = 20;
 /** Node RSS must stay under this through both phases. */
 const RSS_BOUND_MB = 400;
 
@@ -87,7 +96,7 @@ t.teardown(dir.remove);
 
 const names = {
   honest: Array.from({ length: HONEST }, (_, i) => `honest-${i}`),
-  abusers: ['loader', 'auditor', 'oversize', 'flood', 'slow', 'streams'] as const,
+  abusers: ['loader', 'auditor', 'oversize', 'flood', 'slow', 'streams', 'creator'] as const,
 };
 const tokens = new Map<string, string>();
 const lines: string[] = [];
@@ -106,6 +115,9 @@ const policy = [
   '  flood: [ "append:abuse-flood" ]',
   `  slow: [ "read:${BIG_LOG}" ]`,
   '  streams: [ "read:abuse-streams" ]',
+  '  creator: [ "append:creator-*" ]',
+  'quotas:',
+  '  honest: { logs: 1000 }',
   'identities:',
   ...names.honest.map((n) => `  - { match: "token:${n}", tenant: honest }`),
   ...names.abusers.map((n) => `  - { match: "token:${n}", tenant: ${n} }`),
@@ -126,6 +138,8 @@ const node: NodeProcess = await spawnNode(dataDir, [
   '--request-timeout-ms', '5000',
   '--max-payload-bytes', String(MAX_PAYLOAD),
   '--anchor-backend', 'off',
+  '--tenant-max-logs', String(CREATOR_LOG_QUOTA),
+  '--max-logs', '5000',
 ]);
 t.teardown(async () => {
   // By PID: SIGTERM, then SIGKILL if it has not stopped within 5 s.
@@ -174,6 +188,8 @@ function sampleRss(): { stop(): Promise<number> } {
 
 interface PhaseResult {
   latencies: number[];
+  /** Latencies of the appends that created a new log. */
+  firstLatencies: number[];
   receipts: ClientReceipt[];
   errors: string[];
   /** How late the test's own timers fired the sends: client-side scheduling noise, not the node. */
@@ -181,7 +197,7 @@ interface PhaseResult {
 }
 
 async function honestPhase(tag: string): Promise<PhaseResult> {
-  const r: PhaseResult = { latencies: [], receipts: [], errors: [], lateMs: [] };
+  const r: PhaseResult = { latencies: [], firstLatencies: [], receipts: [], errors: [], lateMs: [] };
   const start = performance.now() + 50;
   const perClient = Math.floor(PHASE_MS / PERIOD_MS);
   await Promise.all(
@@ -195,10 +211,12 @@ async function honestPhase(tag: string): Promise<PhaseResult> {
         if (wait > 0) await sleep(wait);
         const sent = performance.now();
         r.lateMs.push(sent - due);
+        const first = i % FIRST_EVERY === 0;
         pending.push(
-          c.append({ log: `honest-${k}`, configId: `${tag}/${i}`, operator: `honest-${k}`, action: 'set', payloadJson: JSON.stringify({ tag, i, k }), requestId: `${tag}-${k}-${i}` }).then(
+          c.append({ log: first ? `honest-${k}-${tag}-${i}` : `honest-${k}`, configId: `${tag}/${i}`, operator: `honest-${k}`, action: 'set', payloadJson: JSON.stringify({ tag, i, k }), requestId: `${tag}-${k}-${i}` }).then(
             (receipt) => {
               r.latencies.push(performance.now() - sent);
+              if (first) r.firstLatencies.push(performance.now() - sent);
               r.receipts.push(receipt);
             },
             (err: grpc.ServiceError) => {
@@ -253,7 +271,9 @@ const abuseConfig: AbuseConfig = {
     streams: tok('streams'),
     wrongSecret: `honest-0.${'A'.repeat(43)}`,
     unknownName: createToken('nobody').token,
+    creator: tok('creator'),
   },
+  creatorLogQuota: CREATOR_LOG_QUOTA,
   durationMs: PHASE_MS + 1000,
   bigLog: BIG_LOG,
   bigSize: BIG_SIZE,
@@ -308,6 +328,26 @@ t.test('honest clients are not starved by abusers', async (t) => {
   // another test suite ran), starvation multiplies the baseline many times over.
   const bound = Math.max(P99_BOUND_MS, 5 * b.p99);
   t.ok(a.p99 < bound, `abused-phase honest p99 ${a.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (8x the target or 5x this run's baseline p99, against starvation; see P99_BOUND_MS)`);
+});
+
+t.test('a tenant creating logs as fast as it can stops at its own quota, and others\' first appends are not slowed', async (t) => {
+  const b = summary(baseline.firstLatencies);
+  const a = summary(abused.firstLatencies);
+  t.comment(`(f) log creator: ${counts(report.creator)}`);
+  t.comment('first appends  n     p50     p95     p99     max  (ms)');
+  t.comment(`baseline   ${String(b.n).padStart(5)} ${fmt(b.p50)} ${fmt(b.p95)} ${fmt(b.p99)} ${fmt(b.max)}`);
+  t.comment(`abused     ${String(a.n).padStart(5)} ${fmt(a.p50)} ${fmt(a.p95)} ${fmt(a.p99)} ${fmt(a.max)}`);
+  t.comment(`ratio abused/baseline for first appends: p50 ${(a.p50 / b.p50).toFixed(2)}, p99 ${(a.p99 / b.p99).toFixed(2)}`);
+  t.equal(report.creator.OK, CREATOR_LOG_QUOTA, `the creator made exactly its quota of ${CREATOR_LOG_QUOTA} logs`);
+  t.ok((report.creator.LOG_QUOTA ?? 0) > 0, `and was then refused ${report.creator.LOG_QUOTA ?? 0} times for its log quota`);
+  t.same(Object.keys(report.creator).filter((k) => !['OK', 'LOG_QUOTA', 'RATE_LIMITED'].includes(k)), [], 'nothing but created, log quota and rate limit');
+  t.match(report.details['creator LOG_QUOTA'], new RegExp(`quota of ${CREATOR_LOG_QUOTA} logs`), 'the refusal names the tenant\'s own quota');
+  t.notMatch(report.details['creator LOG_QUOTA'], /honest|5000|max_logs/, 'never another tenant\'s count or the node\'s');
+  t.equal(a.n, HONEST * Math.ceil(Math.floor(PHASE_MS / PERIOD_MS) / FIRST_EVERY), 'every honest first append of the abused phase succeeded');
+  // The same rule as for all honest appends: the run's own baseline is the yardstick (ratio), with the
+  // absolute starvation bound as a floor for a quiet machine's small baseline.
+  const bound = Math.max(P99_BOUND_MS, 5 * b.p99);
+  t.ok(a.p99 < bound, `honest first-append p99 ${a.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (5x this run's baseline first-append p99, or the starvation bound)`);
 });
 
 t.test('abusers get the statuses the limits promise', async (t) => {
@@ -380,7 +420,7 @@ t.test('no acknowledged honest entry is lost and every log verifies', async (t) 
   for (const log of logs) {
     const v = await verifyLogOnline(auditor, log, { publicKeySpki: pinned, progress: false, signatureThreads: 0 });
     verified += v.entriesVerified;
-    if (log.startsWith('honest-')) t.equal(v.size, (perLog.get(log) ?? 0) + 1, `${log}: size = acknowledged appends (+1 warm-up)`);
+    if (log.startsWith('honest-')) t.equal(v.size, (perLog.get(log) ?? 0) + (/^honest-\d+$/.test(log) ? 1 : 0), `${log}: size = acknowledged appends (+1 warm-up)`);
   }
   t.comment(`verified ${logs.length} logs, ${verified} entries, with the pinned key (${warmReceipts} warm-up appends)`);
   t.ok(logs.includes(BIG_LOG) && logs.includes('abuse-flood'), 'the big log and the flooder\'s log are among them');
