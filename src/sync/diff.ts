@@ -338,11 +338,15 @@ function elementKey(spec: ListSpec, el: unknown): string | undefined {
 /** Each element's key, or undefined when one lacks its key or two share one: the list is then compared by position. */
 function keysOf(spec: ListSpec, list: readonly unknown[]): string[] | undefined {
   const keys: string[] = new Array(list.length);
-  const seen = new Set<string>();
+  // Most lists hold a few elements: a scan is cheaper than a Set there.
+  const seen = list.length > 8 ? new Set<string>() : undefined;
   for (let i = 0; i < list.length; i++) {
     const k = elementKey(spec, list[i]);
-    if (k === undefined || seen.has(k)) return undefined;
-    seen.add(k);
+    if (k === undefined) return undefined;
+    if (seen) {
+      if (seen.has(k)) return undefined;
+      seen.add(k);
+    } else for (let j = 0; j < i; j++) if (keys[j] === k) return undefined;
     keys[i] = k;
   }
   return keys;
@@ -358,6 +362,11 @@ function keyedList(d: readonly unknown[], l: readonly unknown[], a: At | undefin
   if (!dk) return false;
   const lk = keysOf(spec, l);
   if (!lk) return false;
+  if (d.length === l.length && dk.every((k, i) => k === lk[i])) {
+    // The same elements in the same order: the common case, without an index.
+    if (spec.type === 'map') for (let i = 0; i < d.length; i++) subset(d[i], l[i], at(a, i, { spec, el: l[i] }), out, whole, node.items);
+    return true;
+  }
   const index = new Map<string, number>();
   for (let j = 0; j < lk.length; j++) index.set(lk[j]!, j);
   const matched = new Uint8Array(l.length);
