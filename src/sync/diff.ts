@@ -287,7 +287,7 @@ function elementName(spec: ListSpec, el: unknown): string {
 }
 
 /** `spec.template.spec.containers[name=app].image`, `metadata.labels["app.kubernetes.io/name"]`, `args[0]`. */
-export function nameOf(a: At | undefined): string {
+function nameOf(a: At | undefined): string {
   const parts: string[] = [];
   for (let x = a; x; x = x.up) {
     if (x.by) parts.push(elementName(x.by.spec, x.by.el));
