@@ -12,6 +12,8 @@
  *   "event" starts at the file-system event (the metric), "written" when the
  *   write returned (adds the 10 ms debounce).
  * - full diff of 10,000 objects (1% drifting), and YAML parse of the same.
+ * - the diff of 10,000 Deployments with lists matched by Kubernetes' keys
+ *   against by position, same run (bench-diff.ts).
  * - memory: heapUsed growth per 10,000 parsed objects, and of an engine
  *   holding 10,000 objects in Git and live.
  */
@@ -28,6 +30,7 @@ import { DirSource } from '../src/sync/dir-source.js';
 import { ledgerRecorder } from '../src/node/ledger-recorder.js';
 import type { Recorder } from '../src/sync/recorder.js';
 import { diffStates, hmacMasker } from '../src/sync/diff.js';
+import { benchDiff } from './bench-diff.js';
 import { parseManifests } from '../src/sync/manifests.js';
 import type { KubeObject } from '../src/sync/live-source.js';
 
@@ -174,6 +177,8 @@ print(table('Machine', ['what', 'value'], Object.entries(machine())));
       ['YAML 1.1 parse of the 10,000 manifests (1,000 files)', parseMs],
     ]),
   );
+
+  print(benchDiff(quick));
 
   // ---------------------------------------------------------- memory per 10,000 objects
   const before = heapMiB();

@@ -47,14 +47,14 @@ t.test('diff: drift is printed (secrets masked), exit 0; --exit-code exits 1; --
   await writeFile(join(live.path, 'extra.yaml'), configMap('extra', {}));
   const r = await cli(['diff', ...target]);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, 'MODIFIED default/ConfigMap/web\n  ~ /data/color: "red" -> "blue"\n');
+  t.match(r.stdout, 'MODIFIED default/ConfigMap/web\n  ~ data.color: "red" -> "blue"\n');
   t.match(r.stdout, 'ADDED_IN_CLUSTER default/ConfigMap/extra');
-  t.match(r.stdout, /MODIFIED default\/Secret\/db\n  ~ \/data\/password: "\*\*\*" -> "\*\*\*"/);
+  t.match(r.stdout, /MODIFIED default\/Secret\/db\n  ~ data\.password: "\*\*\*" -> "\*\*\*"/);
   t.notMatch(r.stdout + r.stderr, /sw0rdfish|changed-by-hand|c3cwcmRmaXNo|Y2hhbmdlZC1ieS1oYW5k/);
   t.notMatch(r.stdout, /\u001b\[/, 'no color when stdout is not a terminal');
   t.match(r.stdout, `3 drift(s) at ${commit}: 1 added in cluster, 0 removed from cluster, 2 modified`);
   t.equal((await cli(['diff', ...target, '--exit-code'])).code, 1);
-  t.match((await cli(['diff', ...target, '--color', 'always'])).stdout, /\u001b\[33m~ \/data\/color/);
+  t.match((await cli(['diff', ...target, '--color', 'always'])).stdout, /\u001b\[33m~ data\.color/);
   const j = await cli(['diff', ...target, '--json', '--ignore', 'Secret', '--ignore', 'ConfigMap:/data/color']);
   t.equal(j.code, 0, j.stderr);
   const out = JSON.parse(j.stdout) as { commit: string; changes: { key: string; status: string }[] };

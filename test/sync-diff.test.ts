@@ -99,13 +99,22 @@ t.test('only in Git is REMOVED_FROM_CLUSTER (add ""), only live is ADDED_IN_CLUS
   t.notOk(JSON.stringify(added.patch).includes('resourceVersion'), 'the recorded live object is normalized');
 });
 
-t.test('a list of another length is replaced whole', async (t) => {
+t.test('a container Git does not name is one removal at that container; a list without keys of another length is replaced whole', async (t) => {
   const live = served(2);
   (live.spec as { template: { spec: { containers: unknown[] } } }).template.spec.containers.push({ name: 'sidecar', image: 'proxy:1' });
   const c = diffObject(KEY, deployment(2), live)!;
-  t.same(c.patch.map((o) => [o.op, o.path]), [
-    ['test', '/spec/template/spec/containers'],
-    ['replace', '/spec/template/spec/containers'],
+  t.same(c.patch, [
+    { op: 'test', path: '/spec/template/spec/containers/1', value: { name: 'sidecar', image: 'proxy:1' } },
+    { op: 'remove', path: '/spec/template/spec/containers/1' },
+  ]);
+  const withArgs = (args: string[]): KubeObject => {
+    const d = deployment(2);
+    (d.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec.containers[0]!.args = args;
+    return d;
+  };
+  t.same(diffObject(KEY, withArgs(['--a']), withArgs(['--a', '--b']))!.patch.map((o) => [o.op, o.path]), [
+    ['test', '/spec/template/spec/containers/0/args'],
+    ['replace', '/spec/template/spec/containers/0/args'],
   ]);
 });
 
@@ -251,7 +260,7 @@ t.test('diff output pairs each test with its op, and colors only when asked', as
   ]);
   const c = diffObject(KEY, deployment(2), served(5))!;
   const plain = formatChanges([c], { commit: 'abc1234' });
-  t.equal(plain, 'MODIFIED apps/Deployment/web\n  ~ /spec/replicas: 5 -> 2\n1 drift(s) at abc1234: 0 added in cluster, 0 removed from cluster, 1 modified\n');
-  t.match(formatChanges([c], { color: true }), /\u001b\[33m~ \/spec\/replicas/);
+  t.equal(plain, 'MODIFIED apps/Deployment/web\n  ~ spec.replicas: 5 -> 2\n1 drift(s) at abc1234: 0 added in cluster, 0 removed from cluster, 1 modified\n');
+  t.match(formatChanges([c], { color: true }), /\u001b\[33m~ spec\.replicas/);
   t.equal(formatChanges([], { commit: 'abc1234' }), 'in sync at abc1234\n');
 });

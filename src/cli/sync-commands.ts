@@ -253,7 +253,7 @@ export async function diff(args: string[]): Promise<number> {
   } finally {
     await live.close();
   }
-  const changes = diffStates(state.objects, snapshot.objects, { ignore: compileIgnore(c.ignore), mask });
+  const changes = diffStates(state.objects, snapshot.objects, { ignore: compileIgnore(c.ignore), mask, listKeys: live.listKeys });
   if (v.json === true) {
     printJson({ commit, desired: desired.describe, live: live.describe, changes: changes.map((ch) => ({ key: ch.key, status: ch.status, patch: ch.patch })) });
   } else {

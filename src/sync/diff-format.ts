@@ -4,9 +4,14 @@
  * patch's, so Secret values are already masked.
  *
  *   MODIFIED default/Deployment/web
- *     ~ /spec/replicas: 5 -> 2
- *     - /metadata/labels/debug: "true"
- *     + /metadata/annotations/team: "payments"
+ *     ~ spec.replicas: 5 -> 2
+ *     ~ spec.template.spec.containers[name=app].image: "app:1" -> "app:2"
+ *     - spec.template.spec.containers[name=istio-proxy]: {"name":"istio-proxy",…}
+ *     - metadata.labels.debug: "true"
+ *
+ * Paths are dotted, with a keyed list's element named by its key as
+ * Kubernetes identifies it (the change's `where`); a field that is not a
+ * plain name is quoted (`metadata.labels["app.kubernetes.io/name"]`).
  *
  * Pure module: no Node-only imports.
  */
@@ -20,12 +25,16 @@ function value(v: unknown): string {
   return s.length > MAX_VALUE ? s.slice(0, MAX_VALUE - 1) + '…' : s;
 }
 
-/** Pairs each `test` with the op it guards: `~` changed, `-` removed, `+` added. */
-export function describeOps(ops: readonly JsonPatchOp[]): { sign: '+' | '-' | '~'; text: string }[] {
+/**
+ * Pairs each `test` with the op it guards: `~` changed, `-` removed, `+`
+ * added. `where` names each op (a change's `where`); without it, ops are
+ * named by their JSON pointer.
+ */
+export function describeOps(ops: readonly JsonPatchOp[], where?: readonly string[]): { sign: '+' | '-' | '~'; text: string }[] {
   const out: { sign: '+' | '-' | '~'; text: string }[] = [];
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    const path = op.path || '(whole object)';
+    const path = (where?.[i] ?? op.path) || '(whole object)';
     if (op.op === 'test') {
       const nextOp = ops[i + 1];
       if (nextOp && nextOp.path === op.path && nextOp.op === 'replace') {
@@ -50,7 +59,7 @@ export function formatChanges(changes: readonly Change[], opts: { color?: boolea
   const lines: string[] = [];
   for (const ch of changes) {
     lines.push(c('bold', `${ch.status} ${ch.key}`));
-    for (const d of describeOps(ch.patch)) lines.push('  ' + c(signColor[d.sign], `${d.sign} ${d.text}`));
+    for (const d of describeOps(ch.patch, ch.where)) lines.push('  ' + c(signColor[d.sign], `${d.sign} ${d.text}`));
   }
   const count = (s: Change['status']): number => changes.filter((x) => x.status === s).length;
   const at = opts.commit ? ` at ${opts.commit}` : '';

@@ -6,15 +6,27 @@
  * - Only what the desired object sets is compared (a field the desired
  *   object leaves out is the server's business: defaults are not drift),
  *   except `metadata.labels` and `metadata.annotations`, compared whole.
- *   Inside a list of the same length elements are compared the same way
- *   (a container keeps its server-defaulted fields); a list of another
- *   length is replaced whole.
+ * - Lists are matched the way Kubernetes identifies their elements
+ *   (merge-keys.ts): containers by `name`, ports by `containerPort` and
+ *   `protocol`, a set by value, as the API's OpenAPI document or a CRD's
+ *   schema declares. An element in both is compared like an object (only
+ *   what Git sets); one only live is one removal at that element (an
+ *   injected sidecar is one change, named), one only in Git is one add.
+ *   Order within a keyed list is not compared. A list without keys (or with
+ *   an element lacking its key, or a key twice) is atomic: compared by
+ *   position, element by element when both have the same length, replaced
+ *   whole otherwise.
  * - Always dropped, on both sides: `status`, and metadata `uid`,
  *   `resourceVersion`, `generation`, `creationTimestamp`, `managedFields`,
  *   `selfLink`, plus a few annotations and labels that tools and the server
  *   write ({@link DROPPED_ANNOTATIONS}, {@link DROPPED_LABELS}).
  * - An empty list or map that Git sets and the live object lacks is no drift:
  *   the API server drops empty lists and maps (`env: []`, `nodeSelector: {}`).
+ * - What the API server rewrites on the way in (api-normalize.ts): a
+ *   Secret's `stringData` is merged into `data` as base64, null map values
+ *   are empty strings, an aggregated ClusterRole's rules are the
+ *   controller's; and a `false` that the server omits ({@link OMITTED_WHEN_FALSE})
+ *   equals an absent field.
  * - Resource quantities (`resources.requests`, `limits`, quota `hard`, ...)
  *   are compared by amount: the server stores `cpu: 0.5` as `"500m"` and
  *   `1024Mi` as `"1Gi"`, which is no drift (quantity.ts).
@@ -27,6 +39,11 @@
  * Git is `add ""` and one only in the cluster is `remove ""`. Before every
  * `replace` and `remove` a `test` op carries the live value: the patch says
  * what the cluster had, not only what Git wants, and still applies cleanly.
+ * Indexes are the live object's: changes inside matched elements come
+ * first, then removals from the highest index down, then additions at the
+ * end (`/-`), so every op's path holds when it is applied. Each op also
+ * has a name for people ({@link Change.where}):
+ * `spec.template.spec.containers[name=app].image`.
  *
  * Secrets
  * Values under a Secret's `data` and `stringData` never leave this module
@@ -46,6 +63,10 @@ import { concatBytes, toHex, utf8 } from '../core/bytes.js';
 import { invalidArgument } from '../core/errors.js';
 import type { KubeObject, ObjectKey } from './live-source.js';
 import { isQuantityPath, sameQuantity } from './quantity.js';
+import { BUILTIN_LIST_KEYS_SOURCE, type ListKeySource, type ListSpec, type SchemaNode } from './merge-keys.js';
+import { normalizeApiObject, OMITTED_WHEN_FALSE } from './api-normalize.js';
+
+export { POSITIONAL_LISTS, type ListKeySource } from './merge-keys.js';
 
 export type DriftStatus = 'ADDED_IN_CLUSTER' | 'REMOVED_FROM_CLUSTER' | 'MODIFIED';
 
@@ -63,6 +84,12 @@ export interface Change {
   patch: JsonPatchOp[];
   /** Hex SHA-256 of the RFC 8785 form of `patch`: the identity of this drift. */
   digest: string;
+  /**
+   * For each op of `patch`, where it applies in the text diff's form, with
+   * keyed elements named by key: `spec.template.spec.containers[name=app].image`.
+   * Not part of the drift's identity.
+   */
+  where?: string[];
 }
 
 /** A kind to leave out entirely, a pointer to leave out of every kind, or a pointer for one kind. */
@@ -85,6 +112,8 @@ export interface DiffOptions {
   ignore?: CompiledIgnore;
   /** Default {@link PLAIN_MASK}: values are masked even when no key is configured. */
   mask?: Masker;
+  /** How list elements are identified. Default: the built-in kinds' table; {@link POSITIONAL_LISTS} compares every list by position. */
+  listKeys?: ListKeySource;
 }
 
 const DROPPED_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'selfLink'];
@@ -173,13 +202,14 @@ function withoutPath(v: unknown, segs: readonly string[], i: number): unknown {
 }
 
 /**
- * The comparable form of an object: without the always-dropped fields and
+ * The comparable form of an object: as the API server stores it
+ * (api-normalize.ts), without the always-dropped fields and
  * the ignored pointers. Empty labels/annotations maps are removed, so
  * `labels: {}` and no labels are the same. The input is not modified; the
  * result shares whatever it does not drop with it.
  */
 export function normalizeForDiff(obj: KubeObject, ignore: CompiledIgnore = NO_IGNORE): KubeObject {
-  const { status: _status, metadata: meta, ...rest } = obj;
+  const { status: _status, metadata: meta, ...rest } = normalizeApiObject(obj);
   let o: Record<string, unknown> = rest;
   if (isObject(meta)) {
     const m: Record<string, unknown> = { ...meta };
@@ -223,76 +253,240 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
-/** Desired-subset comparison of `d` (desired) against `l` (live) at `path`; `whole` also reports keys only `l` has. */
-function subset(d: unknown, l: unknown, path: string, ops: JsonPatchOp[], whole: boolean): void {
+/**
+ * A place in the object, built as the comparison descends and turned into
+ * text only for an op: a JSON pointer segment (a field or a live index; `-`
+ * to append), and for an element of a keyed list, the element it names.
+ */
+interface At {
+  up: At | undefined;
+  seg: string | number;
+  by?: { spec: ListSpec; el: unknown };
+}
+
+const at = (up: At | undefined, seg: string | number, by?: At['by']): At => (by ? { up, seg, by } : { up, seg });
+
+function pointerOf(a: At | undefined): string {
+  const segs: string[] = [];
+  for (let x = a; x; x = x.up) segs.push(typeof x.seg === 'number' ? String(x.seg) : escapeSegment(x.seg));
+  return segs.length === 0 ? '' : '/' + segs.reverse().join('/');
+}
+
+const PLAIN_FIELD = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+const PLAIN_VALUE = /^[A-Za-z0-9._/:@+-]+$/;
+
+function keyText(v: unknown): string {
+  return typeof v === 'string' && PLAIN_VALUE.test(v) ? v : (JSON.stringify(v) ?? 'null');
+}
+
+/** `[name=app]`, `[containerPort=8080,protocol=TCP]`, `[=value]` for a set. */
+function elementName(spec: ListSpec, el: unknown): string {
+  if (spec.type === 'set') return `[=${keyText(el)}]`;
+  const o = el as Record<string, unknown>;
+  return `[${spec.keys.map((k, i) => `${k}=${keyText(o[k] ?? spec.defaults[i] ?? null)}`).join(',')}]`;
+}
+
+/** `spec.template.spec.containers[name=app].image`, `metadata.labels["app.kubernetes.io/name"]`, `args[0]`. */
+function nameOf(a: At | undefined): string {
+  const parts: string[] = [];
+  for (let x = a; x; x = x.up) {
+    if (x.by) parts.push(elementName(x.by.spec, x.by.el));
+    else if (typeof x.seg === 'number') parts.push(`[${x.seg}]`);
+    else parts.push(PLAIN_FIELD.test(x.seg) ? `.${x.seg}` : `[${JSON.stringify(x.seg)}]`);
+  }
+  const s = parts.reverse().join('');
+  return s.startsWith('.') ? s.slice(1) : s;
+}
+
+interface Out {
+  ops: JsonPatchOp[];
+  where: string[];
+}
+
+function emit(out: Out, a: At | undefined, op: 'test' | 'replace' | 'add', value: unknown): void;
+function emit(out: Out, a: At | undefined, op: 'remove'): void;
+function emit(out: Out, a: At | undefined, op: JsonPatchOp['op'], value?: unknown): void {
+  const path = pointerOf(a);
+  out.ops.push(op === 'remove' ? { op, path } : { op, path, value });
+  out.where.push(nameOf(a));
+}
+
+function change(out: Out, a: At | undefined, live: unknown, desired: unknown): void {
+  emit(out, a, 'test', live);
+  emit(out, a, 'replace', desired);
+}
+
+/**
+ * The identity of a keyed-list element: its key fields (defaults filled in)
+ * or, in a set, its value; undefined when it has none (not an object, a key
+ * field missing without default).
+ */
+function elementKey(spec: ListSpec, el: unknown): string | undefined {
+  if (spec.type === 'set') return canonicalize(el ?? null);
+  if (!isObject(el)) return undefined;
+  let key = '';
+  for (let i = 0; i < spec.keys.length; i++) {
+    const v = el[spec.keys[i]!] ?? spec.defaults[i];
+    if (typeof v === 'string') key += `s${v.length}:${v}`;
+    else if (typeof v === 'number') key += `n${v};`;
+    else if (v === undefined) return undefined;
+    else key += `j${canonicalize(v)};`;
+  }
+  return key;
+}
+
+/** Each element's key, or undefined when one lacks its key or two share one: the list is then compared by position. */
+function keysOf(spec: ListSpec, list: readonly unknown[]): string[] | undefined {
+  const keys: string[] = new Array(list.length);
+  // Most lists hold a few elements: a scan is cheaper than a Set there.
+  const seen = list.length > 8 ? new Set<string>() : undefined;
+  for (let i = 0; i < list.length; i++) {
+    const k = elementKey(spec, list[i]);
+    if (k === undefined) return undefined;
+    if (seen) {
+      if (seen.has(k)) return undefined;
+      seen.add(k);
+    } else for (let j = 0; j < i; j++) if (keys[j] === k) return undefined;
+    keys[i] = k;
+  }
+  return keys;
+}
+
+/**
+ * A keyed list: matched elements compared (at their live index), then the
+ * live-only elements removed from the highest index down, then the Git-only
+ * elements appended. Returns false when the list cannot be keyed.
+ */
+function keyedList(d: readonly unknown[], l: readonly unknown[], a: At | undefined, out: Out, whole: boolean, node: SchemaNode, spec: ListSpec): boolean {
+  const dk = keysOf(spec, d);
+  if (!dk) return false;
+  const lk = keysOf(spec, l);
+  if (!lk) return false;
+  if (d.length === l.length && dk.every((k, i) => k === lk[i])) {
+    // The same elements in the same order: the common case, without an index.
+    if (spec.type === 'map') for (let i = 0; i < d.length; i++) subset(d[i], l[i], at(a, i, { spec, el: l[i] }), out, whole, node.items);
+    return true;
+  }
+  const index = new Map<string, number>();
+  for (let j = 0; j < lk.length; j++) index.set(lk[j]!, j);
+  const matched = new Uint8Array(l.length);
+  const added: number[] = [];
+  for (let i = 0; i < d.length; i++) {
+    const j = index.get(dk[i]!);
+    if (j === undefined) {
+      added.push(i);
+      continue;
+    }
+    matched[j] = 1;
+    if (spec.type === 'map') subset(d[i], l[j], at(a, j, { spec, el: l[j] }), out, whole, node.items);
+  }
+  for (let j = l.length - 1; j >= 0; j--) {
+    if (matched[j]) continue;
+    const e = at(a, j, { spec, el: l[j] });
+    emit(out, e, 'test', l[j]);
+    emit(out, e, 'remove');
+  }
+  for (const i of added) emit(out, at(a, '-', { spec, el: d[i] }), 'add', d[i]);
+  return true;
+}
+
+/**
+ * Desired-subset comparison of `d` (desired) against `l` (live) at `a`;
+ * `whole` also reports keys only `l` has; `node` is the schema of lists
+ * below `a`.
+ */
+function subset(d: unknown, l: unknown, a: At | undefined, out: Out, whole: boolean, node: SchemaNode | undefined): void {
   if (isObject(d)) {
     if (!isObject(l)) {
-      ops.push({ op: 'test', path, value: l }, { op: 'replace', path, value: d });
+      change(out, a, l, d);
       return;
     }
     for (const k of Object.keys(d)) {
-      const p = `${path}/${escapeSegment(k)}`;
       const dv = d[k];
       if (!Object.hasOwn(l, k)) {
         // `null` in a manifest asks for the field to be absent (kubectl apply
         // semantics); an empty list or map is what the API server drops
-        // (omitempty), so its absence is no drift either.
-        if (dv !== null && !isEmptyCollection(dv)) ops.push({ op: 'add', path: p, value: dv });
+        // (omitempty), and so is a `false` of a plain bool.
+        if (dv !== null && !isEmptyCollection(dv) && !(dv === false && OMITTED_WHEN_FALSE.has(k))) emit(out, at(a, k), 'add', dv);
         continue;
       }
       if (dv === null) {
-        if (l[k] !== null) ops.push({ op: 'test', path: p, value: l[k] }, { op: 'remove', path: p });
+        if (l[k] !== null) {
+          const p = at(a, k);
+          emit(out, p, 'test', l[k]);
+          emit(out, p, 'remove');
+        }
         continue;
       }
-      subset(dv, l[k], p, ops, whole);
+      subset(dv, l[k], at(a, k), out, whole, node && (node.fields?.get(k) ?? node.values));
     }
     if (whole) {
       for (const k of Object.keys(l)) {
         if (Object.hasOwn(d, k)) continue;
-        const p = `${path}/${escapeSegment(k)}`;
-        ops.push({ op: 'test', path: p, value: l[k] }, { op: 'remove', path: p });
+        const p = at(a, k);
+        emit(out, p, 'test', l[k]);
+        emit(out, p, 'remove');
       }
     }
     return;
   }
   if (Array.isArray(d)) {
-    if (!Array.isArray(l) || l.length !== d.length) {
-      ops.push({ op: 'test', path, value: l }, { op: 'replace', path, value: d });
+    if (!Array.isArray(l)) {
+      change(out, a, l, d);
       return;
     }
-    for (let i = 0; i < d.length; i++) subset(d[i], l[i], `${path}/${i}`, ops, whole);
+    if (node?.list && keyedList(d, l, a, out, whole, node, node.list)) return;
+    if (l.length !== d.length) {
+      change(out, a, l, d);
+      return;
+    }
+    // Atomic: element by element; a keyed list below an atomic one is atomic too.
+    for (let i = 0; i < d.length; i++) subset(d[i], l[i], at(a, i), out, whole, undefined);
     return;
   }
   if (jsonEqual(d, l)) return;
   // The server rewrites quantities canonically (`0.5` -> `"500m"`): the same amount is no drift.
-  if (isQuantityPath(path) && sameQuantity(d, l)) return;
-  ops.push({ op: 'test', path, value: l }, { op: 'replace', path, value: d });
+  if (sameQuantity(d, l) && isQuantityPath(pointerOf(a))) return;
+  change(out, a, l, d);
+}
+
+/** The patch from live to desired (both normalized) with the name of each op. */
+function patchAndNames(desired: KubeObject | undefined, live: KubeObject | undefined, listKeys: ListKeySource): Out {
+  const out: Out = { ops: [], where: [] };
+  if (!desired && !live) return out;
+  if (!live) {
+    emit(out, undefined, 'add', desired);
+    return out;
+  }
+  if (!desired) {
+    emit(out, undefined, 'test', live);
+    emit(out, undefined, 'remove');
+    return out;
+  }
+  const schema = listKeys.schemaFor(desired.apiVersion ?? live.apiVersion, desired.kind);
+  const { labels: dLabels, annotations: dAnnotations, ...dMeta } = desired.metadata;
+  const { labels: lLabels, annotations: lAnnotations, ...lMeta } = live.metadata;
+  subset({ ...desired, metadata: dMeta }, { ...live, metadata: lMeta }, undefined, out, false, schema);
+  // labels and annotations are compared whole: one the desired object does not name must be absent live.
+  const maps = [['labels', dLabels, lLabels], ['annotations', dAnnotations, lAnnotations]] as const;
+  for (const [f, d, l] of maps) {
+    const a = at(at(undefined, 'metadata'), f);
+    const dm = isObject(d) ? d : {};
+    if (!isObject(l)) {
+      if (Object.keys(dm).length > 0) emit(out, a, 'add', dm);
+      continue;
+    }
+    subset(dm, l, a, out, true, undefined);
+  }
+  return out;
 }
 
 /**
  * The unmasked patch from live to desired, both already normalized; `[]`
  * when they agree. Never put its values anywhere: see {@link maskPatch}.
  */
-export function objectPatch(desired: KubeObject | undefined, live: KubeObject | undefined): JsonPatchOp[] {
-  if (!desired && !live) return [];
-  if (!live) return [{ op: 'add', path: '', value: desired }];
-  if (!desired) return [{ op: 'test', path: '', value: live }, { op: 'remove', path: '' }];
-  const ops: JsonPatchOp[] = [];
-  const { labels: dLabels, annotations: dAnnotations, ...dMeta } = desired.metadata;
-  const { labels: lLabels, annotations: lAnnotations, ...lMeta } = live.metadata;
-  subset({ ...desired, metadata: dMeta }, { ...live, metadata: lMeta }, '', ops, false);
-  // labels and annotations are compared whole: one the desired object does not name must be absent live.
-  const maps = [['labels', dLabels, lLabels], ['annotations', dAnnotations, lAnnotations]] as const;
-  for (const [f, d, l] of maps) {
-    const path = `/metadata/${f}`;
-    const dm = isObject(d) ? d : {};
-    if (!isObject(l)) {
-      if (Object.keys(dm).length > 0) ops.push({ op: 'add', path, value: dm });
-      continue;
-    }
-    subset(dm, l, path, ops, true);
-  }
-  return ops;
+export function objectPatch(desired: KubeObject | undefined, live: KubeObject | undefined, listKeys: ListKeySource = BUILTIN_LIST_KEYS_SOURCE): JsonPatchOp[] {
+  return patchAndNames(desired, live, listKeys).ops;
 }
 
 /** A mask that reveals nothing, not even whether a value changed: used when no key is configured. */
@@ -366,11 +560,11 @@ export function diffObject(key: ObjectKey, desired: KubeObject | undefined, live
   const ignore = opts.ignore ?? NO_IGNORE;
   const kind = desired?.kind ?? live?.kind;
   if (kind === undefined || ignore.kinds.has(kind)) return null;
-  const raw = objectPatch(desired && normalizeForDiff(desired, ignore), live && normalizeForDiff(live, ignore));
-  if (raw.length === 0) return null;
-  const patch = maskPatch(kind, key, raw, opts.mask ?? PLAIN_MASK);
+  const raw = patchAndNames(desired && normalizeForDiff(desired, ignore), live && normalizeForDiff(live, ignore), opts.listKeys ?? BUILTIN_LIST_KEYS_SOURCE);
+  if (raw.ops.length === 0) return null;
+  const patch = maskPatch(kind, key, raw.ops, opts.mask ?? PLAIN_MASK);
   const status: DriftStatus = !live ? 'REMOVED_FROM_CLUSTER' : !desired ? 'ADDED_IN_CLUSTER' : 'MODIFIED';
-  return { key, kind, status, patch, digest: patchDigest(patch) };
+  return { key, kind, status, patch, digest: patchDigest(patch), where: raw.where };
 }
 
 /**

@@ -418,7 +418,7 @@ export class SyncEngine {
       for (const [k, m] of this.#memory) if (m.open) keys.add(k);
     } else for (const k of work.keys.keys()) keys.add(k);
 
-    const opts = { ignore: this.#ignore, mask: this.#deps.mask };
+    const opts = { ignore: this.#ignore, mask: this.#deps.mask, listKeys: this.#deps.live.listKeys };
     const changes: Change[] = [];
     const todo: { key: ObjectKey; change: Change | null }[] = [];
     for (const key of [...keys].sort()) {

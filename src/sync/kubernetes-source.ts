@@ -25,6 +25,13 @@
  * - 400, 401, 403, 404, 405, 406, 415 and 422 are configuration errors:
  *   `watch` rejects with FAILED_PRECONDITION.
  *
+ * Custom resources: on every list, the source reads the
+ * CustomResourceDefinition of each configured kind that is not built in
+ * (`GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/PLURAL.GROUP`)
+ * and hands the list keys of its version's `openAPIV3Schema` to the diff
+ * ({@link LiveSource.listKeys}). A CRD it may not read (403) or cannot find
+ * leaves that kind's lists compared by position, with a warning.
+ *
  * `apply()` is server-side apply: PATCH with `application/apply-patch+yaml`
  * (the body is JSON, which is YAML), `fieldManager` (default `cairn`) and
  * `force=true`; null deletes the object (already gone is fine).
@@ -37,6 +44,7 @@ import { checkKubeResources, DEFAULT_RESOURCES, type KubeResource } from './kube
 import type { Logger } from '../core/logger.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { objectKey, type KubeObject, type LiveEvent, type LiveSnapshot, type LiveSource, type ObjectKey } from './live-source.js';
+import { BUILTIN_LIST_KEYS_SOURCE, schemaFromCrd, withCustomSchemas, type ListKeySource, type SchemaNode } from './merge-keys.js';
 
 export { DEFAULT_RESOURCES, type KubeResource } from './kube-resources.js';
 
@@ -130,6 +138,9 @@ class KubernetesSource implements LiveSource {
   readonly #labelSelector: string | undefined;
   readonly #logger: Logger | undefined;
   readonly #closed = new AbortController();
+  /** `apiVersion Kind` -> the keyed lists of its CRD, as of the last list. */
+  readonly #crdSchemas = new Map<string, SchemaNode>();
+  readonly listKeys: ListKeySource = withCustomSchemas(this.#crdSchemas);
 
   constructor(opts: KubernetesSourceOptions) {
     const resources = opts.resources ?? DEFAULT_RESOURCES;
@@ -252,12 +263,31 @@ class KubernetesSource implements LiveSource {
   async #listAll(signal: AbortSignal): Promise<{ objects: Map<ObjectKey, KubeObject>; versions: Map<string, string> }> {
     const objects = new Map<ObjectKey, KubeObject>();
     const versions = new Map<string, string>();
+    await this.#readCrdSchemas(signal);
     for (const r of this.#resources) {
       const { items, resourceVersion } = await this.#listKind(r, signal);
       for (const item of items) objects.set(this.#keyOf(r, item), item);
       versions.set(collectionPath(r), resourceVersion);
     }
     return { objects, versions };
+  }
+
+  /** The list keys of every configured custom kind, from its CustomResourceDefinition; one that cannot be read is left out. */
+  async #readCrdSchemas(signal: AbortSignal): Promise<void> {
+    for (const r of this.#resources) {
+      const id = `${apiVersionOf(r)} ${r.kind}`;
+      if (!r.group || BUILTIN_LIST_KEYS_SOURCE.has(apiVersionOf(r), r.kind)) continue;
+      const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${encodeURIComponent(`${r.plural}.${r.group}`)}`;
+      try {
+        const schema = schemaFromCrd(await this.#request('GET', path, { signal }), r.version);
+        if (schema) this.#crdSchemas.set(id, schema);
+        else this.#crdSchemas.delete(id);
+      } catch (e) {
+        if (signal.aborted) throw e;
+        this.#crdSchemas.delete(id);
+        this.#logger?.warn('sync: kubernetes: cannot read a CustomResourceDefinition; its lists are compared by position', { source: this.describe, path, error: e });
+      }
+    }
   }
 
   /** One kind, every page. A continue token that expired (410) restarts the list. */

@@ -9,6 +9,8 @@
  * metadata.namespace) whatever the source; keys are `objectKey(...)`.
  */
 
+import type { ListKeySource } from './merge-keys.js';
+
 /** A Kubernetes-style object as parsed from YAML or JSON. */
 export interface KubeObject {
   apiVersion?: string;
@@ -52,6 +54,8 @@ export interface LiveSource {
    * only logged.
    */
   watch(from: string, onEvent: (e: LiveEvent) => void, signal: AbortSignal, onRestart?: (reason: string) => void): Promise<void>;
+  /** List keys it learned from the cluster (a CRD's schema), for the diff; absent: the built-in table alone. */
+  readonly listKeys?: ListKeySource;
   /** Apply mode: make the live object equal `object` (null deletes it). Absent when the source is read-only. */
   apply?(key: ObjectKey, object: KubeObject | null): Promise<void>;
   close(): Promise<void>;

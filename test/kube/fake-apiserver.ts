@@ -23,6 +23,7 @@
  *   sends them nothing (a half-dead connection).
  * - Server-side apply: PATCH `application/apply-patch+yaml` with
  *   `fieldManager` is recorded and applied; DELETE removes.
+ * - GET of one object by name (a CustomResourceDefinition, for its schema).
  * - Optional bearer token; every request is recorded.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -269,6 +270,10 @@ export class FakeApiServer {
     if (rec.method === 'GET' && name === undefined) {
       const list = this.#list(rec, resource, namespace);
       return list ? reply(200, list) : reply(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+    }
+    if (rec.method === 'GET' && name !== undefined) {
+      const obj = this.get(resource, namespace, name);
+      return obj ? reply(200, obj) : reply(404, status(404, 'NotFound', `${resource.plural} "${name}" not found`));
     }
     if (rec.method === 'PATCH' && name !== undefined) {
       if (req.headers['content-type'] !== 'application/apply-patch+yaml') return reply(415, status(415, 'UnsupportedMediaType', 'only server-side apply is served'));
