@@ -32,6 +32,8 @@ export interface AbuseConfig {
   overLimitBytes: number;
   /** Held TCP connections: half complete the HTTP/2 preface, half send garbage. */
   connections: number;
+  /** Run only this abuser (a phase that isolates its effect); absent: all of them at once. */
+  only?: 'creator';
 }
 
 /** Status name -> count. */
@@ -358,6 +360,11 @@ async function createLogs(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (cfg.only === 'creator') {
+    parentPort!.postMessage({ started: true });
+    await createLogs();
+    return;
+  }
   const stopFlood = await connectionFlood();
   const finishSlow = await slowReaders();
   const streamsDone = tooManyStreams();

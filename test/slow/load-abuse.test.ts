@@ -9,8 +9,10 @@
  * identity, so per-identity limits (rate_limit_appends, max_streams_per_identity)
  * fall on the abusers only. Loopback only.
  *
- * Two phases in one run, same honest load: a baseline with no abusers, then the
- * abused phase with, at the same time (helpers/abusers.ts, in a worker thread):
+ * Three phases in one run, same honest load: a baseline with no abusers; a
+ * phase with the log creator (f) alone, which isolates what one tenant filling
+ * its log quota does to the others; then the abused phase with, at the same
+ * time (helpers/abusers.ts, in a worker thread):
  *  (a) appends with a payload over max_payload_bytes (INVALID_ARGUMENT) and
  *      messages over the gRPC receive limit (RESOURCE_EXHAUSTED);
  *  (b) a flooder over its rate limit that ignores the retry hint
@@ -22,13 +24,15 @@
  *      send garbage and reconnect) and clients without a valid credential
  *      (UNAUTHENTICATED);
  *  (f) a tenant creating logs as fast as it can, until its tenant log quota
- *      (tenant_max_logs) refuses it; meanwhile every tenth honest append is a
- *      first append to a new log, and those first appends' p99 is compared
- *      with the baseline phase's, as a ratio.
+ *      (tenant_max_logs) refuses it; meanwhile every twentieth honest append
+ *      is a first append to a new log. Alone, it reaches its quota; in the
+ *      abused phase it is refused throughout. The creator-alone phase's p99,
+ *      of all honest appends and of first appends, is compared with the
+ *      baseline phase's, as a ratio.
 
  *
  * Bounded: fixed phase lengths, every loop has a time and a count bound, and
- * the whole file takes about 40 s.
+ * the whole file takes about 50 s.
  */
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
@@ -284,26 +288,39 @@ const abuseConfig: AbuseConfig = {
   overLimitBytes: OVER_LIMIT,
   connections: 300,
 };
-const worker = new Worker(new URL('../helpers/abusers.js', import.meta.url), { workerData: abuseConfig });
-t.teardown(() => worker.terminate());
-const abuseReport = new Promise<AbuseReport>((resolve, reject) => {
-  worker.on('message', (m: { report?: AbuseReport }) => m.report && resolve(m.report));
-  worker.once('error', reject);
-  worker.once('exit', (c) => reject(new Error(`abuser worker exited with ${c} before reporting`)));
-});
-await new Promise<void>((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('abusers did not start within 15 s')), 15_000);
-  worker.on('message', (m: { started?: boolean }) => {
-    if (m.started) {
-      clearTimeout(timer);
-      resolve();
-    }
+/** Starts the abusers in a worker thread; resolves once they run, with their report to come. */
+async function startAbusers(config: AbuseConfig): Promise<{ report: Promise<AbuseReport> }> {
+  const worker = new Worker(new URL('../helpers/abusers.js', import.meta.url), { workerData: config });
+  t.teardown(() => worker.terminate());
+  const report = new Promise<AbuseReport>((resolve, reject) => {
+    worker.on('message', (m: { report?: AbuseReport }) => m.report && resolve(m.report));
+    worker.once('error', reject);
+    worker.once('exit', (c) => reject(new Error(`abuser worker exited with ${c} before reporting`)));
   });
-});
+  report.catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('abusers did not start within 15 s')), 15_000);
+    worker.on('message', (m: { started?: boolean }) => {
+      if (m.started) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { report };
+}
+const reportOf = (p: Promise<AbuseReport>): Promise<AbuseReport> => Promise.race([p, sleep(20_000).then(() => Promise.reject(new Error('abusers did not report within 20 s')))]);
+
+const creatorAlone = await startAbusers({ ...abuseConfig, only: 'creator' });
+await sleep(300);
+const creatorPhase = await honestPhase('creator');
+const creatorReport = await reportOf(creatorAlone.report);
+
+const abusers = await startAbusers(abuseConfig);
 await sleep(300);
 const abusedRss = sampleRss();
 const abused = await honestPhase('abused');
-const report = await Promise.race([abuseReport, sleep(20_000).then(() => Promise.reject(new Error('abusers did not report within 20 s')))]);
+const report = await reportOf(abusers.report);
 const abusedRssMax = await abusedRss.stop();
 const memEnd = await nodeMemory();
 
@@ -330,24 +347,34 @@ t.test('honest clients are not starved by abusers', async (t) => {
   t.ok(a.p99 < bound, `abused-phase honest p99 ${a.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (8x the target or 5x this run's baseline p99, against starvation; see P99_BOUND_MS)`);
 });
 
-t.test('a tenant creating logs as fast as it can stops at its own quota, and others\' first appends are not slowed', async (t) => {
-  const b = summary(baseline.firstLatencies);
-  const a = summary(abused.firstLatencies);
-  t.comment(`(f) log creator: ${counts(report.creator)}`);
-  t.comment('first appends  n     p50     p95     p99     max  (ms)');
-  t.comment(`baseline   ${String(b.n).padStart(5)} ${fmt(b.p50)} ${fmt(b.p95)} ${fmt(b.p99)} ${fmt(b.max)}`);
-  t.comment(`abused     ${String(a.n).padStart(5)} ${fmt(a.p50)} ${fmt(a.p95)} ${fmt(a.p99)} ${fmt(a.max)}`);
-  t.comment(`ratio abused/baseline for first appends: p50 ${(a.p50 / b.p50).toFixed(2)}, p99 ${(a.p99 / b.p99).toFixed(2)}`);
-  t.equal(report.creator.OK, CREATOR_LOG_QUOTA, `the creator made exactly its quota of ${CREATOR_LOG_QUOTA} logs`);
-  t.ok((report.creator.LOG_QUOTA ?? 0) > 0, `and was then refused ${report.creator.LOG_QUOTA ?? 0} times for its log quota`);
-  t.same(Object.keys(report.creator).filter((k) => !['OK', 'LOG_QUOTA', 'RATE_LIMITED'].includes(k)), [], 'nothing but created, log quota and rate limit');
-  t.match(report.details['creator LOG_QUOTA'], new RegExp(`quota of ${CREATOR_LOG_QUOTA} logs`), 'the refusal names the tenant\'s own quota');
-  t.notMatch(report.details['creator LOG_QUOTA'], /honest|5000|max_logs/, 'never another tenant\'s count or the node\'s');
-  t.equal(a.n, HONEST * Math.ceil(Math.floor(PHASE_MS / PERIOD_MS) / FIRST_EVERY), 'every honest first append of the abused phase succeeded');
-  // The same rule as for all honest appends: the run's own baseline is the yardstick (ratio), with the
-  // absolute starvation bound as a floor for a quiet machine's small baseline.
-  const bound = Math.max(P99_BOUND_MS, 5 * b.p99);
-  t.ok(a.p99 < bound, `honest first-append p99 ${a.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (5x this run's baseline first-append p99, or the starvation bound)`);
+t.test('a tenant creating logs as fast as it can stops at its own quota, and others\' appends and first appends are not slowed', async (t) => {
+  const rows: [string, ReturnType<typeof summary>, ReturnType<typeof summary>][] = [
+    ['all appends', summary(baseline.latencies), summary(creatorPhase.latencies)],
+    ['first appends', summary(baseline.firstLatencies), summary(creatorPhase.firstLatencies)],
+  ];
+  t.comment(`(f) log creator alone: ${counts(creatorReport.creator)}; then in the abused phase: ${counts(report.creator)}`);
+  t.comment('honest, baseline -> creator alone   n     p50     p95     p99  (ms)   p99 ratio');
+  for (const [what, b, c] of rows) t.comment(`${what.padEnd(14)} baseline ${String(b.n).padStart(5)} ${fmt(b.p50)} ${fmt(b.p95)} ${fmt(b.p99)}\n${' '.repeat(15)}creator  ${String(c.n).padStart(5)} ${fmt(c.p50)} ${fmt(c.p95)} ${fmt(c.p99)}   ${(c.p99 / b.p99).toFixed(2)}`);
+  t.equal(creatorReport.creator.OK, CREATOR_LOG_QUOTA, `the creator made exactly its quota of ${CREATOR_LOG_QUOTA} logs`);
+  t.ok((creatorReport.creator.LOG_QUOTA ?? 0) > 0, `and was then refused ${creatorReport.creator.LOG_QUOTA ?? 0} times for its log quota`);
+  t.same(Object.keys(creatorReport.creator).filter((k) => !['OK', 'LOG_QUOTA', 'RATE_LIMITED'].includes(k)), [], 'nothing but created, log quota and rate limit');
+  // Back in the abused phase, at its quota: appends to its own logs still go in, every new log is refused.
+  t.ok((report.creator.LOG_QUOTA ?? 0) > 0, `in the abused phase, at its quota, new logs are refused (${report.creator.LOG_QUOTA ?? 0} times)`);
+  const created = (await client('auditor').listLogs()).filter((c) => c.log.startsWith('creator-'));
+  t.equal(created.length, CREATOR_LOG_QUOTA, `after both phases the tenant has exactly its quota of ${CREATOR_LOG_QUOTA} logs`);
+  t.same(Object.keys(report.creator).filter((k) => !['OK', 'LOG_QUOTA', 'RATE_LIMITED'].includes(k)), [], 'and nothing but its own logs, log quota and rate limit');
+  t.match(creatorReport.details['creator LOG_QUOTA'], new RegExp(`quota of ${CREATOR_LOG_QUOTA} logs`), 'the refusal names the tenant\'s own quota');
+  t.notMatch(creatorReport.details['creator LOG_QUOTA'], /honest|5000|max_logs/, 'never another tenant\'s count or the node\'s');
+  t.equal(creatorPhase.errors.length, 0, `no honest append failed ${creatorPhase.errors.slice(0, 5).join('; ')}`);
+  t.equal(summary(creatorPhase.firstLatencies).n, HONEST * Math.ceil(Math.floor(PHASE_MS / PERIOD_MS) / FIRST_EVERY), 'every honest first append succeeded');
+  // Unaffected beyond the run's noise: the same run's baseline is the yardstick.
+  // Two quiet phases of this test differ by up to about 2x at p99 on this
+  // machine, so 3x the baseline (or 4x the target, for a small baseline) is
+  // the bound; starvation would multiply it many times over.
+  for (const [what, b, c] of rows) {
+    const bound = Math.max(3 * b.p99, 4 * P99_TARGET_MS);
+    t.ok(c.p99 < bound, `${what}: p99 with the creator alone ${c.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (3x this run's baseline p99 of ${b.p99.toFixed(1)} ms, or 4x the target)`);
+  }
 });
 
 t.test('abusers get the statuses the limits promise', async (t) => {
@@ -358,7 +385,7 @@ t.test('abusers get the statuses the limits promise', async (t) => {
   t.comment(`(d) streams over the limit:      ${counts(report.streamsOverLimit)}`);
   t.comment(`(e) connections: ${report.prefaceOpened} after a preface (${report.prefaceHeldOpen} still held at the end), ${report.garbageOpened} with garbage (${report.garbageClosedByNode} closed by the node)`);
   t.comment(`(e) no valid credential:         ${counts(report.unauthenticated)}`);
-  t.same(report.errors, [], 'the abusers themselves did not crash');
+  t.same([...creatorReport.errors, ...report.errors], [], 'the abusers themselves did not crash');
 
   const only = (c: Counts, code: string, what: string): void => {
     const n = c[code] ?? 0;
@@ -402,7 +429,7 @@ t.test('the node stayed healthy and bounded', async (t) => {
 
 t.test('no acknowledged honest entry is lost and every log verifies', async (t) => {
   const auditor = client('auditor');
-  const all = [...baseline.receipts, ...abused.receipts];
+  const all = [...baseline.receipts, ...creatorPhase.receipts, ...abused.receipts];
   let missing = 0;
   for (let i = 0; i < all.length; i += 64) {
     await Promise.all(
