@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,append,anchors,proofs] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,anchors,proofs] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -11,6 +11,7 @@
  * - signatures: @noble/curves vs node:crypto (sign, verify), same key and message
  * - Merkle: the own RFC 6962 CompactRange vs merkletreejs rebuilding per append
  * - the authorization policy at 1,000 tenants: compile, can() and tenantOf() rates
+ * - the sync diff of 10,000 Deployments: lists matched by Kubernetes' keys vs by position
  * - durable appends/s over gRPC (server in a child process) at concurrency 1, 16, 64, p50/p99
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
@@ -26,6 +27,7 @@ import { percentile, machine, table, opsPerSec, processCpuSeconds, ownCpuSeconds
 import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { leanAppendStream } from './lean-load.js';
 import { policyBench } from './bench-policy.js';
+import { benchDiff } from './bench-diff.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -458,6 +460,7 @@ if (want('policy')) {
   const p = policyBench(1000, quick ? 100_000 : 400_000);
   print(table(p.title, p.header, p.rows));
 }
+if (want('diff')) print(benchDiff(quick));
 if (want('append')) await appendBench();
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
