@@ -23,6 +23,7 @@ import { pemToDer } from '../src/core/ecdsa-der.js';
 import { fromBase64, fromHex, fromUtf8, utf8 } from '../src/core/bytes.js';
 import { loadConfig, DEFAULTS } from '../src/node/config.js';
 import { LedgerClient, clientOptions } from '../src/client/ledger-client.js';
+import { API_DOC, apiReference, referenceInDoc } from '../scripts/api-reference.js';
 
 const check = new OpenApiCheck();
 const problems: string[] = [];
@@ -317,4 +318,9 @@ t.test('http_listen: on by default beside gRPC, "" turns it off, beyond loopback
   const off = await startTestNode({ 'http-listen': '' });
   t.teardown(() => off.close());
   t.equal(off.node.httpAddress, undefined);
+});
+
+t.test('the HTTP reference in docs/api.md is the one rendered from the OpenAPI document', async (t) => {
+  const md = await readFile(API_DOC, 'utf8');
+  t.equal(referenceInDoc(md), apiReference(), 'run `node dist/scripts/api-reference.js` to regenerate it');
 });
