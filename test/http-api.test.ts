@@ -8,6 +8,7 @@
 import t from 'tap';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { startTestNode, tempDir, type TestNode } from './helpers/node.js';
@@ -151,6 +152,8 @@ t.test('bad input is a 400 naming the field, and stores nothing', async (t) => {
   t.teardown(() => tn.close());
   const base = tn.node.httpAddress!;
   await append(base, 'prod', change());
+  // A well-formed append just over the node's bound (4 MiB): unbounded, it would reach validation and be refused naming payload_json.
+  const oversized = Buffer.from(JSON.stringify(change({ payload_json: JSON.stringify('x'.repeat(4 * 1024 * 1024)) })));
   const cases: [string, () => Promise<HttpAnswer>, string][] = [
     ['a missing config_id', () => append(base, 'prod', change({ config_id: '' })), 'config_id'],
     ['a bad action', () => append(base, 'prod', change({ action: 'no spaces' })), 'action'],
@@ -168,8 +171,8 @@ t.test('bad input is a 400 naming the field, and stores nothing', async (t) => {
     ['a JSON array body', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: '[]', headers: { 'content-type': 'application/json' } }), 'body'],
     ['an empty body', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: '', headers: { 'content-type': 'application/json' } }), 'body'],
     ['a form body', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: 'config_id=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 'content-type'],
-    ['a body over the limit, refused by its Content-Length before it is read', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20), headers: { 'content-type': 'application/json' } }), 'body'],
-    ['a chunked body over the limit', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20), headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }), 'body'],
+    ['a body over the limit, refused by its Content-Length before it is read', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: oversized, headers: { 'content-type': 'application/json' } }), 'body'],
+    ['a chunked body over the limit', () => call(base, 'POST', '/v1/logs/{log}/entries', '/v1/logs/prod/entries', { body: oversized, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }), 'body'],
     ['an unknown query parameter', () => call(base, 'GET', '/v1/logs/{log}/entries', '/v1/logs/prod/entries?begin=1'), 'begin'],
     ['a repeated query parameter', () => call(base, 'GET', '/v1/logs/{log}/entries', '/v1/logs/prod/entries?start=1&start=2'), 'start'],
     ['a seq that is not a number', () => call(base, 'GET', '/v1/logs/{log}/entries/{seq}', '/v1/logs/prod/entries/-1'), 'seq'],
@@ -323,4 +326,25 @@ t.test('http_listen: on by default beside gRPC, "" turns it off, beyond loopback
 t.test('the HTTP reference in docs/api.md is the one rendered from the OpenAPI document', async (t) => {
   const md = await readFile(API_DOC, 'utf8');
   t.equal(referenceInDoc(md), apiReference(), 'run `node dist/scripts/api-reference.js` to regenerate it');
+});
+
+t.test('an http_listen address in use refuses the start, and releases what the start had opened', async (t) => {
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => busy.close());
+  const port = (busy.address() as AddressInfo).port;
+  const dir = await tempDir('cairn-http-busy-');
+  t.teardown(dir.remove);
+  const refused = await startTestNode({ 'http-listen': `127.0.0.1:${port}` }, dir.path).then(
+    async (n) => {
+      await n.stop();
+      return undefined;
+    },
+    (e: NodeJS.ErrnoException) => e,
+  );
+  t.equal(refused?.code, 'EADDRINUSE');
+  // The ledger's LevelDB lock was released: the same data directory opens again.
+  const again = await startTestNode({}, dir.path);
+  await again.stop();
+  t.ok(again.node.grpcAddress, 'the data directory opened again');
 });
