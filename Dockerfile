@@ -74,11 +74,12 @@ RUN groupadd --system --gid 10001 cairn \
 # Loopback, like every node without TLS and a policy (it refuses a wider
 # address without them). To serve other containers, mount the TLS and policy
 # files and set CAIRN_LISTEN=0.0.0.0:7700, CAIRN_TLS_CERT_FILE,
-# CAIRN_TLS_KEY_FILE and CAIRN_POLICY_FILE.
+# CAIRN_TLS_KEY_FILE and CAIRN_POLICY_FILE (CAIRN_HTTP_LISTEN=0.0.0.0:7701 for the
+# HTTP JSON API, under the same rule).
 ENV CAIRN_DATA_DIR=/var/lib/cairn
 
 VOLUME ["/var/lib/cairn"]
-EXPOSE 7700 9464
+EXPOSE 7700 7701 9464
 
 # Numeric so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001

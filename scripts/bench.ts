@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,anchors,proofs] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -13,6 +13,7 @@
  * - the authorization policy at 1,000 tenants: compile, can() and tenantOf() rates
  * - the sync diff of 10,000 Deployments: lists matched by Kubernetes' keys vs by position
  * - durable appends/s over gRPC (server in a child process) at concurrency 1, 16, 64, p50/p99
+ * - the HTTP JSON API against unary gRPC Append at concurrency 64, both driven by h2load (bench-http.ts)
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
  */
@@ -28,6 +29,7 @@ import { ROOT, spawnNode, tempDir, runCli } from '../test/helpers/node.js';
 import { leanAppendStream } from './lean-load.js';
 import { policyBench } from './bench-policy.js';
 import { benchDiff } from './bench-diff.js';
+import { httpBench } from './bench-http.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -462,6 +464,10 @@ if (want('policy')) {
 }
 if (want('diff')) print(benchDiff(quick));
 if (want('append')) await appendBench();
+if (want('http')) {
+  const h = await httpBench({ seconds: quick ? 3 : 6, concurrency: 64, payloadJson: PAYLOAD, commit: COMMIT });
+  print(table(h.title, h.header, h.rows));
+}
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);

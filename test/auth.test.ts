@@ -416,7 +416,7 @@ t.test('safe defaults: without TLS and a policy the node serves loopback only, a
   const dir = await tempDir('cairn-open-');
   t.teardown(() => dir.remove());
   const lines: string[] = [];
-  const node = await startNode(await loadConfig({ flags: { 'data-dir': dir.path, listen: '127.0.0.1:0', 'metrics-listen': '' }, env: {} }), createLogger('warn', {}, (l) => lines.push(l)));
+  const node = await startNode(await loadConfig({ flags: { 'data-dir': dir.path, listen: '127.0.0.1:0', 'http-listen': '', 'metrics-listen': '' }, env: {} }), createLogger('warn', {}, (l) => lines.push(l)));
   await node.close();
   t.ok(lines.some((l) => /authentication is off.*loopback only/.test(l) && JSON.parse(l).level === 'warn'), 'the start says, at the default log level, that authentication is off');
 });

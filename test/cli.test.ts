@@ -310,7 +310,7 @@ t.test('serve exits 2 naming a bad setting', async (t) => {
 t.test('serve started over an IPC channel stops cleanly when its supervisor goes away', async (t) => {
   const dir = await tempDir();
   t.teardown(dir.remove);
-  const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--metrics-listen', '', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--http-listen', '', '--metrics-listen', '', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   for (let i = 0; i < 200 && !/serving gRPC/.test(err); i++) await new Promise((r) => setTimeout(r, 50));

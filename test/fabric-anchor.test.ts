@@ -387,7 +387,7 @@ t.test('Fabric settings are validated by name', async (t) => {
   const start = async (name: string, fabric: Record<string, unknown>): Promise<unknown> => {
     const path = join(work.path, `${name}.json`);
     await writeFile(path, JSON.stringify({ anchor_backend: 'fabric', fabric }));
-    const config = await loadConfig({ flags: { config: path, 'data-dir': join(dir.path, name), listen: '127.0.0.1:0', 'metrics-listen': '' }, env: {} });
+    const config = await loadConfig({ flags: { config: path, 'data-dir': join(dir.path, name), listen: '127.0.0.1:0', 'http-listen': '', 'metrics-listen': '' }, env: {} });
     const n = await startNode(config, createLogger('silent'));
     await n.close();
     return n;

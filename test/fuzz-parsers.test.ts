@@ -213,6 +213,8 @@ function exposureFault(c: ConfigCase): string | undefined {
   if (value('tokensFile') !== '' && !policy) return 'tokens_file';
   const loopback = (hp: string): boolean => isLoopbackHost(parseHostPort(hp)!.host);
   if (!loopback(value('listen') as string) && !(cert && policy)) return 'listen';
+  const http = value('httpListen') as string;
+  if (http !== '' && !loopback(http) && !(cert && policy)) return 'http_listen';
   const metrics = value('metricsListen') as string;
   if (metrics !== '' && !loopback(metrics) && value('metricsRemote') !== true) return 'metrics_listen';
   return undefined;

@@ -342,7 +342,7 @@ t.test('CAIRN_SIGNING_KEY_PEM: the node signs with it, creates no key file, and 
   const d = await tempDir();
   t.teardown(d.remove);
   const key = SigningKey.generate();
-  const config = await loadConfig({ flags: { 'data-dir': d.path, listen: '127.0.0.1:0', 'metrics-listen': '' }, env: { CAIRN_SIGNING_KEY_PEM: key.privateKeyPem() } });
+  const config = await loadConfig({ flags: { 'data-dir': d.path, listen: '127.0.0.1:0', 'http-listen': '', 'metrics-listen': '' }, env: { CAIRN_SIGNING_KEY_PEM: key.privateKeyPem() } });
   t.notMatch(JSON.stringify(config), /PRIVATE KEY/, 'the resolved config never shows the key');
   const node = await startNode(config, createLogger('silent'));
   const { LedgerClient } = await import('../src/client/ledger-client.js');
@@ -363,7 +363,7 @@ t.test('CAIRN_SIGNING_KEY_PEM: the node signs with it, creates no key file, and 
   t.notMatch(r.stderr + r.stdout, /PRIVATE KEY/, 'and never prints a key');
   const next = await readFile(out.newKeyFile as string, 'utf8');
   t.equal((await stat(out.newKeyFile as string)).mode & 0o777, 0o600, 'the staged key is 0600');
-  const restarted = await startNode(await loadConfig({ flags: { 'data-dir': d.path, listen: '127.0.0.1:0', 'metrics-listen': '' }, env: { CAIRN_SIGNING_KEY_PEM: next } }), createLogger('silent'));
+  const restarted = await startNode(await loadConfig({ flags: { 'data-dir': d.path, listen: '127.0.0.1:0', 'http-listen': '', 'metrics-listen': '' }, env: { CAIRN_SIGNING_KEY_PEM: next } }), createLogger('silent'));
   t.teardown(() => restarted.close());
   const c2 = new LedgerClient(restarted.grpcAddress);
   t.teardown(() => c2.close());
@@ -376,7 +376,7 @@ t.test('a bad CAIRN_SIGNING_KEY_PEM refuses the start, naming the variable and n
   t.teardown(d.remove);
   const secret = 'c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IG11c3Qgbm90IGxlYWs=';
   for (const pem of [`-----BEGIN PRIVATE KEY-----\n${secret}\n-----END PRIVATE KEY-----\n`, `-----BEGIN EC PRIVATE KEY-----\n${secret}\n-----END EC PRIVATE KEY-----\n`]) {
-    const r = await runCli(['serve', '--data-dir', d.path, '--listen', '127.0.0.1:0', '--metrics-listen', ''], { CAIRN_SIGNING_KEY_PEM: pem });
+    const r = await runCli(['serve', '--data-dir', d.path, '--listen', '127.0.0.1:0', '--http-listen', '', '--metrics-listen', ''], { CAIRN_SIGNING_KEY_PEM: pem });
     t.equal(r.code, 2, 'start refused');
     t.match(r.stderr, /CAIRN_SIGNING_KEY_PEM/, 'names the variable');
     t.notMatch(r.stderr, new RegExp(secret.slice(0, 12)), 'does not echo the PEM');

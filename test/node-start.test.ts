@@ -167,7 +167,7 @@ async function scene(t: Test): Promise<Scene> {
     file: (name) => join(root.path, name),
     grpcPort,
     metricsPort,
-    flags: { 'data-dir': dataDir, listen: `127.0.0.1:${grpcPort}`, 'metrics-listen': `127.0.0.1:${metricsPort}`, 'anchor-interval-ms': '100' },
+    flags: { 'data-dir': dataDir, listen: `127.0.0.1:${grpcPort}`, 'http-listen': '', 'metrics-listen': `127.0.0.1:${metricsPort}`, 'anchor-interval-ms': '100' },
   };
 }
 
@@ -282,7 +282,7 @@ t.test('a data dir locked by another node refuses the start with UNAVAILABLE and
   const s = await scene(t);
   const pki = await makePki(s.file('pki'));
   // Signing inline: a signing worker sets up its thread's event loop after the start resolves, while the measurement runs.
-  const other = await startNode(await loadConfig({ flags: { ...s.flags, listen: '127.0.0.1:0', 'metrics-listen': '', signing: 'inline' }, env: {} }), createLogger('silent'));
+  const other = await startNode(await loadConfig({ flags: { ...s.flags, listen: '127.0.0.1:0', 'http-listen': '', 'metrics-listen': '', signing: 'inline' }, env: {} }), createLogger('silent'));
   let otherStopped = false;
   t.teardown(() => (otherStopped ? undefined : other.close()));
   const config = await loadConfig({ flags: { ...s.flags, 'policy-file': await policyFile(s), 'tls-cert-file': pki.server.cert, 'tls-key-file': pki.server.key }, env: {} });

@@ -26,6 +26,7 @@ import { createLogger } from '../node/logger.js';
 import { SigningKey, writeKeyFiles } from '../keys/signing-key.js';
 import { dirname, resolve } from 'node:path';
 import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output.js';
+import { receiptJson } from '../core/receipt-json.js';
 import { USAGE } from './usage.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
 import { createToken } from '../auth/tokens.js';
@@ -35,7 +36,7 @@ type Values = Record<string, string | boolean | undefined>;
 
 const SERVER: Options = { ...CONNECT_OPTIONS };
 /** serve's flags for the access and limit settings (the table in config.ts names them). */
-const SERVE_ONLY_FLAGS = /^(tls-|policy-file|tokens-file|auth-reload-ms|rate-limit-|max-streams-per-identity|tenant-|request-timeout-ms|stream-stall-ms|metrics-remote)/;
+const SERVE_ONLY_FLAGS = /^(http-listen|flux-hmac-key-file|tls-|policy-file|tokens-file|auth-reload-ms|rate-limit-|max-streams-per-identity|tenant-|request-timeout-ms|stream-stall-ms|metrics-remote)/;
 
 function parse(args: string[], options: Options, positionals = 0): { values: Values; positionals: string[] } {
   let r;
@@ -140,23 +141,6 @@ async function verifying<T>(what: string, evidence: Evidence, p: Promise<T>): Pr
   }
 }
 
-function receiptJson(
-  r: { entry: { log: string; seq: number; body: Uint8Array; signature: Uint8Array; hash: Uint8Array }; checkpoint: { size: number; rootHash: Uint8Array; note: string }; inclusionProof: Uint8Array[]; replayed: boolean },
-  keyChain: readonly KeyLink[] = [],
-): Record<string, unknown> {
-  return {
-    log: r.entry.log,
-    seq: r.entry.seq,
-    hash: toHex(r.entry.hash),
-    replayed: r.replayed,
-    entry: entryJson(r.entry as never),
-    checkpoint: { size: r.checkpoint.size, rootHash: toHex(r.checkpoint.rootHash), note: r.checkpoint.note },
-    inclusionProof: r.inclusionProof.map(toHex),
-    // The node's key links: verify-receipt follows them from the pinned first key (absent: never rotated).
-    ...(keyChain.length > 0 ? { keyChain: keyChain.map(keyLinkToJson) } : {}),
-  };
-}
-
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   async serve(args) {
     const { values } = parse(args, {
@@ -180,7 +164,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const logger = createLogger(config.logLevel);
     const { startNode } = await import('../node/node.js');
     const node = await startNode(config, logger);
-    process.stderr.write(`cairn: serving gRPC on ${node.grpcAddress}${node.metricsAddress ? `, metrics and health on http://${node.metricsAddress}` : ''} (data ${config.dataDir}, key ${node.key.keyIdHex})\n`);
+    process.stderr.write(`cairn: serving gRPC on ${node.grpcAddress}${node.httpAddress ? `, the HTTP API on ${node.httpAddress}` : ''}${node.metricsAddress ? `, metrics and health on http://${node.metricsAddress}` : ''} (data ${config.dataDir}, key ${node.key.keyIdHex})\n`);
     const stop = async (signal: string): Promise<void> => {
       logger.info('shutting down', { signal });
       await node.close();

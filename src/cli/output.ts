@@ -5,8 +5,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { CairnError, VerificationError } from '../core/errors.js';
-import { decodeBody, type SignedEntry } from '../core/entry.js';
-import { fromUtf8, toBase64, toHex } from '../core/bytes.js';
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -23,16 +21,7 @@ export function printJson(v: unknown, out: NodeJS.WritableStream = process.stdou
   out.write(JSON.stringify(v, null, 2) + '\n');
 }
 
-/** An entry for humans and scripts: the decoded fields plus the exact signed bytes. */
-export function entryJson(e: SignedEntry): Record<string, unknown> {
-  let fields: unknown;
-  try {
-    fields = decodeBody(e.body);
-  } catch {
-    fields = null;
-  }
-  return { log: e.log, seq: e.seq, hash: toHex(e.hash), fields, body: fromUtf8(e.body), signature: toBase64(e.signature) };
-}
+export { entryJson } from '../core/receipt-json.js';
 
 /** Reports an error on stderr and returns the exit code it maps to. */
 export function reportError(err: unknown, err$: NodeJS.WritableStream = process.stderr): number {

@@ -26,6 +26,8 @@ export interface NodeConfig {
   syncTargets: readonly SyncTargetConfig[];
   dataDir: string;
   listen: string;
+  /** The HTTP JSON API (src/http/); empty: off. */
+  httpListen: string;
   metricsListen: string;
   /** Empty: metrics/health HTTP endpoint off. */
   nodeName: string;
@@ -94,6 +96,8 @@ export interface NodeConfig {
   streamStallMs: number;
   /** Serve metrics on a non-loopback address (metrics name logs and have no authentication). */
   metricsRemote: boolean;
+  /** The HMAC key of Flux's generic-hmac provider (`POST /v1/hooks/flux`); empty: that intake is off. */
+  fluxHmacKeyFile: string;
 }
 
 
@@ -112,6 +116,7 @@ interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { key: 'dataDir', file: 'data_dir', env: 'CAIRN_DATA_DIR', flag: 'data-dir', kind: 'string', meaning: 'Where the node keeps its data: `ledger/` (LevelDB), the signing key, `anchors/`, `anchors-local/`, `git-cache/`, `sync-mask.key`.' },
   { key: 'listen', file: 'listen', env: 'CAIRN_LISTEN', flag: 'listen', kind: 'hostport', meaning: 'gRPC address. An address beyond loopback needs TLS and a policy (the node refuses to start otherwise).' },
+  { key: 'httpListen', file: 'http_listen', env: 'CAIRN_HTTP_LISTEN', flag: 'http-listen', kind: 'hostport?', meaning: 'HTTP JSON API address (docs/api.md); empty turns it off. Same rule as `listen`: beyond loopback it needs TLS and a policy, which it shares with gRPC.' },
   { key: 'metricsListen', file: 'metrics_listen', env: 'CAIRN_METRICS_LISTEN', flag: 'metrics-listen', kind: 'hostport?', meaning: 'Prometheus metrics and health (`/metrics`, `/healthz`, `/readyz`); empty turns it off. An address beyond loopback needs `metrics_remote`.' },
   { key: 'nodeName', file: 'node_name', env: 'CAIRN_NODE_NAME', flag: 'node-name', kind: 'name', meaning: 'Key name on checkpoint signatures; log origins are `<node_name>/<log>`. Unset: `cairn-<key id of the node\'s first key>`, kept across key rotations.' },
   { key: 'keyFile', file: 'key_file', env: 'CAIRN_KEY_FILE', flag: 'key-file', kind: 'string', meaning: 'The signing key (PKCS#8 PEM, mode 0600). Unset: `<data_dir>/signing-key.pem`, created if missing; another path must exist. `CAIRN_SIGNING_KEY_PEM` wins over it.' },
@@ -153,6 +158,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'requestTimeoutMs', file: 'request_timeout_ms', env: 'CAIRN_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'Deadline of every unary handler.' },
   { key: 'streamStallMs', file: 'stream_stall_ms', env: 'CAIRN_STREAM_STALL_MS', flag: 'stream-stall-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'A stream whose reader takes no data this long is ended (DEADLINE_EXCEEDED).' },
   { key: 'metricsRemote', file: 'metrics_remote', env: 'CAIRN_METRICS_REMOTE', flag: 'metrics-remote', kind: 'bool', meaning: 'Allows a non-loopback `metrics_listen`: metrics name every log and have no authentication.' },
+  { key: 'fluxHmacKeyFile', file: 'flux_hmac_key_file', env: 'CAIRN_FLUX_HMAC_KEY_FILE', flag: 'flux-hmac-key-file', kind: 'path?', meaning: 'The key of Flux\'s `generic-hmac` provider (docs/integrations/flux.md); `POST /v1/hooks/flux` is off without it.' },
 ];
 
 /** Fabric settings without a default: all must be set for anchor_backend fabric (and in an auditor's --fabric-config). */
@@ -162,6 +168,7 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   syncTargets: [],
   dataDir: './data',
   listen: '127.0.0.1:7700',
+  httpListen: '127.0.0.1:7701',
   metricsListen: '127.0.0.1:9464',
   nodeName: '',
   keyFile: '',
@@ -202,6 +209,7 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   requestTimeoutMs: 30_000,
   streamStallMs: 30_000,
   metricsRemote: false,
+  fluxHmacKeyFile: '',
 };
 
 function bad(where: string, name: string, problem: string): CairnError {
@@ -328,7 +336,7 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   cfg.dataDir = resolve(cfg.dataDir);
   // Absolute, like dataDir: node.ts recognises the default key location by path.
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
-  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
+  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile', 'fluxHmacKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
   if (cfg.anchorBackend === 'fabric') requireFabric(cfg, 'anchor_backend is fabric');
   checkExposure(cfg);
   return Object.freeze(cfg);
@@ -355,14 +363,15 @@ function checkExposure(cfg: NodeConfig): void {
   if (cfg.tokensFile && !cfg.policyFile) {
     throw new CairnError('INVALID_ARGUMENT', 'setting tokens_file: tokens name tenants only through a policy; set policy_file too', { field: 'tokens_file' });
   }
-  const host = parseHostPort(cfg.listen)!.host;
-  if (!isLoopbackHost(host) && !(cfg.tlsCertFile && cfg.policyFile)) {
+  // gRPC and the HTTP API answer the same calls with the same access control: one rule for both.
+  for (const [setting, address] of [['listen', cfg.listen], ['http_listen', cfg.httpListen]] as const) {
+    if (address === '' || isLoopbackHost(parseHostPort(address)!.host) || (cfg.tlsCertFile && cfg.policyFile)) continue;
     const lacking = [cfg.tlsCertFile ? '' : 'TLS (tls_cert_file, tls_key_file)', cfg.policyFile ? '' : 'authentication (policy_file)'].filter(Boolean).join(' and ');
     throw new CairnError(
       'INVALID_ARGUMENT',
-      `setting listen: ${cfg.listen} is not a loopback address and the node has no ${lacking}; ` +
+      `setting ${setting}: ${address} is not a loopback address and the node has no ${lacking}; ` +
         'anyone who reached the port could read and write every log. Listen on 127.0.0.1, or configure TLS and a policy',
-      { field: 'listen' },
+      { field: setting },
     );
   }
   if (cfg.metricsListen && !isLoopbackHost(parseHostPort(cfg.metricsListen)!.host) && !cfg.metricsRemote) {

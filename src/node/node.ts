@@ -1,6 +1,6 @@
 /**
- * A running Cairn node: storage, signing key, ledger, gRPC and the HTTP
- * endpoint for metrics and health. `startNode` resolves once every port is
+ * A running Cairn node: storage, signing key, ledger, gRPC, the HTTP JSON
+ * API (src/http/) and the HTTP endpoint for metrics and health. `startNode` resolves once every port is
  * bound; `close` drains gracefully (in-flight groups finish, then storage
  * closes).
  *
@@ -38,6 +38,14 @@ import { ledgerRecorder } from './ledger-recorder.js';
 import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
 import { createSyncMetrics } from '../sync/metrics.js';
 import { Disposers } from './disposers.js';
+import { HttpApi } from '../http/http-server.js';
+import { createRoutes } from '../http/routes.js';
+import { HmacKey } from '../http/hmac-key.js';
+import { AppendHandlers, APPEND_DEADLINE_HINT } from '../server/append-handlers.js';
+import { ReadHandlers } from '../server/read-handlers.js';
+import { KeyHandlers } from '../server/key-handlers.js';
+import { AnchorHandlers } from '../server/anchor-handlers.js';
+import { StoreAnchorQueries } from '../anchoring/queries.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -47,6 +55,8 @@ export interface RunningNode {
   readonly logger: Logger;
   /** host:port actually bound (port 0 resolved). */
   readonly grpcAddress: string;
+  /** `http://host:port` or `https://...` of the HTTP API; undefined when http_listen is empty. */
+  readonly httpAddress: string | undefined;
   readonly metricsAddress: string | undefined;
   /** The anchoring stage, unless anchor_backend is off. */
   readonly anchors: AnchorPipeline | undefined;
@@ -93,7 +103,10 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   );
   // Who created each stored log, for the tenants' log quotas; also loads the ledger's index of log names.
   if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
-  const server = await startGrpc(config, ledger.ledger, anchoring?.store, access, quotas, tls, metrics, logger, disposers);
+  // One set of per-identity limits: an identity has one append rate and one stream count over gRPC and HTTP together.
+  const limits = new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity });
+  const server = await startGrpc(config, ledger.ledger, anchoring?.store, access, quotas, tls, limits, metrics, logger, disposers);
+  const http = await startHttp(config, ledger.ledger, anchoring?.store, access, quotas, tls, limits, metrics, logger, disposers);
   pipeline?.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
@@ -109,11 +122,11 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     serving = false;
     server.health.setStatus('', 'NOT_SERVING');
     server.health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
-    await releaseInOrder([stopSync, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown]);
+    await releaseInOrder([stopSync, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
   });
 
   logger.info('node started', {
-    grpc: server.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
+    grpc: server.address, http: http?.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
     keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled,
   });
   if (!access.enabled) {
@@ -121,7 +134,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     logger.warn('authentication is off (no policy_file): every local client may read and write every log; serving loopback only', { grpc: server.address });
   }
   const reloadAuth = async (): Promise<void> => {
-    await Promise.all([access.reload(true), tls?.reload()]);
+    await Promise.all([access.reload(true), tls?.reload(), http?.reloadFluxKey()]);
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -132,7 +145,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     })();
     return closing;
   };
-  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, metricsAddress, anchors: pipeline, reloadAuth, close };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, reloadAuth, close };
 }
 
 /**
@@ -270,18 +283,16 @@ async function startGrpc(
   access: Access,
   quotas: TenantQuotas,
   tls: ReloadingTls | undefined,
+  limits: CallerLimits,
   metrics: Metrics,
   logger: Logger,
   disposers: Disposers,
 ): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
     anchorStore,
-    // Well above the payload limit, so an oversized payload reaches validation and
-    // is refused as INVALID_ARGUMENT naming payload_json; grpc-js would answer
-    // RESOURCE_EXHAUSTED, which clients take for overload and retry.
-    maxReceiveMessageLength: Math.max(4 * 1024 * 1024, 2 * config.maxPayloadBytes + 64 * 1024),
+    maxReceiveMessageLength: maxRequestBytes(config),
     access,
-    limits: new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity }),
+    limits,
     quotas,
     requestTimeoutMs: config.requestTimeoutMs,
     streamStallMs: config.streamStallMs,
@@ -304,6 +315,80 @@ async function startGrpc(
   );
   const { host } = parseHostPort(config.listen)!;
   return { health, address: `${host.includes(':') ? `[${host}]` : host}:${port}`, shutdown };
+}
+
+/**
+ * The largest request either API reads. Well above the payload limit, so an
+ * oversized payload reaches validation and is refused as INVALID_ARGUMENT
+ * naming payload_json; grpc-js would answer RESOURCE_EXHAUSTED, which clients
+ * take for overload and retry.
+ */
+function maxRequestBytes(config: Readonly<NodeConfig>): number {
+  return Math.max(4 * 1024 * 1024, 2 * config.maxPayloadBytes + 64 * 1024);
+}
+
+interface HttpServing {
+  /** `http://host:port` (or https), port 0 resolved. */
+  address: string;
+  shutdown: Release;
+  /** Re-reads flux_hmac_key_file (SIGHUP); a file that does not load leaves the key in force. */
+  reloadFluxKey(): Promise<void>;
+}
+
+/**
+ * The HTTP JSON API on `http_listen` (undefined when it is empty): the gRPC
+ * handlers behind other routes, with the same access, limits and TLS files.
+ */
+async function startHttp(
+  config: Readonly<NodeConfig>,
+  ledger: Ledger,
+  anchorStore: AnchorStore | undefined,
+  access: Access,
+  quotas: TenantQuotas,
+  tls: ReloadingTls | undefined,
+  limits: CallerLimits,
+  metrics: Metrics,
+  logger: Logger,
+  disposers: Disposers,
+): Promise<HttpServing | undefined> {
+  if (!config.httpListen) return undefined;
+  let fluxKey = config.fluxHmacKeyFile ? await HmacKey.load(config.fluxHmacKeyFile) : undefined;
+  const routes = createRoutes({
+    ledger,
+    appends: new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: config.streamStallMs }),
+    reads: new ReadHandlers(ledger, access),
+    keys: new KeyHandlers(ledger),
+    anchors: new AnchorHandlers(anchorStore ? new StoreAnchorQueries(anchorStore) : undefined, access),
+    fluxKey: () => fluxKey,
+    appendDeadlineHint: APPEND_DEADLINE_HINT,
+  });
+  const api = new HttpApi({
+    access,
+    limits,
+    quotas,
+    metrics,
+    log: logger,
+    routes,
+    maxBodyBytes: maxRequestBytes(config),
+    requestTimeoutMs: config.requestTimeoutMs,
+    streamStallMs: config.streamStallMs,
+    tls: tls && { files: tls.files, onReload: tls.onReload, requireClientCert: config.tlsClientCert === 'required' },
+  });
+  const { host, port } = parseHostPort(config.httpListen)!;
+  const bound = await api.listen(host, port).catch(async (err: unknown) => {
+    await api.close().catch(() => undefined);
+    throw err;
+  });
+  const shutdown = disposers.push('HTTP API', () => api.close());
+  const reloadFluxKey = async (): Promise<void> => {
+    if (!config.fluxHmacKeyFile) return;
+    try {
+      fluxKey = await HmacKey.load(config.fluxHmacKeyFile);
+    } catch (err) {
+      logger.error('Flux key not reloaded; the previous key stays in force', { reason: (err as Error).message });
+    }
+  };
+  return { address: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`, shutdown, reloadFluxKey };
 }
 
 /**

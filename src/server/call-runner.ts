@@ -11,7 +11,7 @@ import { CairnError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Access, Caller } from './access.js';
 import type { CallerLimits } from './limits.js';
-import type { TenantQuotas } from './quotas.js';
+import { openCallerStream, type TenantQuotas } from './quotas.js';
 import type { Metrics } from './metrics.js';
 import { drained } from './drain.js';
 import { toServiceError } from './status.js';
@@ -129,20 +129,8 @@ export class CallRunner {
     };
   }
 
-  /** Counts a stream against the caller's identity and its tenant; the result releases both. */
   #openStream(caller: Caller): () => void {
-    const identity = this.#opts.limits.openStream(caller.limitKey);
-    let tenant: () => void;
-    try {
-      tenant = this.#opts.quotas.openStream(caller.tenant);
-    } catch (err) {
-      identity();
-      throw err;
-    }
-    return () => {
-      identity();
-      tenant();
-    };
+    return openCallerStream(this.#opts.limits, this.#opts.quotas, caller);
   }
 
   /** Rejects with DEADLINE_EXCEEDED when `work` outlives the node's request deadline. */

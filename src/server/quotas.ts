@@ -20,7 +20,8 @@
  */
 import { CairnError } from '../core/errors.js';
 import type { TenantQuota } from '../auth/policy.js';
-import type { Access } from './access.js';
+import type { Access, Caller } from './access.js';
+import type { CallerLimits } from './limits.js';
 import type { Metrics } from './metrics.js';
 
 /** The node-wide defaults: every quota, for a tenant the policy sets none for. */
@@ -156,4 +157,24 @@ export class TenantQuotas {
       else map.set(tenant, n);
     };
   }
+}
+
+/**
+ * Counts a stream against the caller's identity and its tenant, for gRPC and
+ * HTTP alike; the result releases both.
+ * @throws CairnError RESOURCE_EXHAUSTED naming the identity's or the tenant's own limit
+ */
+export function openCallerStream(limits: CallerLimits, quotas: TenantQuotas, caller: Caller): () => void {
+  const identity = limits.openStream(caller.limitKey);
+  let tenant: () => void;
+  try {
+    tenant = quotas.openStream(caller.tenant);
+  } catch (err) {
+    identity();
+    throw err;
+  }
+  return () => {
+    identity();
+    tenant();
+  };
 }

@@ -30,11 +30,13 @@ export interface TlsFiles {
   reloadMs: number;
 }
 
-interface Loaded {
+/** One set of TLS files that load together. */
+export interface TlsFileSet {
   cert: Buffer;
   key: Buffer;
   ca: Buffer | undefined;
 }
+type Loaded = TlsFileSet;
 
 /** A grpc-js CertificateProvider over files, publishing only sets that load together. */
 class ReloadingCertificateProvider {
@@ -44,6 +46,8 @@ class ReloadingCertificateProvider {
   #current: Loaded;
   readonly #ca = new Set<CaListener>();
   readonly #identity = new Set<IdentityListener>();
+  /** Servers other than grpc-js (the HTTP API) that follow the same files. */
+  readonly #sets = new Set<(files: TlsFileSet) => void>();
   readonly #timer: NodeJS.Timeout;
   /** Reloads run one after another, so a reload asked for after a change always reads it. */
   #queue: Promise<boolean> = Promise.resolve(false);
@@ -76,6 +80,13 @@ class ReloadingCertificateProvider {
     this.#identity.delete(l);
   }
 
+  get current(): TlsFileSet {
+    return this.#current;
+  }
+  addFileSetListener(l: (files: TlsFileSet) => void): void {
+    this.#sets.add(l);
+  }
+
   /** Re-reads the files; publishes them when they changed and load together. Returns whether they changed. */
   reload(): Promise<boolean> {
     this.#queue = this.#queue.then(() => this.#reloadOnce());
@@ -91,6 +102,7 @@ class ReloadingCertificateProvider {
       this.#current = next;
       for (const l of this.#identity) l({ certificate: next.cert, privateKey: next.key });
       for (const l of this.#ca) l(next.ca ? { caCertificate: next.ca } : null);
+      for (const l of this.#sets) l(next);
       this.#log.info('TLS files reloaded', { cert: this.#files.certFile, notAfter: notAfter(next.cert) });
       return true;
     } catch (err) {
@@ -151,12 +163,19 @@ export async function loadTlsFiles(files: TlsFiles): Promise<Loaded> {
   return { cert, key, ca };
 }
 
-/** Server credentials that follow the files; `reload()` re-reads at once (SIGHUP). */
-export async function reloadingServerCredentials(files: TlsFiles, log: Logger, health?: ConfigHealth): Promise<{ credentials: grpc.ServerCredentials; reload(): Promise<boolean>; close(): void }> {
+/**
+ * Server credentials that follow the files; `reload()` re-reads at once (SIGHUP).
+ * `files()` and `onReload` give the same sets to a server that is not grpc-js.
+ */
+export async function reloadingServerCredentials(
+  files: TlsFiles,
+  log: Logger,
+  health?: ConfigHealth,
+): Promise<{ credentials: grpc.ServerCredentials; files(): TlsFileSet; onReload(l: (files: TlsFileSet) => void): void; reload(): Promise<boolean>; close(): void }> {
   const provider = new ReloadingCertificateProvider(files, await loadTlsFiles(files), log, health);
   const ca = files.clientCaFile ? provider : null;
   // grpc-js declares this function's first two parameters with swapped names; it passes the
   // first on as the identity (certificate + key) provider and the second as the CA provider.
   const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, ca, files.requireClientCert);
-  return { credentials, reload: () => provider.reload(), close: () => provider.close() };
+  return { credentials, files: () => provider.current, onReload: (l) => provider.addFileSetListener(l), reload: () => provider.reload(), close: () => provider.close() };
 }

@@ -36,7 +36,7 @@ export interface TestNode {
 export async function startTestNode(overrides: Partial<Record<string, string>> = {}, dataDir?: string): Promise<TestNode> {
   const dir = dataDir ?? (await tempDir()).path;
   const config: Readonly<NodeConfig> = await loadConfig({
-    flags: { 'data-dir': dir, listen: '127.0.0.1:0', 'metrics-listen': '127.0.0.1:0', ...overrides },
+    flags: { 'data-dir': dir, listen: '127.0.0.1:0', 'http-listen': '127.0.0.1:0', 'metrics-listen': '127.0.0.1:0', ...overrides },
     env: {},
   });
   const node = await startNode(config, createLogger('silent'));
@@ -64,6 +64,8 @@ export async function startTestNode(overrides: Partial<Record<string, string>> =
 export interface NodeProcess {
   child: ChildProcess;
   address: string;
+  /** The HTTP API's base URL (`http://127.0.0.1:port`). */
+  httpAddress: string;
   kill9(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -74,12 +76,12 @@ export const SERVE_NODE_FLAGS = ['--max-semi-space-size=32'];
 /** Starts `cairn serve` as a child process and waits for its address. */
 export async function spawnNode(dataDir: string, extra: string[] = []): Promise<NodeProcess> {
   // An IPC channel: if this test process dies (a tap timeout kills it), the node sees the channel close and stops.
-  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '', ...extra], {
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--metrics-listen', '', ...extra], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   // The channel alone must not keep this process alive.
   child.channel?.unref();
-  const address = await new Promise<string>((resolve, reject) => {
+  const { address, httpAddress } = await new Promise<{ address: string; httpAddress: string }>((resolve, reject) => {
     let err = '';
     const t = setTimeout(() => reject(new Error(`node did not start: ${err}`)), 20_000);
     child.stderr!.on('data', (d: Buffer) => {
@@ -87,7 +89,7 @@ export async function spawnNode(dataDir: string, extra: string[] = []): Promise<
       const m = /serving gRPC on (\S+?)[,\s]/.exec(err);
       if (m) {
         clearTimeout(t);
-        resolve(m[1]!);
+        resolve({ address: m[1]!, httpAddress: /the HTTP API on (\S+?)[,\s]/.exec(err)?.[1] ?? '' });
       }
     });
     child.once('exit', (code) => {
@@ -99,6 +101,7 @@ export async function spawnNode(dataDir: string, extra: string[] = []): Promise<
   return {
     child,
     address,
+    httpAddress,
     kill9: async () => {
       child.kill('SIGKILL');
       await exited;
