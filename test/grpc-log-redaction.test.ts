@@ -9,6 +9,7 @@
  */
 import t from 'tap';
 import http2 from 'node:http2';
+import { connect } from 'node:net';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ t.test('a real node prints no token secret for any malformed authorization heade
   await writeFile(tokensFile, `${bot.line}\n`);
   const child = spawn(
     process.execPath,
-    [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', join(dir.path, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '', '--anchor-backend', 'off',
+    [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', join(dir.path, 'data'), '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--metrics-listen', '', '--anchor-backend', 'off',
       '--policy-file', policyFile, '--tokens-file', tokensFile, '--log-level', 'debug'],
     { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, GRPC_TRACE: 'all', GRPC_VERBOSITY: 'DEBUG' } },
   );
@@ -70,6 +71,7 @@ t.test('a real node prints no token secret for any malformed authorization heade
     child.stderr!.on('data', look);
   });
   const port = Number(address.split(':').pop());
+  const httpPort = Number(/the HTTP API on \S+?:(\d+)/.exec(out)?.[1]);
   const listLogs = ledgerServiceDefinition().ListLogs!.requestSerialize({}) as Buffer;
   const grpcFrame = Buffer.concat([Buffer.from([0, 0, 0, 0, listLogs.length]), listLogs]);
   const token = bot.token;
@@ -103,6 +105,17 @@ t.test('a real node prints no token secret for any malformed authorization heade
   t.equal(twice.ended, 'stream-end', 'the call with two authorization fields got an answer');
   t.same(statuses, ['16', '16', '16', '16', '16', '16', '0', '16'], 'each malformed header is UNAUTHENTICATED (16); the well-formed one is OK');
 
+  // The HTTP API, over raw HTTP/1.1 (node's own client refuses these values): each
+  // malformed value, and two Authorization fields, is 401; the well-formed one 200.
+  // A tab before or after the whole value is optional whitespace that HTTP/1.1
+  // strips from every field value (RFC 9110 section 5.5), so those two are the
+  // well-formed value; in HTTP/2 (gRPC above) such a value is malformed.
+  const httpStatuses: number[] = [];
+  for (const headers of [...values.map((v) => [v]), [`Bearer ${token}`, `Bearer\t${token}`]]) {
+    httpStatuses.push(await rawHttpGet(httpPort, '/v1/logs', headers));
+  }
+  t.same(httpStatuses, [401, 401, 401, 401, 200, 200, 200, 401, 401], 'HTTP: each malformed or doubled Authorization is 401; the well-formed one is 200');
+
   // Give the node a moment to flush what it prints about these calls, then stop it.
   await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGTERM');
@@ -119,3 +132,23 @@ t.test('a real node prints no token secret for any malformed authorization heade
   t.same(notJson.slice(0, 5), [], 'every line is one of the node\'s JSON log lines (grpc-js goes through the node\'s logger)');
   t.ok(out.includes('"component":"grpc-js"'), 'grpc-js output was routed through the node\'s logger');
 });
+
+/** A GET with the given Authorization field values written byte for byte; resolves to the status code. */
+function rawHttpGet(port: number, path: string, authorization: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let reply = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer')));
+    socket.on('data', (d: Buffer) => {
+      reply += d.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(reply);
+      if (m) {
+        resolve(Number(m[1]));
+        socket.destroy();
+      }
+    });
+    socket.on('error', reject);
+    const fields = authorization.map((v) => `Authorization: ${v}\r\n`).join('');
+    socket.write(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${fields}Connection: close\r\n\r\n`, 'utf8'));
+  });
+}
