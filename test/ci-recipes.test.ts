@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CLI, ROOT, spawnNode, tempDir } from './helpers/node.js';
+import { CLI, ROOT, outputOf, spawnNode, tempDir } from './helpers/node.js';
 import { createToken } from '../src/auth/tokens.js';
 
 const DOC = join(ROOT, 'docs', 'integrations', 'ci.md');
@@ -25,16 +25,8 @@ function pipeline(md: string, title: string): any {
 }
 
 function bash(script: string, cwd: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // GitHub runs `run:` with `bash -e {0}`; GitLab runs a job's script lines in one shell, stopping at the first failure.
-    const child = spawn('bash', ['-e', '-c', script], { cwd, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  // GitHub runs `run:` with `bash -e {0}`; GitLab runs a job's script lines in one shell, stopping at the first failure.
+  return outputOf(spawn('bash', ['-e', '-c', script], { cwd, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** `${{ expr }}` of a GitHub workflow, from what a runner would put there. */

@@ -27,6 +27,7 @@ import { LedgerStore } from '../src/storage/ledger-store.js';
 import { AnchorStore } from '../src/anchoring/store.js';
 import { LocalAnchorBackend } from '../src/anchoring/local-backend.js';
 import { tempDir } from './helpers/node.js';
+import { freePort } from './helpers/ports.js';
 import { makePki } from './helpers/pki.js';
 import { createRepo, configMap, type TestRepo } from './sync-helpers.js';
 
@@ -122,13 +123,6 @@ async function occupiedPort(t: Test): Promise<number> {
   const s = await listen(0);
   t.teardown(() => close(s));
   return (s.address() as { port: number }).port;
-}
-
-async function freePort(): Promise<number> {
-  const s = await listen(0);
-  const { port } = s.address() as { port: number };
-  await close(s);
-  return port;
 }
 
 /** The ports that cannot be bound now. */

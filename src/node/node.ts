@@ -105,8 +105,9 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
   // One set of per-identity limits: an identity has one append rate and one stream count over gRPC and HTTP together.
   const limits = new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity });
-  const server = await startGrpc(config, ledger.ledger, anchoring?.store, access, quotas, tls, limits, metrics, logger, disposers);
-  const http = await startHttp(config, ledger.ledger, anchoring?.store, access, quotas, tls, limits, metrics, logger, disposers);
+  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger };
+  const server = await startGrpc(config, api, disposers);
+  const http = await startHttp(config, api, disposers);
   pipeline?.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
@@ -275,17 +276,22 @@ interface GrpcServing {
   shutdown: Release;
 }
 
+/** What both APIs serve from and check with: one ledger, one access, one set of limits and quotas. */
+interface ApiDeps {
+  ledger: Ledger;
+  anchorStore: AnchorStore | undefined;
+  access: Access;
+  quotas: TenantQuotas;
+  tls: ReloadingTls | undefined;
+  limits: CallerLimits;
+  metrics: Metrics;
+  logger: Logger;
+}
+
 /** The gRPC server, bound to `listen`. */
 async function startGrpc(
   config: Readonly<NodeConfig>,
-  ledger: Ledger,
-  anchorStore: AnchorStore | undefined,
-  access: Access,
-  quotas: TenantQuotas,
-  tls: ReloadingTls | undefined,
-  limits: CallerLimits,
-  metrics: Metrics,
-  logger: Logger,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger }: ApiDeps,
   disposers: Disposers,
 ): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
@@ -341,14 +347,7 @@ interface HttpServing {
  */
 async function startHttp(
   config: Readonly<NodeConfig>,
-  ledger: Ledger,
-  anchorStore: AnchorStore | undefined,
-  access: Access,
-  quotas: TenantQuotas,
-  tls: ReloadingTls | undefined,
-  limits: CallerLimits,
-  metrics: Metrics,
-  logger: Logger,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger }: ApiDeps,
   disposers: Disposers,
 ): Promise<HttpServing | undefined> {
   if (!config.httpListen) return undefined;

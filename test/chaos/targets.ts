@@ -17,7 +17,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Etcd3 } from 'etcd3';
@@ -37,6 +36,7 @@ import { HttpFaultProxy } from './http-fault-proxy.js';
 import { managedManifest, type LiveWriter } from './load.js';
 import { faultActive, type FaultSpec, type Scenario } from './scenario.js';
 import { TcpFaultProxy } from './tcp-fault-proxy.js';
+import { freePort } from '../helpers/ports.js';
 
 export const LOG = 'chaos';
 export const TARGET = 'chaos';
@@ -64,16 +64,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Sum of every series of `name` in a Prometheus text exposition. */
 export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {

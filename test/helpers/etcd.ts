@@ -7,13 +7,13 @@
  * given CA issued (`--client-cert-auth`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
 
 export interface TestEtcd {
   /** `http://127.0.0.1:<port>` (`https://` with TLS): the client URL. */
@@ -33,16 +33,6 @@ export interface TestEtcd {
   logTail(): string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** etcd's /health, over https with a client certificate when `tls` is given. */
 async function health(endpoint: string, tls: EtcdTls | undefined): Promise<boolean> {
