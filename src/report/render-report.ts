@@ -80,6 +80,9 @@ footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid #d0d7de; colo
 }
 `;
 
+/** Anchor windows listed in the table (a busy log is anchored every few seconds); the count covers them all. */
+export const MAX_WINDOWS = 50;
+
 /** An entry's time as signed, allowed to break after the date. */
 function when(time: string): string {
   return `<span class="when">${esc(time).replace('T', 'T<wbr>')}</span>`;
@@ -147,9 +150,10 @@ function* verifiedBlock(data: ReportData): Generator<string> {
   if (data.generatedAt !== undefined) yield `<dt>Generated</dt><dd>${esc(data.generatedAt)}</dd>`;
   yield '</dl>';
   if (cp) yield `<h3>The signed checkpoint</h3><pre>${esc(cp.note)}</pre>`;
-  const windows = data.anchors?.windows ?? [];
+  const all = data.anchors?.windows ?? [];
+  const windows = all.slice(-MAX_WINDOWS);
   if (windows.length > 0) {
-    yield `<h3>Anchor windows</h3><table><thead><tr><th class="num">window</th><th class="num">log size anchored</th><th>backend</th><th>transaction</th><th class="num">block</th><th>window root</th></tr></thead><tbody>`;
+    yield `<h3>Anchor windows</h3>${all.length > windows.length ? `<p class="note">The latest ${MAX_WINDOWS} of ${formatInt(all.length)} windows; all ${formatInt(all.length)} were checked.</p>` : ''}<table><thead><tr><th class="num">window</th><th class="num">log size anchored</th><th>backend</th><th>transaction</th><th class="num">block</th><th>window root</th></tr></thead><tbody>`;
     for (const w of windows) {
       yield `<tr><td class="num">${w.window}</td><td class="num">${formatInt(w.size)}</td><td>${esc(w.backend)}</td><td class="mono hash">${esc(w.txId)}</td><td class="num">${w.block}</td><td class="mono hash">${esc(w.root)}</td></tr>`;
     }
@@ -166,7 +170,18 @@ function anchorsLine(data: ReportData): string {
   if (n === 0) return `none yet: no anchor window covers this log (roots read from ${esc(a.readFrom)})`;
   const last = a.windows[n - 1]!;
   const checked = data.verification.ok ? '<span class="badge ok">checked</span>' : 'read';
-  return `${formatInt(n)} ${n === 1 ? 'window' : 'windows'} ${checked}, the latest anchoring the log at size ${formatInt(last.size)}; roots read from ${esc(a.readFrom)}`;
+  return `${formatInt(n)} ${n === 1 ? 'window' : 'windows'} ${checked}, the latest anchoring the log at size ${formatInt(last.size)}; roots read from ${esc(a.readFrom)}${sealLine(data)}`;
+}
+
+/** Which window anchors the period's last entry: from then on, rewriting the period shows against the external ledger. */
+function sealLine(data: ReportData): string {
+  const s = data.summary;
+  if (!s || s.inPeriod === 0 || !data.verification.ok) return '';
+  const lastSeq = Math.max(...s.byAction.map((t) => t.lastSeq));
+  const w = data.anchors?.windows.find((x) => x.size > lastSeq);
+  return w
+    ? `.<br>The period's last entry (#${lastSeq}) is anchored in window ${w.window} (${esc(w.backend)}, transaction <span class="mono">${esc(w.txId)}</span>).`
+    : `.<br>The period's last entry (#${lastSeq}) is not anchored yet.`;
 }
 
 function* periodBlock(s: ReportSummary): Generator<string> {
