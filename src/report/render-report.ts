@@ -218,7 +218,7 @@ function* talliesBlock(s: ReportSummary): Generator<string> {
 function episodeRow(e: DriftEpisode): string {
   const closed = e.closedSeq !== undefined ? `${when(e.closedAt!)} <span class="seq">#${e.closedSeq}</span><br>${esc(e.closedBy!)}` : '<span class="badge open">still open</span>';
   const duration = e.durationMs === undefined ? '<span class="muted">unknown</span>' : `${formatDuration(e.durationMs)}${e.closedSeq === undefined ? ' so far' : ''}${e.closedSeq === e.openedSeq ? ' (fixed when detected)' : ''}`;
-  return `<tr><td>${esc(e.target)}</td><td class="mono hash">${esc(e.key)}</td><td class="${STATUS_COLORS[e.status] ? `st-${e.status}` : ''}">${esc(e.status)}</td><td>${when(e.openedAt)} <span class="seq">#${e.openedSeq}</span></td><td>${closed}</td><td class="num">${duration}</td><td class="num">${e.updates}</td></tr>`;
+  return `<tr><td>${esc(e.target)}</td><td class="mono">${esc(e.key)}</td><td class="${STATUS_COLORS[e.status] ? `st-${e.status}` : ''}">${esc(e.status)}</td><td>${when(e.openedAt)} <span class="seq">#${e.openedSeq}</span></td><td>${closed}</td><td class="num">${duration}</td><td class="num">${e.updates}</td></tr>`;
 }
 
 function* driftBlock(s: ReportSummary): Generator<string> {
