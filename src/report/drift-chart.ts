@@ -75,7 +75,9 @@ export function driftChart(episodes: readonly DriftEpisode[], startMs: number, e
   const axisY = TOP + shown.length * LANE_H;
   for (let t = Math.ceil(startMs / step) * step; t <= startMs + span; t += step) {
     const tx = r1(x(t));
-    out.push(`<line x1="${tx}" y1="${TOP - 4}" x2="${tx}" y2="${axisY}" class="grid"/><text x="${tx}" y="${axisY + 16}" class="tick" text-anchor="middle">${esc(tickLabel(t, step))}</text>`);
+    // A label at either edge is anchored inside the chart rather than cut.
+    const anchor = x(t) > WIDTH - RIGHT_PAD - 40 ? 'end' : x(t) < LABEL_W + 40 ? 'start' : 'middle';
+    out.push(`<line x1="${tx}" y1="${TOP - 4}" x2="${tx}" y2="${axisY}" class="grid"/><text x="${tx}" y="${axisY + 16}" class="tick" text-anchor="${anchor}">${esc(tickLabel(t, step))}</text>`);
   }
   out.push(`<line x1="${LABEL_W}" y1="${axisY}" x2="${WIDTH - RIGHT_PAD}" y2="${axisY}" class="axis"/>`);
   // Lanes and bars.

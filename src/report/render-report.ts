@@ -229,7 +229,10 @@ function* driftBlock(s: ReportSummary): Generator<string> {
     return;
   }
   yield `<p>A drift opens when a sync target records <code>drift.*</code> for an object and closes at its <code>drift.resolved</code> or <code>sync.applied</code>. Open drifts are measured to ${esc(s.drift.measuredTo ?? 'the end of the log')}.</p>`;
-  const start = Date.parse(s.period.from ?? s.firstTime ?? '');
+  // From the first drift (or the period's start, if a drift was open before it) to the period's end.
+  const opened = eps.map((e) => Date.parse(e.openedAt)).filter(Number.isFinite);
+  const from = s.period.from !== undefined ? Date.parse(s.period.from) : Number.NEGATIVE_INFINITY;
+  const start = Math.max(from, Math.min(...opened));
   const end = Date.parse(s.drift.measuredTo ?? '');
   if (Number.isFinite(start) && Number.isFinite(end)) {
     const chart = driftChart(eps, start, end);
