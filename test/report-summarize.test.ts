@@ -12,6 +12,7 @@ import { summarize } from '../src/report/summarize.js';
 import { renderReport } from '../src/report/render-report.js';
 import type { ReportData } from '../src/report/report-data.js';
 import { formatDuration, formatInt } from '../src/report/format.js';
+import { driftChart, MAX_LANES } from '../src/report/drift-chart.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const at = (s: number): string => new Date(T0 + s * 1000).toISOString();
@@ -153,4 +154,15 @@ t.test('formatting does not depend on the machine', async (t) => {
   t.equal(formatInt(1234567), '1,234,567');
   t.equal(formatInt(12), '12');
   t.same([850, 12_500, 247_000, 11_100_000, 183_600_000].map(formatDuration), ['850 ms', '12.500 s', '4 min 07 s', '3 h 05 min', '2 d 03 h']);
+});
+
+t.test('the drift chart: one lane per object up to MAX_LANES, the rest counted; open drifts hatched to the end', async (t) => {
+  const log = Array.from({ length: MAX_LANES + 5 }, (_, i) => sync(i, i, 'drift.modified', `ns/ConfigMap/c${i}`, 'MODIFIED'));
+  const s = summarize(log);
+  const chart = driftChart(s.drift.episodes, T0, T0 + 60_000);
+  t.equal(chart.lanesOmitted, 5);
+  t.equal(chart.svg.match(/class="lane"/g)?.length, MAX_LANES);
+  t.equal(chart.svg.match(/fill="url\(#open-hatch\)"/g)?.length, MAX_LANES + 1, 'every drift still open is hatched, as in the legend');
+  t.equal(driftChart(s.drift.episodes, T0, T0 + 60_000).svg, chart.svg, 'the same episodes, the same bytes');
+  t.notMatch(chart.svg, /NaN|Infinity/);
 });
