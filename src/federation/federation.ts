@@ -180,6 +180,8 @@ export class Federation {
     const log = this.#o.logger.child({ peer: peer.name });
     let attempt = 0;
     let lastLogged = '';
+    // Checked on first contact and again after any failure (the peer may have restarted with another key).
+    let identified = false;
     while (!signal.aborted) {
       try {
         let client = this.#clients.get(peer.name);
@@ -187,7 +189,8 @@ export class Federation {
           client = await connectPeer(peer, { timeoutMs: 10_000 });
           this.#clients.set(peer.name, client);
         }
-        await this.#checkIdentity(peer, client);
+        if (!identified) await this.#checkIdentity(peer, client);
+        identified = true;
         const status = await client.federationStatus();
         st.reachable = true;
         st.lastError = '';
@@ -200,6 +203,7 @@ export class Federation {
         await sleep(this.#o.pollMs, signal);
       } catch (err) {
         if (signal.aborted) break;
+        identified = false;
         st.reachable = false;
         st.lastError = message(err);
         // Said once per distinct failure, not once per retry.

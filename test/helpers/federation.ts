@@ -26,18 +26,31 @@ export interface DelayProxy {
 export async function delayProxy(target: string, minMs = 50, maxMs = 200): Promise<DelayProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const sockets = new Set<Socket>();
+  // One queue and one timer per direction: chunks leave in the order they came, each no earlier than its own delay.
   const relay = (from: Socket, to: Socket): void => {
-    let lastAt = 0;
-    from.on('data', (chunk: Buffer) => {
-      const at = Math.max(Date.now() + minMs + Math.random() * (maxMs - minMs), lastAt);
-      lastAt = at;
-      setTimeout(() => {
-        if (!to.destroyed) to.write(chunk);
-      }, at - Date.now());
-    });
-    from.on('end', () => setTimeout(() => to.end(), Math.max(0, lastAt - Date.now())));
+    const queue: { at: number; chunk: Buffer | null }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const drain = (): void => {
+      timer = undefined;
+      while (queue.length > 0 && queue[0]!.at <= Date.now()) {
+        const { chunk } = queue.shift()!;
+        if (to.destroyed) continue;
+        if (chunk === null) to.end();
+        else to.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(drain, Math.max(1, queue[0]!.at - Date.now()));
+    };
+    const push = (chunk: Buffer | null): void => {
+      const last = queue.at(-1)?.at ?? 0;
+      queue.push({ at: Math.max(last, Date.now() + minMs + Math.random() * (maxMs - minMs)), chunk });
+      if (!timer) timer = setTimeout(drain, Math.max(1, queue[0]!.at - Date.now()));
+    };
+    from.on('data', (chunk: Buffer) => push(chunk));
+    from.on('end', () => push(null));
     from.on('error', () => to.destroy());
-    from.on('close', () => setTimeout(() => to.destroy(), Math.max(0, lastAt - Date.now()) + 1));
+    from.on('close', () => {
+      if (queue.length === 0) to.destroy();
+    });
   };
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host, port });
@@ -129,17 +142,19 @@ export async function startFederation(names: readonly string[], links: readonly 
       n.client = new LedgerClient(n.proc.address);
     };
   }
-  await Promise.all([...nodes.values()].map((n) => n.start()));
-  return {
-    nodes,
-    proxies,
-    close: async () => {
-      for (const n of nodes.values()) n.client?.close();
-      await Promise.all([...nodes.values()].map((n) => n.proc?.stop()));
-      await Promise.all(proxies.map((p) => p.close()));
-      await root.remove();
-    },
+  const close = async (): Promise<void> => {
+    for (const n of nodes.values()) n.client?.close();
+    await Promise.all([...nodes.values()].map((n) => n.proc?.stop()));
+    await Promise.all(proxies.map((p) => p.close()));
+    await root.remove();
   };
+  const started = await Promise.allSettled([...nodes.values()].map((n) => n.start()));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await close();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return { nodes, proxies, close };
 }
 
 /** A vector as comparable text: `origin/log size root` lines, sorted. */
