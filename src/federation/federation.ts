@@ -15,7 +15,8 @@
  */
 import { CairnError, isVerificationError } from '../core/errors.js';
 import { followKeyChain } from '../core/key-chain.js';
-import { bytesEqual } from '../core/bytes.js';
+import { bytesEqual, toHex } from '../core/bytes.js';
+import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import type { Logger } from '../core/logger.js';
 import { vectorKey, type Equivocation, type FederationStatus, type PeerStatus, type VectorEntry } from '../core/federation.js';
 import type { LedgerClient } from '../client/ledger-client.js';
@@ -65,6 +66,7 @@ interface PeerState {
 
 interface Follower {
   peer: string;
+  stop: AbortController;
   done: Promise<void>;
 }
 
@@ -246,7 +248,9 @@ export class Federation {
       if (!st.behindSince.has(k)) st.behindSince.set(k, Date.now());
     } else st.behindSince.delete(k);
     const pinned = this.#o.peerKeys.get(v.origin);
-    if (v.origin === this.#o.nodeName || !pinned || this.#stopped.has(k) || this.#followers.has(k)) return;
+    if (v.origin === this.#o.nodeName || !pinned || this.#stopped.has(k)) return;
+    if (await this.#contradicts(peer, v, pinned)) return;
+    if (this.#followers.has(k)) return;
     if (v.origin !== peer.name && this.#o.mirrors.originKeyChain(v.origin).length === 0) {
       // A relayed origin's key chain comes through the relay, verified from our own pin.
       const pk = await client.withOrigin(v.origin).publicKey().catch(() => undefined);
@@ -259,11 +263,43 @@ export class Federation {
         }
       }
     }
-    this.#followers.set(k, { peer: peer.name, done: this.#follow(peer.name, client, v.origin, v.log, pinned) });
+    const stop = new AbortController();
+    this.#followers.set(k, { peer: peer.name, stop, done: this.#follow(peer.name, client, v.origin, v.log, pinned, stop.signal) });
   }
 
-  async #follow(peerName: string, client: LedgerClient, origin: string, logName: string, pinned: Uint8Array): Promise<void> {
-    const signal = this.#abort.signal;
+  /**
+   * Compares a checkpoint a peer's vector shows with the one accepted here:
+   * signed by the origin, the same size with another root is a fork; a
+   * smaller tree shown by the origin itself is a rollback (a relay that
+   * shows a smaller one may just be behind). Records the conflict and stops
+   * the log's mirror; true when it did.
+   */
+  async #contradicts(peer: PeerConfig, v: VectorEntry, pinned: Uint8Array): Promise<boolean> {
+    const acc = this.#o.mirrors.head(v.origin, v.log)?.checkpoint;
+    if (!acc || acc.note === '' || v.note === acc.note) return false;
+    let cp;
+    try {
+      cp = openLogCheckpointWithKeys(v.note, v.log, followKeyChain(pinned, this.#o.mirrors.originKeyChain(v.origin)), v.origin).checkpoint;
+    } catch {
+      // Not signed by a key known here (yet): the mirror checks it when it gets there.
+      return false;
+    }
+    let kind: Equivocation['kind'] | undefined;
+    let reason = '';
+    if (cp.size === acc.size && !bytesEqual(cp.rootHash, acc.rootHash)) {
+      kind = 'fork';
+      reason = `two signed roots at size ${cp.size}: ${toHex(acc.rootHash)} accepted, ${toHex(cp.rootHash)} in the vector of peer ${peer.name}`;
+    } else if (cp.size < acc.size && peer.name === v.origin) {
+      kind = 'rollback';
+      reason = `the origin now shows ${cp.size} entries, fewer than the ${acc.size} accepted before`;
+    }
+    if (!kind) return false;
+    await this.#recordConflict({ origin: v.origin, log: v.log, kind, reason, acceptedNote: acc.note, conflictingNote: v.note, peer: peer.name, atMs: Date.now() });
+    return true;
+  }
+
+  async #follow(peerName: string, client: LedgerClient, origin: string, logName: string, pinned: Uint8Array, stopped: AbortSignal): Promise<void> {
+    const signal = AbortSignal.any([this.#abort.signal, stopped]);
     const log = this.#o.logger.child({ peer: peerName, origin, log: logName });
     const source = origin === peerName ? client : client.withOrigin(origin);
     let attempt = 0;
@@ -302,6 +338,7 @@ export class Federation {
     const k = vectorKey(e.origin, e.log);
     if (this.#stopped.has(k)) return;
     this.#stopped.add(k);
+    this.#followers.get(k)?.stop.abort();
     this.#equivocations.push(e);
     await this.#o.store.putConflict(e.origin, e.log, e);
     try {
