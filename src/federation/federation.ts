@@ -68,7 +68,14 @@ interface Follower {
   peer: string;
   stop: AbortController;
   done: Promise<void>;
+  /** Ends the current run only (the follower starts a new one): a stream that stalled. */
+  restart?: AbortController;
+  /** The position last seen moving, and when. */
+  seen: { size: number; at: number };
 }
+
+/** A mirror behind its peer that has not moved for this long is restarted (a stream that stalled without failing). */
+const STALL_MS = 30_000;
 
 /** Delay before retry `attempt`: uniform in [0, min(max, base * 2^attempt)] (full jitter). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
@@ -250,7 +257,17 @@ export class Federation {
     const pinned = this.#o.peerKeys.get(v.origin);
     if (v.origin === this.#o.nodeName || !pinned || this.#stopped.has(k)) return;
     if (await this.#contradicts(peer, v, pinned)) return;
-    if (this.#followers.has(k)) return;
+    const running = this.#followers.get(k);
+    if (running) {
+      const size = this.#o.mirrors.head(v.origin, v.log)?.size ?? 0;
+      if (size !== running.seen.size || size >= v.size) running.seen = { size, at: Date.now() };
+      else if (Date.now() - running.seen.at > STALL_MS) {
+        this.#o.logger.warn('mirror made no progress while behind its peer; restarting its stream', { peer: running.peer, origin: v.origin, log: v.log, size, peerSize: v.size });
+        running.seen = { size, at: Date.now() };
+        running.restart?.abort();
+      }
+      return;
+    }
     if (v.origin !== peer.name && this.#o.mirrors.originKeyChain(v.origin).length === 0) {
       // A relayed origin's key chain comes through the relay, verified from our own pin.
       const pk = await client.withOrigin(v.origin).publicKey().catch(() => undefined);
@@ -263,8 +280,9 @@ export class Federation {
         }
       }
     }
-    const stop = new AbortController();
-    this.#followers.set(k, { peer: peer.name, stop, done: this.#follow(peer.name, client, v.origin, v.log, pinned, stop.signal) });
+    const f: Follower = { peer: peer.name, stop: new AbortController(), done: Promise.resolve(), seen: { size: 0, at: Date.now() } };
+    this.#followers.set(k, f);
+    f.done = this.#follow(f, client, v.origin, v.log, pinned);
   }
 
   /**
@@ -298,8 +316,9 @@ export class Federation {
     return true;
   }
 
-  async #follow(peerName: string, client: LedgerClient, origin: string, logName: string, pinned: Uint8Array, stopped: AbortSignal): Promise<void> {
-    const signal = AbortSignal.any([this.#abort.signal, stopped]);
+  async #follow(f: Follower, client: LedgerClient, origin: string, logName: string, pinned: Uint8Array): Promise<void> {
+    const peerName = f.peer;
+    const signal = AbortSignal.any([this.#abort.signal, f.stop.signal]);
     const log = this.#o.logger.child({ peer: peerName, origin, log: logName });
     const source = origin === peerName ? client : client.withOrigin(origin);
     let attempt = 0;
@@ -310,9 +329,11 @@ export class Federation {
           stored: (n) => this.#o.hooks?.stored?.(origin, n),
         });
         const before = m.size;
+        f.restart = new AbortController();
         try {
-          await m.run(signal);
-          return;
+          await m.run(AbortSignal.any([signal, f.restart.signal]));
+          if (signal.aborted) return;
+          continue;
         } catch (err) {
           if (signal.aborted) return;
           if (err instanceof MirrorConflict) {
