@@ -44,7 +44,7 @@ t.test('a mirror killed with kill -9 while following a busy peer resumes exactly
   t.teardown(fed.close);
   const a = fed.nodes.get('a')!;
   const b = fed.nodes.get('b')!;
-  const TOTAL = 4000;
+  const TOTAL = 2500;
   // b busy: one AppendStream keeping 64 appends in flight.
   const busy = (async () => {
     const s = b.client.appendStream();
