@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report,federation] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -17,6 +17,8 @@
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
  * - audit reports: `cairn report` against `cairn verify` of the same log (bench-report.ts)
+ * - federation (bench-federation.ts): the five-node ring's convergence over 50-200 ms links,
+ *   a mirror's verified entries/s, the origin's appends/s with 0 and 4 mirrors
  */
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -32,6 +34,7 @@ import { policyBench } from './bench-policy.js';
 import { benchDiff } from './bench-diff.js';
 import { httpBench } from './bench-http.js';
 import { reportBench } from './bench-report.js';
+import { federationBench } from './bench-federation.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -476,6 +479,7 @@ if (want('report')) {
   const r = await reportBench({ entries: quick ? 5_000 : 50_000, payloadJson: PAYLOAD, commit: COMMIT });
   print(table(r.title, r.header, r.rows));
 }
+if (want('federation')) for (const f of await federationBench(quick)) print(table(f.title, f.header, f.rows));
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 if (outFile) {
   // Blank lines between the printed pieces, so a note after a table is not read as a row of it.

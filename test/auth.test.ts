@@ -87,6 +87,7 @@ const RPCS: [string, (c: LedgerClient, log: string) => Promise<unknown>][] = [
   ['GetAnchor', (c) => c.getAnchor(0)],
   ['ListAnchors', (c, log) => c.listAnchors(log)],
   ['GetAnchorProof', (c, log) => c.anchorProof(log)],
+  ['GetFederationStatus', (c) => c.federationStatus()],
 ];
 
 async function status(p: Promise<unknown>): Promise<{ code: number; details: string; value?: unknown }> {
@@ -186,7 +187,7 @@ t.test('a node with TLS, client certificates, tokens and a policy', async (t) =>
 
   t.test('another tenant cannot read, watch, prove against or learn of a log: denied answers as missing', async (t) => {
     for (const [rpc, call] of RPCS) {
-      if (['ListLogs', 'GetPublicKey', 'GetAnchor', 'Append', 'AppendStream', 'ListAnchors', 'GetAnchorProof'].includes(rpc)) continue;
+      if (['ListLogs', 'GetPublicKey', 'GetAnchor', 'Append', 'AppendStream', 'ListAnchors', 'GetAnchorProof', 'GetFederationStatus'].includes(rpc)) continue;
       const denied = await status(call(teamB, 'team-a-prod'));
       const missing = await status(call(teamB, 'team-b-nothing'));
       t.equal(name(denied.code), 'NOT_FOUND', `${rpc} on another tenant's log: NOT_FOUND`);
@@ -197,6 +198,7 @@ t.test('a node with TLS, client certificates, tokens and a policy', async (t) =>
     const logs = await teamB.listLogs();
     t.same(logs.map((l) => l.log), ['team-b-prod'], 'ListLogs lists only what the tenant may read');
     t.same((await audit.listLogs()).map((l) => l.log).sort(), ['team-a-prod', 'team-b-prod'], 'read:* lists every log');
+    t.same((await teamB.federationStatus()).vector.map((v) => v.log), ['team-b-prod'], 'the federation vector lists only what the tenant may read');
   });
 
   t.test('appending to another tenant\'s log is PERMISSION_DENIED, on Append and on AppendStream', async (t) => {

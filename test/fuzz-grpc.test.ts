@@ -34,7 +34,7 @@ const ALLOWED = new Set<number>([S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND, S.FAILED
 /** Every request field a cairn-field trailer may name (proto names). */
 const FIELDS = new Set([
   'log', 'config_id', 'operator', 'action', 'source', 'commit', 'payload_json', 'request_id',
-  'seq', 'start', 'end', 'size', 'from_size', 'to_size', 'window', 'from_window', 'limit',
+  'seq', 'start', 'end', 'size', 'from_size', 'to_size', 'window', 'from_window', 'limit', 'origin',
 ]);
 /** A watch that neither sends nor ends within this is following a log live: cancelled. */
 const WATCH_FOLLOW_MS = 60;
@@ -162,17 +162,18 @@ const uint32 = fc.oneof(fc.constantFrom(0, 1, 1000, 1001, 2 ** 31, 2 ** 32 - 1),
 
 const requests: Record<string, fc.Arbitrary<Req>> = {
   Append: appendRequest,
-  GetEntry: fc.record({ log: anyLog, seq: u64 }),
+  GetEntry: fc.record({ log: anyLog, seq: u64, origin: fc.oneof(fc.constant(''), fc.constant('elsewhere'), adversarial) }),
   ListEntries: fc.record({ log: anyLog, start: u64, end: u64 }),
   Watch: fc.record({ log: anyLog, start: u64 }),
-  GetCheckpoint: fc.record({ log: anyLog, size: u64 }),
+  GetCheckpoint: fc.record({ log: anyLog, size: u64, origin: fc.oneof(fc.constant(''), fc.constant('elsewhere'), adversarial) }),
   GetInclusionProof: fc.record({ log: anyLog, seq: u64, size: u64 }),
   GetConsistencyProof: fc.record({ log: anyLog, fromSize: u64, toSize: u64 }),
-  ListLogs: fc.constant({}),
+  ListLogs: fc.record({ origin: fc.oneof(fc.constant(''), fc.constant('elsewhere'), adversarial) }),
   GetPublicKey: fc.constant({}),
   GetAnchor: fc.record({ window: u64 }),
   ListAnchors: fc.record({ log: anyLog, fromWindow: u64, limit: uint32 }),
   GetAnchorProof: fc.record({ log: anyLog, size: u64 }),
+  GetFederationStatus: fc.constant({}),
 };
 const SERVER_STREAMS = new Set(['ListEntries', 'Watch']);
 
@@ -192,6 +193,7 @@ const RUNS: Record<string, number> = {
   GetAnchor: 200,
   ListAnchors: 200,
   GetAnchorProof: 250,
+  GetFederationStatus: 30,
 };
 
 t.test('typed requests: every call ends in an allowed status, INVALID_ARGUMENT names its field', async (t) => {
@@ -274,7 +276,7 @@ const rawCodes = new Map<string, Map<string, number>>();
 t.test('raw bytes: undecodable requests get INTERNAL from grpc-js, the rest the typed answers; the node stays up', async (t) => {
   let seed = 0xb17e5;
   const methods = Object.keys(def);
-  t.equal(methods.length, 13, 'every method of the service is fuzzed');
+  t.equal(methods.length, 14, 'every method of the service is fuzzed');
   for (const method of methods) {
     const rawName = `raw ${method}`;
     await fc.assert(

@@ -303,7 +303,7 @@ async function verifyEntries(verifier: LogVerifier, entries: AsyncIterable<Signe
   try {
     for await (const e of entries) {
       pushing = e;
-      const body = verifier.push(e);
+      const { body } = verifier.push(e);
       observer?.entry?.(body, e);
       if (!pool) {
         if ((verifier.size & 1023) === 0) bar.update(verifier.size);

@@ -18,12 +18,15 @@ import type { FabricSettings } from '../anchoring/fabric-connection.js';
 import { validateSyncTargetConfig, type SyncTargetConfig } from '../sync/run-target.js';
 import { Secret } from '../keys/secret.js';
 import { SIGNING_KEY_ENV } from '../keys/signing-key.js';
+import { validatePeers, type PeerConfig } from '../federation/peers.js';
 
-export type { FabricSettings };
+export type { FabricSettings, PeerConfig };
 
 export interface NodeConfig {
   /** GitOps sync targets run inside the node (config file key `sync_targets`, a list). */
   syncTargets: readonly SyncTargetConfig[];
+  /** Federation peers (config file key `peers`, a list; src/federation/peers.ts, docs/federation.md). */
+  peers: readonly PeerConfig[];
   dataDir: string;
   listen: string;
   /** The HTTP JSON API (src/http/); empty: off. */
@@ -98,6 +101,10 @@ export interface NodeConfig {
   metricsRemote: boolean;
   /** The HMAC key of Flux's generic-hmac provider (`POST /v1/hooks/flux`); empty: that intake is off. */
   fluxHmacKeyFile: string;
+  /** How often each followed peer's version vector is read (docs/federation.md). */
+  federationPollMs: number;
+  /** Entries of a mirrored log verified and stored per batch at most. */
+  mirrorMaxBatch: number;
 }
 
 
@@ -158,6 +165,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'requestTimeoutMs', file: 'request_timeout_ms', env: 'CAIRN_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'Deadline of every unary handler.' },
   { key: 'streamStallMs', file: 'stream_stall_ms', env: 'CAIRN_STREAM_STALL_MS', flag: 'stream-stall-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'A stream whose reader takes no data this long is ended (DEADLINE_EXCEEDED).' },
   { key: 'metricsRemote', file: 'metrics_remote', env: 'CAIRN_METRICS_REMOTE', flag: 'metrics-remote', kind: 'bool', meaning: 'Allows a non-loopback `metrics_listen`: metrics name every log and have no authentication.' },
+  { key: 'federationPollMs', file: 'federation_poll_ms', env: 'CAIRN_FEDERATION_POLL_MS', flag: 'federation-poll-ms', kind: 'int', min: 50, max: 3_600_000, meaning: 'How often each followed peer\'s version vector is read (GetFederationStatus): new logs are found at this pace; their entries arrive pushed, on a Watch (docs/federation.md).' },
+  { key: 'mirrorMaxBatch', file: 'mirror_max_batch', env: 'CAIRN_MIRROR_MAX_BATCH', flag: 'mirror-max-batch', kind: 'int', min: 1, max: 100_000, meaning: 'Most entries of a mirrored log verified and stored in one synced batch.' },
   { key: 'fluxHmacKeyFile', file: 'flux_hmac_key_file', env: 'CAIRN_FLUX_HMAC_KEY_FILE', flag: 'flux-hmac-key-file', kind: 'path?', meaning: 'The key of Flux\'s `generic-hmac` provider (docs/integrations/flux.md); `POST /v1/hooks/flux` is off without it.' },
 ];
 
@@ -166,6 +175,7 @@ const FABRIC_REQUIRED: readonly (keyof NodeConfig)[] = ['fabricEndpoint', 'fabri
 
 export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string } = {
   syncTargets: [],
+  peers: [],
   dataDir: './data',
   listen: '127.0.0.1:7700',
   httpListen: '127.0.0.1:7701',
@@ -210,6 +220,8 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   streamStallMs: 30_000,
   metricsRemote: false,
   fluxHmacKeyFile: '',
+  federationPollMs: 1000,
+  mirrorMaxBatch: 2000,
 };
 
 function bad(where: string, name: string, problem: string): CairnError {
@@ -301,7 +313,15 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
       throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${(cause as Error).message}`, { field: 'config', cause });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: must be a JSON object`, { field: 'config' });
-    const { sync_targets: rawTargets, ...rest } = parsed as Record<string, unknown>;
+    const { sync_targets: rawTargets, peers: rawPeers, ...rest } = parsed as Record<string, unknown>;
+    if (rawPeers !== undefined) {
+      try {
+        out.peers = validatePeers(rawPeers);
+      } catch (cause) {
+        const c = cause as CairnError;
+        throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${c.message}`, { field: c.field ?? 'peers', cause });
+      }
+    }
     if (rawTargets !== undefined) {
       if (!Array.isArray(rawTargets)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: sync_targets must be a list`, { field: 'sync_targets' });
       const targets = rawTargets.map((t, i) => validateSyncTargetConfig(t, `sync_targets[${i}]`));
@@ -338,6 +358,8 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
   for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile', 'fluxHmacKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
   if (cfg.anchorBackend === 'fabric') requireFabric(cfg, 'anchor_backend is fabric');
+  const self = cfg.peers.findIndex((p) => p.name === cfg.nodeName);
+  if (self >= 0) throw new CairnError('INVALID_ARGUMENT', `setting peers[${self}].name: "${cfg.nodeName}" is this node's own node_name`, { field: `peers[${self}].name` });
   checkExposure(cfg);
   return Object.freeze(cfg);
 }

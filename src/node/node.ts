@@ -45,7 +45,12 @@ import { AppendHandlers, APPEND_DEADLINE_HINT } from '../server/append-handlers.
 import { ReadHandlers } from '../server/read-handlers.js';
 import { KeyHandlers } from '../server/key-handlers.js';
 import { AnchorHandlers } from '../server/anchor-handlers.js';
+import { FederationHandlers } from '../server/federation-handlers.js';
 import { StoreAnchorQueries } from '../anchoring/queries.js';
+import { loadPeerKey } from '../federation/peers.js';
+import { Federation } from '../federation/federation.js';
+import { MirrorLogs, type MirrorLogsOptions } from '../ledger/mirror-logs.js';
+import { CairnError } from '../core/errors.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -60,6 +65,9 @@ export interface RunningNode {
   readonly metricsAddress: string | undefined;
   /** The anchoring stage, unless anchor_backend is off. */
   readonly anchors: AnchorPipeline | undefined;
+  /** Mirrors of peers' logs, vectors and caught split views (docs/federation.md). */
+  readonly federation: Federation;
+  readonly mirrors: MirrorLogs;
   /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
   reloadAuth(): Promise<void>;
   /** Drains and releases everything; rejects with the first resource that failed to close (each failure is logged). */
@@ -92,9 +100,11 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   const { access, tls } = await openAccess(config, logger, configHealth, disposers);
   const storage = await openStorage(config, logger, disposers);
   const nodeName = config.nodeName || defaultNodeName(storage.firstKey);
+  const peerKeys = await loadPeerKeys(config, nodeName);
   let pipeline: AnchorPipeline | undefined;
   const ledger = openLedger(config, storage, nodeName, metrics, (log) => pipeline?.noteCommit(log), disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
+  const { mirrors, federation } = await openFederation(config, nodeName, peerKeys, storage.store, ledger.ledger, metrics, logger);
   pipeline = anchoring?.pipeline;
   const quotas = new TenantQuotas(
     { logs: config.tenantMaxLogs, queuedAppends: config.tenantMaxQueuedAppends, streams: config.tenantMaxStreams, appendsPerSecond: config.tenantRateLimitAppends, appendBurst: config.tenantRateLimitBurst },
@@ -105,10 +115,11 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
   // One set of per-identity limits: an identity has one append rate and one stream count over gRPC and HTTP together.
   const limits = new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity });
-  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger };
+  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger, mirrors, federation };
   const server = await startGrpc(config, api, disposers);
   const http = await startHttp(config, api, disposers);
   pipeline?.start();
+  federation.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
   const metricsAddress = await startMetrics(config, metrics, () => serving, configHealth, disposers);
@@ -123,12 +134,16 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     serving = false;
     server.health.setStatus('', 'NOT_SERVING');
     server.health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
-    await releaseInOrder([stopSync, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
+    const stopFederation = async (): Promise<void> => {
+      mirrors.close();
+      await federation.close();
+    };
+    await releaseInOrder([stopSync, stopFederation, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
   });
 
   logger.info('node started', {
     grpc: server.address, http: http?.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
-    keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled,
+    keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled, peers: config.peers.length,
   });
   if (!access.enabled) {
     // Said at the default log level: an operator must know the node answers anyone on this machine.
@@ -146,7 +161,73 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     })();
     return closing;
   };
-  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, reloadAuth, close };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, federation, mirrors, reloadAuth, close };
+}
+
+/**
+ * Every peer's pinned key, by origin name: a key that does not load refuses
+ * the start, naming the peer and its public_key_file.
+ */
+async function loadPeerKeys(config: Readonly<NodeConfig>, nodeName: string): Promise<Map<string, Uint8Array>> {
+  const keys = new Map<string, Uint8Array>();
+  for (const [i, peer] of config.peers.entries()) {
+    if (peer.name === nodeName) throw new CairnError('INVALID_ARGUMENT', `setting peers[${i}].name: "${nodeName}" is this node's own origin name`, { field: `peers[${i}].name` });
+    keys.set(peer.name, await loadPeerKey(peer));
+  }
+  return keys;
+}
+
+/**
+ * The mirrors of peers' logs and the federation that fills them. A caught
+ * split view is a JSON log line, a metric and a row of the status (which
+ * the federation keeps with its evidence).
+ */
+async function openFederation(
+  config: Readonly<NodeConfig>,
+  nodeName: string,
+  peerKeys: ReadonlyMap<string, Uint8Array>,
+  store: LedgerStore,
+  ledger: Ledger,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<{ mirrors: MirrorLogs; federation: Federation }> {
+  const mirrors = await MirrorLogs.open(store, { originKeys: peerKeys, ...testHooks(logger) });
+  const log = logger.child({ component: 'federation' });
+  const federation = await Federation.open({
+    nodeName,
+    peers: config.peers,
+    peerKeys,
+    ledger,
+    mirrors,
+    store: store.mirrors,
+    logger: log,
+    pollMs: config.federationPollMs,
+    maxBatch: config.mirrorMaxBatch,
+    backoffBaseMs: 200,
+    backoffMaxMs: 30_000,
+    hooks: {
+      stored: (origin, n) => metrics.mirrorEntries.inc({ origin }, n),
+      rejected: (peer, origin) => metrics.mirrorRejectedBatches.inc({ peer, origin }),
+    },
+    onConflict: (e) => {
+      metrics.equivocations.inc({ origin: e.origin, kind: e.kind });
+      log.error('split view caught: stopped mirroring this log; both signed checkpoints kept', { origin: e.origin, log: e.log, kind: e.kind, peer: e.peer, reason: e.reason });
+    },
+  });
+  return { mirrors, federation };
+}
+
+/**
+ * TEST ONLY: with CAIRN_TEST_HOOKS=1, CAIRN_TEST_TAMPER_RELAY
+ * (`{"origin":..,"log":..,"seq":..}`) makes this node serve that mirrored
+ * entry with one byte changed, as a dishonest relay would
+ * (docs/federation.md, "Test hooks"). Never read otherwise.
+ */
+function testHooks(logger: Logger): MirrorLogsOptions {
+  if (process.env.CAIRN_TEST_HOOKS !== '1' || !process.env.CAIRN_TEST_TAMPER_RELAY) return {};
+  const t = JSON.parse(process.env.CAIRN_TEST_TAMPER_RELAY) as { origin: string; log: string; seq: number };
+  logger.warn('TEST HOOK: this node alters a relayed entry', t);
+  return { tamperRelay: t };
 }
 
 /**
@@ -286,16 +367,20 @@ interface ApiDeps {
   limits: CallerLimits;
   metrics: Metrics;
   logger: Logger;
+  mirrors: MirrorLogs;
+  federation: Federation;
 }
 
 /** The gRPC server, bound to `listen`. */
 async function startGrpc(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation }: ApiDeps,
   disposers: Disposers,
 ): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
     anchorStore,
+    mirrors,
+    federation,
     maxReceiveMessageLength: maxRequestBytes(config),
     access,
     limits,
@@ -347,7 +432,7 @@ interface HttpServing {
  */
 async function startHttp(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation }: ApiDeps,
   disposers: Disposers,
 ): Promise<HttpServing | undefined> {
   if (!config.httpListen) return undefined;
@@ -355,8 +440,9 @@ async function startHttp(
   const routes = createRoutes({
     ledger,
     appends: new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: config.streamStallMs }),
-    reads: new ReadHandlers(ledger, access),
-    keys: new KeyHandlers(ledger),
+    reads: new ReadHandlers(ledger, access, mirrors),
+    keys: new KeyHandlers(ledger, mirrors),
+    federation: new FederationHandlers(federation, access),
     anchors: new AnchorHandlers(anchorStore ? new StoreAnchorQueries(anchorStore) : undefined, access),
     fluxKey: () => fluxKey,
     appendDeadlineHint: APPEND_DEADLINE_HINT,

@@ -18,6 +18,9 @@ export class Metrics {
   readonly configReloadFailures: Counter<'file'>;
   readonly configStale: Gauge<'file'>;
   readonly quotaRefusals: Counter<'quota'>;
+  readonly mirrorEntries: Counter<'origin'>;
+  readonly mirrorRejectedBatches: Counter<'peer' | 'origin'>;
+  readonly equivocations: Counter<'origin' | 'kind'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -40,6 +43,9 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });
+    this.mirrorEntries = new Counter({ name: 'cairn_mirror_entries_total', help: 'Entries of other origins verified and stored in this node\'s mirrors', labelNames: ['origin'], registers });
+    this.mirrorRejectedBatches = new Counter({ name: 'cairn_mirror_rejected_batches_total', help: 'Batches a peer relayed that failed verification (nothing of them stored)', labelNames: ['peer', 'origin'], registers });
+    this.equivocations = new Counter({ name: 'cairn_federation_equivocations_total', help: 'Split views caught: two signed checkpoints of one origin and log that cannot both be true', labelNames: ['origin', 'kind'], registers });
     this.rpcs = new Counter({ name: 'cairn_grpc_requests_total', help: 'gRPC requests by method and status code', labelNames: ['method', 'code'], registers });
     this.logSize = new Gauge({ name: 'cairn_log_size', help: 'Entries in each log (latest durable checkpoint)', labelNames: ['log'], registers });
     this.anchorLag = new Histogram({
