@@ -41,6 +41,12 @@ export type VerificationCode =
   | 'BUNDLE_MALFORMED'
   | 'KEY_LINK_MALFORMED'
   | 'KEY_CHAIN_BROKEN'
+  /** A witness cosignature (core/cosignature.ts) that does not parse or does not verify. */
+  | 'COSIGNATURE_INVALID'
+  /** Fewer valid cosignatures from the pinned witness keys than the verifier demands. */
+  | 'WITNESS_QUORUM'
+  /** Two signed checkpoints of one log that cannot both be true (core/split-view.ts). */
+  | 'SPLIT_VIEW'
   /**
    * The node says its stored data contradicts itself (its CairnError
    * CORRUPTION, sent as DATA_LOSS): a record that does not decode, an entry
