@@ -64,6 +64,8 @@ export interface WireCheckpoint {
   size: string;
   rootHash: Uint8Array;
   note: string;
+  /** Witness cosignature lines on `note` (absent on the wire means none). */
+  cosignatures?: string[];
 }
 export interface WireReceipt {
   entry: WireEntry;

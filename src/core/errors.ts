@@ -62,18 +62,22 @@ export interface ErrorOptions {
   field?: string;
   /** For RESOURCE_EXHAUSTED / UNAVAILABLE: a suggested retry delay. */
   retryAfterMs?: number;
+  /** Machine-readable facts a caller acts on (gRPC trailers `cairn-<key>`), e.g. a witness's size on a conflict. */
+  details?: Readonly<Record<string, string>>;
 }
 
 export class CairnError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly details: Readonly<Record<string, string>> | undefined;
   constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CairnError';
     this.code = code;
     this.field = options.field;
     this.retryAfterMs = options.retryAfterMs;
+    this.details = options.details;
   }
 }
 

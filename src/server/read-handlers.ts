@@ -5,7 +5,8 @@
 import { u64, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof } from '../api/proto.js';
 import { CairnError, invalidArgument } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
-import { logNotFound, type Ledger } from '../ledger/ledger.js';
+import { logNotFound, type Ledger, type SignedCheckpoint } from '../ledger/ledger.js';
+import type { CosignatureSource } from './witness-handlers.js';
 import type { Access, Caller } from './access.js';
 import { requestLog, wireCheckpoint, wireConsistencyProof, wireEntry, wireInclusionProof, type Req } from './wire.js';
 
@@ -28,9 +29,20 @@ export class ReadHandlers {
   readonly #ledger: Ledger;
   readonly #access: Access;
 
-  constructor(ledger: Ledger, access: Access) {
+  readonly #cosignatures: CosignatureSource | undefined;
+
+  /** `cosignatures`: the witnesses' cosignatures this node collected, served with its checkpoints. */
+  constructor(ledger: Ledger, access: Access, cosignatures?: CosignatureSource) {
     this.#ledger = ledger;
     this.#access = access;
+    this.#cosignatures = cosignatures;
+  }
+
+  /** A checkpoint on the wire, with the cosignatures collected for it. */
+  async #cosigned(c: SignedCheckpoint): Promise<WireCheckpoint> {
+    const w = wireCheckpoint(c);
+    if (this.#cosignatures && c.note) w.cosignatures = await this.#cosignatures.cosignatures(c.log, c.size);
+    return w;
   }
 
   async getEntry(req: Req, caller: Caller): Promise<WireEntry> {
@@ -56,21 +68,31 @@ export class ReadHandlers {
   async getCheckpoint(req: Req, caller: Caller): Promise<WireCheckpoint> {
     const log = requestLog(req);
     const size = u64('size', req.size);
-    return wireCheckpoint(await this.#ledger.getCheckpoint(this.#readable(caller, log), orLatest(size)));
+    const min = typeof req.minCosignatures === 'number' ? req.minCosignatures : 0;
+    if (min > 0) {
+      if (size !== 0) throw invalidArgument('min_cosignatures', 'asks for the latest cosigned checkpoint: give size 0');
+      const readable = this.#readable(caller, log);
+      const at = await this.#cosignatures?.latestCosigned(readable, min);
+      if (at === undefined) throw new CairnError('NOT_FOUND', `log ${log} has no checkpoint with ${min} cosignatures yet`);
+      return this.#cosigned(await this.#ledger.getCheckpoint(readable, at));
+    }
+    return this.#cosigned(await this.#ledger.getCheckpoint(this.#readable(caller, log), orLatest(size)));
   }
 
   async getInclusionProof(req: Req, caller: Caller): Promise<WireInclusionProof> {
     const log = requestLog(req);
     const seq = u64('seq', req.seq);
     const size = u64('size', req.size);
-    return wireInclusionProof(await this.#ledger.inclusionProof(this.#readable(caller, log), seq, orLatest(size)));
+    const p = await this.#ledger.inclusionProof(this.#readable(caller, log), seq, orLatest(size));
+    return { ...wireInclusionProof(p), checkpoint: await this.#cosigned(p.checkpoint) };
   }
 
   async getConsistencyProof(req: Req, caller: Caller): Promise<WireConsistencyProof> {
     const log = requestLog(req);
     const from = u64('from_size', req.fromSize);
     const to = u64('to_size', req.toSize);
-    return wireConsistencyProof(await this.#ledger.consistencyProof(this.#readable(caller, log), from, orLatest(to)));
+    const p = await this.#ledger.consistencyProof(this.#readable(caller, log), from, orLatest(to));
+    return { ...wireConsistencyProof(p), checkpoint: await this.#cosigned(p.checkpoint) };
   }
 
   /**
