@@ -18,12 +18,15 @@ import type { FabricSettings } from '../anchoring/fabric-connection.js';
 import { validateSyncTargetConfig, type SyncTargetConfig } from '../sync/run-target.js';
 import { Secret } from '../keys/secret.js';
 import { SIGNING_KEY_ENV } from '../keys/signing-key.js';
+import { validatePeers, type PeerConfig } from '../federation/peers.js';
 
-export type { FabricSettings };
+export type { FabricSettings, PeerConfig };
 
 export interface NodeConfig {
   /** GitOps sync targets run inside the node (config file key `sync_targets`, a list). */
   syncTargets: readonly SyncTargetConfig[];
+  /** Federation peers (config file key `peers`, a list; src/federation/peers.ts, docs/federation.md). */
+  peers: readonly PeerConfig[];
   dataDir: string;
   listen: string;
   /** The HTTP JSON API (src/http/); empty: off. */
@@ -166,6 +169,7 @@ const FABRIC_REQUIRED: readonly (keyof NodeConfig)[] = ['fabricEndpoint', 'fabri
 
 export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string } = {
   syncTargets: [],
+  peers: [],
   dataDir: './data',
   listen: '127.0.0.1:7700',
   httpListen: '127.0.0.1:7701',
@@ -301,7 +305,15 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
       throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${(cause as Error).message}`, { field: 'config', cause });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: must be a JSON object`, { field: 'config' });
-    const { sync_targets: rawTargets, ...rest } = parsed as Record<string, unknown>;
+    const { sync_targets: rawTargets, peers: rawPeers, ...rest } = parsed as Record<string, unknown>;
+    if (rawPeers !== undefined) {
+      try {
+        out.peers = validatePeers(rawPeers);
+      } catch (cause) {
+        const c = cause as CairnError;
+        throw new CairnError('INVALID_ARGUMENT', `config file ${path}: ${c.message}`, { field: c.field ?? 'peers', cause });
+      }
+    }
     if (rawTargets !== undefined) {
       if (!Array.isArray(rawTargets)) throw new CairnError('INVALID_ARGUMENT', `config file ${path}: sync_targets must be a list`, { field: 'sync_targets' });
       const targets = rawTargets.map((t, i) => validateSyncTargetConfig(t, `sync_targets[${i}]`));
@@ -338,6 +350,8 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
   for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile', 'fluxHmacKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
   if (cfg.anchorBackend === 'fabric') requireFabric(cfg, 'anchor_backend is fabric');
+  const self = cfg.peers.findIndex((p) => p.name === cfg.nodeName);
+  if (self >= 0) throw new CairnError('INVALID_ARGUMENT', `setting peers[${self}].name: "${cfg.nodeName}" is this node's own node_name`, { field: `peers[${self}].name` });
   checkExposure(cfg);
   return Object.freeze(cfg);
 }

@@ -46,6 +46,8 @@ import { ReadHandlers } from '../server/read-handlers.js';
 import { KeyHandlers } from '../server/key-handlers.js';
 import { AnchorHandlers } from '../server/anchor-handlers.js';
 import { StoreAnchorQueries } from '../anchoring/queries.js';
+import { loadPeerKey } from '../federation/peers.js';
+import { CairnError } from '../core/errors.js';
 
 export interface RunningNode {
   readonly config: Readonly<NodeConfig>;
@@ -92,6 +94,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   const { access, tls } = await openAccess(config, logger, configHealth, disposers);
   const storage = await openStorage(config, logger, disposers);
   const nodeName = config.nodeName || defaultNodeName(storage.firstKey);
+  const peerKeys = await loadPeerKeys(config, nodeName);
   let pipeline: AnchorPipeline | undefined;
   const ledger = openLedger(config, storage, nodeName, metrics, (log) => pipeline?.noteCommit(log), disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
@@ -147,6 +150,19 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     return closing;
   };
   return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, reloadAuth, close };
+}
+
+/**
+ * Every peer's pinned key, by origin name: a key that does not load refuses
+ * the start, naming the peer and its public_key_file.
+ */
+async function loadPeerKeys(config: Readonly<NodeConfig>, nodeName: string): Promise<Map<string, Uint8Array>> {
+  const keys = new Map<string, Uint8Array>();
+  for (const [i, peer] of config.peers.entries()) {
+    if (peer.name === nodeName) throw new CairnError('INVALID_ARGUMENT', `setting peers[${i}].name: "${nodeName}" is this node's own origin name`, { field: `peers[${i}].name` });
+    keys.set(peer.name, await loadPeerKey(peer));
+  }
+  return keys;
 }
 
 /**
