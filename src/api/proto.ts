@@ -94,6 +94,8 @@ export interface WirePublicKey {
   keyId: string;
   nodeName: string;
   keyChain: WireKeyLink[];
+  /** The node's witness key (empty: it does not witness). */
+  witnessSpki?: Uint8Array;
 }
 export interface WireKeyLink {
   prevSpki: Uint8Array;

@@ -322,10 +322,10 @@ export class LedgerClient {
    * from a pinned key with followKeyChain).
    * @throws VerificationError KEY_LINK_MALFORMED for a link that does not parse
    */
-  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string; keyChain: KeyLink[] }> {
+  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string; keyChain: KeyLink[]; witnessSpki: Uint8Array }> {
     const w = await this.#unary<WirePublicKey>('GetPublicKey', {});
     if ((w.keyChain ?? []).length > MAX_KEY_LINKS) throw new VerificationError('KEY_LINK_MALFORMED', `the node's key chain has more than ${MAX_KEY_LINKS} links`);
-    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm, keyChain: (w.keyChain ?? []).map(fromWireKeyLink) };
+    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm, keyChain: (w.keyChain ?? []).map(fromWireKeyLink), witnessSpki: bytes(w.witnessSpki) };
   }
 
   /**

@@ -194,14 +194,31 @@ export interface QuorumOptions {
   maxFutureSeconds?: number;
 }
 
+/**
+ * A witness key a verifier pinned. Without `name`, the key name is taken
+ * from the cosignature line: the key ID commits to it, so a line counts for
+ * this key only if its name and this key reproduce its key ID, and its
+ * signature verifies under this key.
+ */
+export interface PinnedWitness {
+  spki: Uint8Array;
+  name?: string;
+  /** How errors name this key (e.g. its file); default: its name or key hash. */
+  label?: string;
+}
+
 export interface QuorumResult {
   checkpoint: Checkpoint;
   /** The pinned witnesses whose cosignature verified, with its time. */
   witnesses: Array<{ name: string; keyId: string; timestamp: number }>;
 }
 
+function toHexShort(b: Uint8Array): string {
+  return Array.from(sha256(b).subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 /**
- * Demands `min` valid cosignatures from distinct pinned witnesses on a
+ * Demands `min` valid cosignatures from distinct pinned witness keys on a
  * checkpoint note (whose own signature the caller checks with the log's
  * key). Cosignatures come from the note's own signature lines and from
  * `extraLines`. Lines from keys not pinned are ignored (tlog-witness: "The
@@ -210,18 +227,18 @@ export interface QuorumResult {
  * signature fails a note (core/note.ts).
  *
  * @throws VerificationError COSIGNATURE_INVALID for a bad line or signature
- *   from a pinned key; WITNESS_QUORUM when fewer than `min` pinned witnesses
+ *   from a pinned key; WITNESS_QUORUM when fewer than `min` pinned keys
  *   cosigned, naming those that did not
- * @throws {CairnError} INVALID_ARGUMENT for a bad `min` or duplicate pinned keys
+ * @throws {CairnError} INVALID_ARGUMENT for a bad `min` or the same key pinned twice
  */
-export function verifyWitnessQuorum(note: string, extraLines: readonly string[], witnesses: readonly WitnessKey[], min: number, opts: QuorumOptions = {}): QuorumResult {
+export function verifyWitnessQuorum(note: string, extraLines: readonly string[], witnesses: readonly PinnedWitness[], min: number, opts: QuorumOptions = {}): QuorumResult {
   if (!Number.isSafeInteger(min) || min < 0) throw invalidArgument('min', 'must be a non-negative integer');
   if (min > witnesses.length) throw invalidArgument('min', `${min} cosignatures asked of ${witnesses.length} pinned witness key(s)`);
-  const byId = new Map<string, WitnessKey>();
+  const pinned = new Map<string, PinnedWitness>();
   for (const w of witnesses) {
-    const id = `${w.name}+${hex32(w.keyId)}`;
-    if (byId.has(id)) throw invalidArgument('witnesses', `duplicate witness key ${id}`);
-    byId.set(id, w);
+    const id = Array.from(w.spki).join(',');
+    if (pinned.has(id)) throw invalidArgument('witnesses', `witness key ${w.label ?? w.name ?? toHexShort(w.spki)} is pinned twice`);
+    pinned.set(id, w);
   }
   const parsed = parseNote(note);
   const checkpoint = parseCheckpoint(parsed.text);
@@ -229,20 +246,27 @@ export function verifyWitnessQuorum(note: string, extraLines: readonly string[],
   const good = new Map<string, { name: string; keyId: string; timestamp: number }>();
   const maxFuture = opts.maxFutureSeconds ?? 300;
   for (const sig of lines) {
-    const id = `${sig.name}+${hex32(sig.keyId)}`;
-    const w = byId.get(id);
-    if (w === undefined) continue;
-    const c = verifyCosignature(parsed.text, sig, w);
-    if (opts.now !== undefined && c.timestamp > opts.now + maxFuture) {
-      throw invalid(`cosignature by witness ${w.name} is dated ${c.timestamp}, ${c.timestamp - opts.now} s in the future`, { name: w.name, timestamp: c.timestamp });
+    for (const [id, w] of pinned) {
+      if (w.name !== undefined && w.name !== sig.name) continue;
+      let keyId: number;
+      try {
+        keyId = cosignatureKeyId(sig.name, w.spki);
+      } catch {
+        continue;
+      }
+      if (keyId !== sig.keyId) continue;
+      const c = verifyCosignature(parsed.text, sig, { name: sig.name, spki: w.spki, keyId });
+      if (opts.now !== undefined && c.timestamp > opts.now + maxFuture) {
+        throw invalid(`cosignature by witness ${sig.name} is dated ${c.timestamp}, ${c.timestamp - opts.now} s in the future`, { name: sig.name, timestamp: c.timestamp });
+      }
+      if (!good.has(id)) good.set(id, { name: sig.name, keyId: hex32(keyId), timestamp: c.timestamp });
     }
-    if (!good.has(id)) good.set(id, { name: w.name, keyId: hex32(w.keyId), timestamp: c.timestamp });
   }
   if (good.size < min) {
-    const missing = [...byId.entries()].filter(([id]) => !good.has(id)).map(([, w]) => `${w.name} (${hex32(w.keyId)})`);
+    const missing = [...pinned.entries()].filter(([id]) => !good.has(id)).map(([, w]) => w.label ?? w.name ?? `key ${toHexShort(w.spki)}`);
     throw new VerificationError(
       'WITNESS_QUORUM',
-      `checkpoint of ${checkpoint.origin} at size ${checkpoint.size} has ${good.size} valid cosignature(s) from the pinned witnesses, ${min} required; none from ${missing.join(', ')}`,
+      `checkpoint of ${checkpoint.origin} at size ${checkpoint.size} has ${good.size} valid cosignature(s) from the pinned witness keys, ${min} required; none from ${missing.join(', ')}`,
       { origin: checkpoint.origin, size: checkpoint.size, expected: String(min), actual: String(good.size), missing },
     );
   }

@@ -101,6 +101,10 @@ export interface NodeConfig {
   metricsRemote: boolean;
   /** The HMAC key of Flux's generic-hmac provider (`POST /v1/hooks/flux`); empty: that intake is off. */
   fluxHmacKeyFile: string;
+  /** The witness key (PKCS#8 PEM, 0600) that cosigns peers' checkpoints; resolved: `<data_dir>/witness-key.pem` when unset. */
+  witnessKeyFile: string;
+  /** How often witnesses exchange what they cosigned (split-view detection). */
+  witnessExchangeMs: number;
 }
 
 
@@ -162,6 +166,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'streamStallMs', file: 'stream_stall_ms', env: 'CAIRN_STREAM_STALL_MS', flag: 'stream-stall-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'A stream whose reader takes no data this long is ended (DEADLINE_EXCEEDED).' },
   { key: 'metricsRemote', file: 'metrics_remote', env: 'CAIRN_METRICS_REMOTE', flag: 'metrics-remote', kind: 'bool', meaning: 'Allows a non-loopback `metrics_listen`: metrics name every log and have no authentication.' },
   { key: 'fluxHmacKeyFile', file: 'flux_hmac_key_file', env: 'CAIRN_FLUX_HMAC_KEY_FILE', flag: 'flux-hmac-key-file', kind: 'path?', meaning: 'The key of Flux\'s `generic-hmac` provider (docs/integrations/flux.md); `POST /v1/hooks/flux` is off without it.' },
+  { key: 'witnessKeyFile', file: 'witness_key_file', env: 'CAIRN_WITNESS_KEY_FILE', flag: 'witness-key-file', kind: 'string', meaning: 'The witness key that cosigns peers\' checkpoints (PKCS#8 PEM, mode 0600; docs/federation.md#witnesses). Unset: `<data_dir>/witness-key.pem`, created with `witness-key.pub.pem` beside it when the node has peers; another path must exist.' },
+  { key: 'witnessExchangeMs', file: 'witness_exchange_ms', env: 'CAIRN_WITNESS_EXCHANGE_MS', flag: 'witness-exchange-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'How often the node asks each peer what it last cosigned, to catch an origin that shows different histories to different witnesses.' },
 ];
 
 /** Fabric settings without a default: all must be set for anchor_backend fabric (and in an auditor's --fabric-config). */
@@ -213,6 +219,8 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   requestTimeoutMs: 30_000,
   streamStallMs: 30_000,
   metricsRemote: false,
+  witnessKeyFile: '',
+  witnessExchangeMs: 10_000,
   fluxHmacKeyFile: '',
 };
 

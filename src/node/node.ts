@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LedgerStore } from '../storage/ledger-store.js';
 import { Ledger } from '../ledger/ledger.js';
 import { createGrpcServer } from '../server/grpc-server.js';
@@ -46,7 +46,14 @@ import { ReadHandlers } from '../server/read-handlers.js';
 import { KeyHandlers } from '../server/key-handlers.js';
 import { AnchorHandlers } from '../server/anchor-handlers.js';
 import { StoreAnchorQueries } from '../anchoring/queries.js';
-import { loadPeerKey } from '../federation/peers.js';
+import { connectPeer, loadPeerKey, type PeerConfig } from '../federation/peers.js';
+import { Witness, type PinnedOrigin } from '../federation/witness.js';
+import { CosignatureCollector } from '../federation/witness-submitter.js';
+import { WitnessExchange } from '../federation/witness-exchange.js';
+import { EquivocationRecorder } from '../federation/witness-evidence.js';
+import { WitnessStore } from '../storage/witness-store.js';
+import { loadOrCreateWitnessKey, WITNESS_KEY_FILE } from '../keys/witness-key.js';
+import type { LedgerClient } from '../client/ledger-client.js';
 import { CairnError } from '../core/errors.js';
 
 export interface RunningNode {
@@ -62,6 +69,8 @@ export interface RunningNode {
   readonly metricsAddress: string | undefined;
   /** The anchoring stage, unless anchor_backend is off. */
   readonly anchors: AnchorPipeline | undefined;
+  /** Witnessing (docs/federation.md#witnesses), when the node has peers. */
+  readonly witnessing: Witnessing | undefined;
   /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
   reloadAuth(): Promise<void>;
   /** Drains and releases everything; rejects with the first resource that failed to close (each failure is logged). */
@@ -96,9 +105,14 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   const nodeName = config.nodeName || defaultNodeName(storage.firstKey);
   const peerKeys = await loadPeerKeys(config, nodeName);
   let pipeline: AnchorPipeline | undefined;
-  const ledger = openLedger(config, storage, nodeName, metrics, (log) => pipeline?.noteCommit(log), disposers);
+  let witnessing: Witnessing | undefined;
+  const ledger = openLedger(config, storage, nodeName, metrics, (log) => {
+    pipeline?.noteCommit(log);
+    witnessing?.collector.noteCommit(log);
+  }, disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
   pipeline = anchoring?.pipeline;
+  witnessing = await startWitnessing(config, nodeName, ledger.ledger, peerKeys, metrics, logger, disposers);
   const quotas = new TenantQuotas(
     { logs: config.tenantMaxLogs, queuedAppends: config.tenantMaxQueuedAppends, streams: config.tenantMaxStreams, appendsPerSecond: config.tenantRateLimitAppends, appendBurst: config.tenantRateLimitBurst },
     access,
@@ -108,10 +122,11 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
   // One set of per-identity limits: an identity has one append rate and one stream count over gRPC and HTTP together.
   const limits = new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity });
-  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger };
+  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger, witnessing };
   const server = await startGrpc(config, api, disposers);
   const http = await startHttp(config, api, disposers);
   pipeline?.start();
+  await witnessing?.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
   const metricsAddress = await startMetrics(config, metrics, () => serving, configHealth, disposers);
@@ -126,7 +141,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     serving = false;
     server.health.setStatus('', 'NOT_SERVING');
     server.health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
-    await releaseInOrder([stopSync, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
+    await releaseInOrder([stopSync, witnessing?.stop, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
   });
 
   logger.info('node started', {
@@ -149,7 +164,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     })();
     return closing;
   };
-  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, reloadAuth, close };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, witnessing, reloadAuth, close };
 }
 
 /**
@@ -250,6 +265,96 @@ function openLedger(
   return { ledger, closeLedger, closeChain };
 }
 
+/** The witnessing side of a node with peers: what node.ts starts and stops. */
+export interface Witnessing {
+  witness: Witness;
+  collector: CosignatureCollector;
+  exchange: WitnessExchange;
+  /** Where any part of the node (the witness, a mirror) reports a split view it caught. */
+  recorder: EquivocationRecorder;
+  start(): Promise<void>;
+  stop: Release;
+}
+
+/**
+ * Witnessing (docs/federation.md#witnesses), when the node has peers: the
+ * witness key, the witness store, the witness that cosigns the peers'
+ * checkpoints, the collector that asks the peers to cosign ours, and the
+ * exchange of what each witness cosigned.
+ */
+async function startWitnessing(
+  config: Readonly<NodeConfig>,
+  nodeName: string,
+  ledger: Ledger,
+  peerKeys: ReadonlyMap<string, Uint8Array>,
+  metrics: Metrics,
+  logger: Logger,
+  disposers: Disposers,
+): Promise<Witnessing | undefined> {
+  if (config.peers.length === 0) return undefined;
+  const log = logger.child({ component: 'witness' });
+  const keyPath = config.witnessKeyFile ? resolve(config.witnessKeyFile) : join(config.dataDir, WITNESS_KEY_FILE);
+  const { key, created, publicPath } = await loadOrCreateWitnessKey(keyPath, !config.witnessKeyFile);
+  if (created) log.warn('created a new witness key', { publicKey: publicPath });
+  const store = await WitnessStore.open(join(config.dataDir, 'witness'));
+  disposers.push('witness store', () => store.close());
+  const clients = new Map<string, Promise<LedgerClient>>();
+  disposers.push('peer clients', async () => {
+    for (const c of clients.values()) (await c.catch(() => undefined))?.close();
+  });
+  const clientOf = (peer: PeerConfig) => (): Promise<LedgerClient> => {
+    let c = clients.get(peer.name);
+    if (!c) {
+      c = connectPeer(peer);
+      c.catch(() => clients.delete(peer.name));
+      clients.set(peer.name, c);
+    }
+    return c;
+  };
+  const recorder = await EquivocationRecorder.open(store, ledger, log, (origin) => metrics.equivocations.set({ origin }, 1));
+  const origins = new Map<string, PinnedOrigin>();
+  for (const p of config.peers) origins.set(p.name, { name: p.name, publicKey: peerKeys.get(p.name)!, ...(p.endpoint ? { client: clientOf(p) } : {}) });
+  const witness = new Witness({
+    store,
+    key,
+    name: nodeName,
+    origins,
+    sink: recorder,
+    logger: log,
+    hooks: { cosigned: (origin) => metrics.cosignaturesGiven.inc({ origin }), refused: (reason) => metrics.witnessRefusals.inc({ reason }) },
+  });
+  const withEndpoint = config.peers.filter((p) => p.endpoint);
+  const collector = new CosignatureCollector(
+    ledger,
+    store,
+    withEndpoint.filter((p) => p.witness).map((p) => ({ name: p.name, client: clientOf(p) })),
+    log,
+    { received: (w) => metrics.cosignaturesReceived.inc({ witness: w }), failed: (w) => metrics.witnessSubmitFailures.inc({ witness: w }) },
+  );
+  const exchange = new WitnessExchange(witness, withEndpoint.map((p) => ({ name: p.name, client: clientOf(p) })), log, config.witnessExchangeMs);
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await exchange.close();
+      await collector.close();
+    })();
+    return stopping;
+  };
+  // Before the ledger and the store close, whether the start completes or not.
+  disposers.push('witnessing', stop);
+  return {
+    witness,
+    collector,
+    exchange,
+    recorder,
+    async start() {
+      await collector.start();
+      exchange.start();
+    },
+    stop,
+  };
+}
+
 /** The anchor store, the backend (local or Fabric) and the pipeline between them; the pipeline is started once the node serves. */
 async function startAnchoring(
   config: Readonly<NodeConfig>,
@@ -302,16 +407,18 @@ interface ApiDeps {
   limits: CallerLimits;
   metrics: Metrics;
   logger: Logger;
+  witnessing: Witnessing | undefined;
 }
 
 /** The gRPC server, bound to `listen`. */
 async function startGrpc(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, witnessing }: ApiDeps,
   disposers: Disposers,
 ): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
     anchorStore,
+    ...(witnessing ? { witness: witnessing.witness, cosignatures: witnessing.collector, witnessSpki: witnessing.witness.key.spki } : {}),
     maxReceiveMessageLength: maxRequestBytes(config),
     access,
     limits,
@@ -363,7 +470,7 @@ interface HttpServing {
  */
 async function startHttp(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, witnessing }: ApiDeps,
   disposers: Disposers,
 ): Promise<HttpServing | undefined> {
   if (!config.httpListen) return undefined;
@@ -371,8 +478,8 @@ async function startHttp(
   const routes = createRoutes({
     ledger,
     appends: new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: config.streamStallMs }),
-    reads: new ReadHandlers(ledger, access),
-    keys: new KeyHandlers(ledger),
+    reads: new ReadHandlers(ledger, access, witnessing?.collector),
+    keys: new KeyHandlers(ledger, witnessing?.witness.key.spki),
     anchors: new AnchorHandlers(anchorStore ? new StoreAnchorQueries(anchorStore) : undefined, access),
     fluxKey: () => fluxKey,
     appendDeadlineHint: APPEND_DEADLINE_HINT,

@@ -46,6 +46,8 @@ export interface GrpcServerOptions {
   witness?: WitnessService;
   /** Cosignatures collected from this node's witnesses, served with its checkpoints. */
   cosignatures?: CosignatureSource;
+  /** The node's witness key, served by GetPublicKey. */
+  witnessSpki?: Uint8Array;
 }
 
 function newServer(maxReceiveMessageLength: number): grpc.Server {
@@ -73,7 +75,7 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
   const appends = new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: opts.streamStallMs });
   const reads = new ReadHandlers(ledger, access, opts.cosignatures);
   const witness = new WitnessHandlers(opts.witness);
-  const keys = new KeyHandlers(ledger);
+  const keys = new KeyHandlers(ledger, opts.witnessSpki);
   const anchors = new AnchorHandlers(opts.anchorStore ? new StoreAnchorQueries(opts.anchorStore) : undefined, access);
 
   const server = newServer(opts.maxReceiveMessageLength);

@@ -8,13 +8,16 @@ import { wirePublicKey } from './wire.js';
 
 export class KeyHandlers {
   readonly #ledger: Ledger;
+  readonly #witnessSpki: Uint8Array | undefined;
 
-  constructor(ledger: Ledger) {
+  /** `witnessSpki`: the node's witness key, when it witnesses. */
+  constructor(ledger: Ledger, witnessSpki?: Uint8Array) {
     this.#ledger = ledger;
+    this.#witnessSpki = witnessSpki;
   }
 
   /** Open to any authenticated caller: a public key reveals nothing about any log. */
   async getPublicKey(): Promise<WirePublicKey> {
-    return wirePublicKey(this.#ledger);
+    return { ...wirePublicKey(this.#ledger), witnessSpki: this.#witnessSpki ?? new Uint8Array(0) };
   }
 }

@@ -18,6 +18,11 @@ export class Metrics {
   readonly configReloadFailures: Counter<'file'>;
   readonly configStale: Gauge<'file'>;
   readonly quotaRefusals: Counter<'quota'>;
+  readonly cosignaturesGiven: Counter<'origin'>;
+  readonly witnessRefusals: Counter<'reason'>;
+  readonly cosignaturesReceived: Counter<'witness'>;
+  readonly witnessSubmitFailures: Counter<'witness'>;
+  readonly equivocations: Gauge<'origin'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -42,6 +47,11 @@ export class Metrics {
     });
     this.rpcs = new Counter({ name: 'cairn_grpc_requests_total', help: 'gRPC requests by method and status code', labelNames: ['method', 'code'], registers });
     this.logSize = new Gauge({ name: 'cairn_log_size', help: 'Entries in each log (latest durable checkpoint)', labelNames: ['log'], registers });
+    this.cosignaturesGiven = new Counter({ name: 'cairn_witness_cosignatures_total', help: 'Checkpoints this node cosigned as a witness, by origin', labelNames: ['origin'], registers });
+    this.witnessRefusals = new Counter({ name: 'cairn_witness_refusals_total', help: 'AddCheckpoint requests this witness refused, by reason', labelNames: ['reason'], registers });
+    this.cosignaturesReceived = new Counter({ name: 'cairn_cosignatures_received_total', help: 'Cosignatures of this node\'s checkpoints received, by witness', labelNames: ['witness'], registers });
+    this.witnessSubmitFailures = new Counter({ name: 'cairn_witness_submit_failures_total', help: 'Checkpoint submissions to a witness that failed (retried with backoff), by witness', labelNames: ['witness'], registers });
+    this.equivocations = new Gauge({ name: 'cairn_witness_equivocations', help: 'Origins caught showing two histories (split views); 1 per origin, never cleared', labelNames: ['origin'], registers });
     this.anchorLag = new Histogram({
       name: 'cairn_anchor_lag_seconds',
       help: 'First checkpoint of a window issued to the window committed on the anchor backend',

@@ -16,6 +16,7 @@
 import { Level } from 'level';
 import { CairnError } from '../core/errors.js';
 import type { SplitViewEvidence } from '../core/split-view.js';
+import type { KeyLinkJson } from '../core/key-chain.js';
 
 /** The latest checkpoint a witness cosigned for one origin. */
 export interface WitnessedState {
@@ -31,6 +32,8 @@ export interface WitnessedState {
   keyIndex: number;
   /** POSIX seconds of the cosignature. */
   time: number;
+  /** The origin's key links it submitted (JSON, core/key-chain.ts), relayed with the checkpoint in the exchange. */
+  keyChain?: KeyLinkJson[];
 }
 
 /** A split view caught for one origin, and where it was recorded. */
