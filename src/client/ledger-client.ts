@@ -347,10 +347,11 @@ export class LedgerClient {
   }
 
   /** What this node, as a witness, last cosigned per origin (unverified). */
-  async listWitnessed(): Promise<{ witnessName: string; checkpoints: ClientWitnessed[] }> {
-    const w = await this.#unary<{ witnessName: string; checkpoints: Array<{ origin: string; checkpoint: string; cosignature: string; keyChain?: WirePublicKey['keyChain'] }> }>('ListWitnessed', {});
+  async listWitnessed(): Promise<{ witnessName: string; checkpoints: ClientWitnessed[]; equivocations: string[] }> {
+    const w = await this.#unary<{ witnessName: string; checkpoints: Array<{ origin: string; checkpoint: string; cosignature: string; keyChain?: WirePublicKey['keyChain'] }>; equivocations?: string[] }>('ListWitnessed', {});
     return {
       witnessName: w.witnessName,
+      equivocations: (w.equivocations ?? []).slice(0, 10_000),
       checkpoints: (w.checkpoints ?? []).slice(0, 100_000).map((c) => ({ origin: c.origin, checkpoint: c.checkpoint, cosignature: c.cosignature, keyChain: (c.keyChain ?? []).slice(0, MAX_KEY_LINKS).map(fromWireKeyLink) })),
     };
   }

@@ -60,6 +60,10 @@ export class WitnessExchange {
         if (this.#closed) return;
         await this.#witness.considerRelayed(p.name, w);
       }
+      for (const e of got.equivocations) {
+        if (this.#closed) return;
+        await this.#witness.considerEvidence(p.name, e);
+      }
     } catch (err) {
       if (!this.#down.has(p.name)) this.#logger.debug('witness exchange: peer did not answer', { peer: p.name, err: (err as { details?: string; message?: string }).details ?? (err as Error).message });
       this.#down.add(p.name);

@@ -25,7 +25,7 @@ import { cosignLine, witnessKey, type WitnessKey } from '../core/cosignature.js'
 import { followKeyChain, keyLinkToJson, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { verifyConsistency } from '../core/merkle.js';
-import { detectSplitView, rollbackEvidence, type SeenCheckpoint, type SplitViewEvidence } from '../core/split-view.js';
+import { checkSplitViewEvidence, detectSplitView, rollbackEvidence, type SeenCheckpoint, type SplitViewEvidence } from '../core/split-view.js';
 import type { Logger } from '../core/logger.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import type { WitnessedState, WitnessStore } from '../storage/witness-store.js';
@@ -228,10 +228,13 @@ export class Witness {
   }
 
   /** What this witness last cosigned, per origin (ListWitnessed, and the exchange). */
-  async witnessed(): Promise<{ witnessName: string; checkpoints: Array<{ origin: string; checkpoint: string; cosignature: string; keyChain: KeyLink[] }> }> {
+  async witnessed(): Promise<{ witnessName: string; checkpoints: Array<{ origin: string; checkpoint: string; cosignature: string; keyChain: KeyLink[] }>; equivocations: string[] }> {
     const all = await this.#o.store.allWitnessed();
+    const caught = await this.#o.store.allEquivocations();
     return {
       witnessName: this.name,
+      // Rollback evidence rests on this witness's word about order: only what anyone can check is shared.
+      equivocations: caught.filter((r) => r.evidence.kind !== 'rollback').map((r) => JSON.stringify(r.evidence)),
       checkpoints: all.map((s) => ({ origin: s.origin, checkpoint: s.note, cosignature: s.cosignature, keyChain: parseKeyLinks(s.keyChain ?? []) })),
     };
   }
@@ -268,6 +271,33 @@ export class Witness {
       const state = await this.#o.store.witnessed(origin);
       if (state) await this.#judge(origin, opened.pinned, opened.log, this.#stateSeen(state), relayed, from);
     });
+  }
+
+  /**
+   * Split-view evidence another witness caught: checked again from the
+   * origin's pinned key (and the key chain it submitted to us, if any), and
+   * if it holds, recorded here too: this witness then refuses the origin as
+   * well. Evidence that does not hold is ignored.
+   */
+  async considerEvidence(from: string, json: string): Promise<void> {
+    let ev: SplitViewEvidence;
+    try {
+      ev = JSON.parse(json) as SplitViewEvidence;
+    } catch {
+      return;
+    }
+    if (typeof ev !== 'object' || ev === null || (ev.kind !== 'fork' && ev.kind !== 'inconsistent') || typeof ev.origin !== 'string') return;
+    const slash = ev.origin.lastIndexOf('/');
+    const pinned = this.#o.origins.get(ev.origin.slice(0, slash));
+    if (!pinned || ev.log !== ev.origin.slice(slash + 1) || (await this.#o.sink.blocked(ev.origin))) return;
+    const state = await this.#o.store.witnessed(ev.origin);
+    try {
+      const keys = followKeyChain(pinned.publicKey, parseKeyLinks(state?.keyChain ?? []));
+      checkSplitViewEvidence(ev, keys, pinned.name);
+    } catch {
+      return;
+    }
+    await this.#locked(ev.origin, () => this.#o.sink.record(ev, from));
   }
 
   /** Our cosigned checkpoint against a relayed one; records a conclusive conflict. */

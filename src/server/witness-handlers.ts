@@ -31,7 +31,7 @@ export interface WitnessedOut {
 export interface WitnessService {
   /** @returns the cosignature lines; @throws CairnError with the refusal (see the proto) */
   addCheckpoint(input: AddCheckpointInput, caller: Caller): Promise<string[]>;
-  witnessed(): Promise<{ witnessName: string; checkpoints: WitnessedOut[] }>;
+  witnessed(): Promise<{ witnessName: string; checkpoints: WitnessedOut[]; equivocations: string[] }>;
 }
 
 /** The origin side: the cosignatures its witnesses returned, for GetCheckpoint and the proofs. */
@@ -79,6 +79,6 @@ export class WitnessHandlers {
   async listWitnessed(): Promise<Record<string, unknown>> {
     if (!this.#svc) throw notWitness();
     const w = await this.#svc.witnessed();
-    return { witnessName: w.witnessName, checkpoints: w.checkpoints.map((c) => ({ origin: c.origin, checkpoint: c.checkpoint, cosignature: c.cosignature, keyChain: c.keyChain.map(wireKeyLink) })) };
+    return { witnessName: w.witnessName, checkpoints: w.checkpoints.map((c) => ({ origin: c.origin, checkpoint: c.checkpoint, cosignature: c.cosignature, keyChain: c.keyChain.map(wireKeyLink) })), equivocations: w.equivocations };
   }
 }

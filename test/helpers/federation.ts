@@ -18,8 +18,8 @@ export interface Planned {
 }
 
 /** A data directory with its signing key, and a port, before the node starts (peers must know both). */
-export async function plan(name: string, root: string, key = SigningKey.generate()): Promise<Planned> {
-  const dir = join(root, name);
+export async function plan(name: string, root: string, key = SigningKey.generate(), dirName = name): Promise<Planned> {
+  const dir = join(root, dirName);
   await writeKeyFiles(dir, key);
   return { name, dir, port: await freePort(), key, pub: join(dir, 'signing-key.pub.pem') };
 }
