@@ -7,6 +7,7 @@ import { CairnError, invalidArgument } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 import { logNotFound, type Ledger, type SignedCheckpoint } from '../ledger/ledger.js';
 import type { CosignatureSource } from './witness-handlers.js';
+import { MAX_COSIGNATURES } from '../core/cosignature.js';
 import type { Access, Caller } from './access.js';
 import { requestLog, wireCheckpoint, wireConsistencyProof, wireEntry, wireInclusionProof, type Req } from './wire.js';
 
@@ -68,7 +69,8 @@ export class ReadHandlers {
   async getCheckpoint(req: Req, caller: Caller): Promise<WireCheckpoint> {
     const log = requestLog(req);
     const size = u64('size', req.size);
-    const min = typeof req.minCosignatures === 'number' ? req.minCosignatures : 0;
+    const min = u64('min_cosignatures', req.minCosignatures);
+    if (min > MAX_COSIGNATURES) throw invalidArgument('min_cosignatures', `must be at most ${MAX_COSIGNATURES}`);
     if (min > 0) {
       if (size !== 0) throw invalidArgument('min_cosignatures', 'asks for the latest cosigned checkpoint: give size 0');
       const readable = this.#readable(caller, log);
