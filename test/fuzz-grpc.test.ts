@@ -35,7 +35,7 @@ const ALLOWED = new Set<number>([S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND, S.FAILED
 const FIELDS = new Set([
   'log', 'config_id', 'operator', 'action', 'source', 'commit', 'payload_json', 'request_id',
   'seq', 'start', 'end', 'size', 'from_size', 'to_size', 'window', 'from_window', 'limit',
-  'old_size', 'consistency_proof', 'checkpoint', 'key_chain', 'min_cosignatures',
+  'old_size', 'consistency_proof', 'checkpoint', 'key_chain', 'min_cosignatures', 'origin',
 ]);
 /** A watch that neither sends nor ends within this is following a log live: cancelled. */
 const WATCH_FOLLOW_MS = 60;
@@ -180,6 +180,7 @@ const requests: Record<string, fc.Arbitrary<Req>> = {
     checkpoint: fc.oneof(fc.constant(''), fc.string({ maxLength: 300 }), fc.constant('o/prod\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 o AAAAAAA=\n')),
   }),
   ListWitnessed: fc.constant({}),
+  GetFederationStatus: fc.constant({}),
 };
 const SERVER_STREAMS = new Set(['ListEntries', 'Watch']);
 
@@ -201,6 +202,7 @@ const RUNS: Record<string, number> = {
   GetAnchorProof: 250,
   AddCheckpoint: 150,
   ListWitnessed: 20,
+  GetFederationStatus: 20,
 };
 
 t.test('typed requests: every call ends in an allowed status, INVALID_ARGUMENT names its field', async (t) => {
@@ -283,7 +285,7 @@ const rawCodes = new Map<string, Map<string, number>>();
 t.test('raw bytes: undecodable requests get INTERNAL from grpc-js, the rest the typed answers; the node stays up', async (t) => {
   let seed = 0xb17e5;
   const methods = Object.keys(def);
-  t.equal(methods.length, 15, 'every method of the service is fuzzed');
+  t.equal(methods.length, 16, 'every method of the service is fuzzed');
   for (const method of methods) {
     const rawName = `raw ${method}`;
     await fc.assert(

@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/node.js';
-import { plan, start, until } from './helpers/federation.js';
+import { plan, start, until } from './helpers/witnesses.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { SigningKey } from '../src/keys/signing-key.js';
 import { decodeBody } from '../src/core/entry.js';

@@ -18,6 +18,7 @@ export const CONNECT_OPTIONS = {
   'tls-key': { type: 'string' },
   'tls-server-name': { type: 'string' },
   'token-file': { type: 'string' },
+  origin: { type: 'string' },
 } as const;
 
 function setting(v: Values, flag: string, env: string): string | undefined {
@@ -58,6 +59,14 @@ export function clientAuth(v: Values): ClientAuth {
   return auth;
 }
 
+/**
+ * A client of the node at --server; with --origin NAME every read names that
+ * origin, so the node answers from its verified mirror of NAME's log
+ * (docs/federation.md) and the caller verifies with NAME's pinned key.
+ */
 export function connect(v: Values): LedgerClient {
-  return new LedgerClient(serverAddress(v), clientOptions(clientAuth(v)));
+  const opts = clientOptions(clientAuth(v));
+  const origin = v.origin;
+  if (typeof origin === 'string' && origin !== '') opts.origin = origin;
+  return new LedgerClient(serverAddress(v), opts);
 }

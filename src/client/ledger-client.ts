@@ -11,6 +11,7 @@ import { VerificationError } from '../core/errors.js';
 import type { AppendInput } from '../core/append-request.js';
 import { MAX_COSIGNATURES } from '../core/cosignature.js';
 import type { AnchorProof, AnchorReceipt, AnchorWindow, WindowCheckpoint } from '../core/anchor.js';
+import type { Equivocation, EquivocationKind, FederationStatus, PeerStatus } from '../core/federation.js';
 
 export interface ClientCheckpoint {
   log: string;
@@ -139,6 +140,10 @@ export interface ClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Bearer token (`<name>.<secret>`), sent as `authorization: Bearer ...` on every call. */
   token?: string;
+  /** Sent with every read (and append): another origin reads the node's mirror of that origin's log. */
+  origin?: string;
+  /** Share this channel (withOrigin): closing the new client leaves it open. */
+  channel?: grpc.Client & Record<string, unknown>;
 }
 
 /** Where a client's TLS and token come from (CLI flags or their environment variables). */
@@ -168,16 +173,30 @@ export class LedgerClient {
   readonly #client: grpc.Client & Record<string, unknown>;
   readonly #timeoutMs: number;
   readonly #token: string | undefined;
+  readonly #shared: boolean;
+  /** The origin every read names ('' : the node's own logs). */
+  readonly origin: string;
 
   constructor(address: string, opts: ClientOptions = {}) {
     this.#token = opts.token;
+    this.origin = opts.origin ?? '';
+    this.#shared = opts.channel !== undefined;
     const Ctor = ledgerClientConstructor();
-    this.#client = new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions ?? {}) as grpc.Client & Record<string, unknown>;
+    this.#client = opts.channel ?? (new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions ?? {}) as grpc.Client & Record<string, unknown>);
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
+  /**
+   * The same connection, reading the node's mirror of `origin`'s logs
+   * (docs/federation.md): a verifier given it checks what it reads with
+   * `origin`'s pinned key, exactly as at the origin.
+   */
+  withOrigin(origin: string): LedgerClient {
+    return new LedgerClient('', { timeoutMs: this.#timeoutMs, ...(this.#token ? { token: this.#token } : {}), origin, channel: this.#client });
+  }
+
   close(): void {
-    this.#client.close();
+    if (!this.#shared) this.#client.close();
   }
 
   #metadata(): grpc.Metadata {
@@ -210,7 +229,7 @@ export class LedgerClient {
   }
 
   async append(input: AppendInput): Promise<ClientReceipt> {
-    return fromWireReceipt(await this.#unary<WireReceipt>('Append', input));
+    return fromWireReceipt(await this.#unary<WireReceipt>('Append', { ...input, origin: this.origin }));
   }
 
   /**
@@ -257,33 +276,33 @@ export class LedgerClient {
   }
 
   async getEntry(log: string, seq: number): Promise<SignedEntry> {
-    return fromWireEntry(await this.#unary<WireEntry>('GetEntry', { log, seq: String(seq) }));
+    return fromWireEntry(await this.#unary<WireEntry>('GetEntry', { log, seq: String(seq), origin: this.origin }));
   }
 
   listEntries(log: string, start = 0, end = 0, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
-    return this.#stream('ListEntries', { log, start: String(start), end: String(end) }, signal);
+    return this.#stream('ListEntries', { log, start: String(start), end: String(end), origin: this.origin }, signal);
   }
 
   watch(log: string, start = 0, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
-    return this.#stream('Watch', { log, start: String(start) }, signal);
+    return this.#stream('Watch', { log, start: String(start), origin: this.origin }, signal);
   }
 
   async getCheckpoint(log: string, size = 0): Promise<ClientCheckpoint> {
-    return fromWireCheckpoint(await this.#unary<WireCheckpoint>('GetCheckpoint', { log, size: String(size) }));
+    return fromWireCheckpoint(await this.#unary<WireCheckpoint>('GetCheckpoint', { log, size: String(size), origin: this.origin }));
   }
 
   async inclusionProof(log: string, seq: number, size = 0): Promise<ClientProof & { seq: number; size: number }> {
-    const w = await this.#unary<WireInclusionProof>('GetInclusionProof', { log, seq: String(seq), size: String(size) });
+    const w = await this.#unary<WireInclusionProof>('GetInclusionProof', { log, seq: String(seq), size: String(size), origin: this.origin });
     return { log: w.log, seq: u64('seq', w.seq), size: u64('size', w.size), hashes: w.hashes.map(bytes), checkpoint: fromWireCheckpoint(w.checkpoint) };
   }
 
   async consistencyProof(log: string, fromSize: number, toSize = 0): Promise<ClientProof & { from: number; to: number }> {
-    const w = await this.#unary<WireConsistencyProof>('GetConsistencyProof', { log, fromSize: String(fromSize), toSize: String(toSize) });
+    const w = await this.#unary<WireConsistencyProof>('GetConsistencyProof', { log, fromSize: String(fromSize), toSize: String(toSize), origin: this.origin });
     return { log: w.log, from: u64('from_size', w.fromSize), to: u64('to_size', w.toSize), hashes: w.hashes.map(bytes), checkpoint: fromWireCheckpoint(w.checkpoint) };
   }
 
   async listLogs(): Promise<ClientCheckpoint[]> {
-    const w = await this.#unary<{ logs: WireCheckpoint[] }>('ListLogs', {});
+    const w = await this.#unary<{ logs: WireCheckpoint[] }>('ListLogs', { origin: this.origin });
     return w.logs.map(fromWireCheckpoint);
   }
 
@@ -323,7 +342,7 @@ export class LedgerClient {
    * @throws VerificationError KEY_LINK_MALFORMED for a link that does not parse
    */
   async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string; keyChain: KeyLink[]; witnessSpki: Uint8Array }> {
-    const w = await this.#unary<WirePublicKey>('GetPublicKey', {});
+    const w = await this.#unary<WirePublicKey>('GetPublicKey', { origin: this.origin });
     if ((w.keyChain ?? []).length > MAX_KEY_LINKS) throw new VerificationError('KEY_LINK_MALFORMED', `the node's key chain has more than ${MAX_KEY_LINKS} links`);
     return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm, keyChain: (w.keyChain ?? []).map(fromWireKeyLink), witnessSpki: bytes(w.witnessSpki) };
   }
@@ -355,4 +374,44 @@ export class LedgerClient {
       checkpoints: (w.checkpoints ?? []).slice(0, 100_000).map((c) => ({ origin: c.origin, checkpoint: c.checkpoint, cosignature: c.cosignature, keyChain: (c.keyChain ?? []).slice(0, MAX_KEY_LINKS).map(fromWireKeyLink) })),
     };
   }
+
+  /** The node's version vector, peers and caught split views (GetFederationStatus). */
+  async federationStatus(): Promise<FederationStatus> {
+    const w = await this.#unary<WireFederationStatus>('GetFederationStatus', {});
+    return {
+      nodeName: w.nodeName,
+      vector: (w.vector ?? []).map((v) => ({ origin: v.origin, log: v.log, size: u64('size', v.size), rootHash: bytes(v.rootHash), note: v.note, acceptedAtMs: u64('accepted_at_ms', v.acceptedAtMs) })),
+      peers: (w.peers ?? []).map((p): PeerStatus => ({
+        name: p.name,
+        endpoint: p.endpoint,
+        follow: p.follow,
+        witness: p.witness,
+        reachable: p.reachable,
+        lastError: p.lastError,
+        lastContactMs: u64('last_contact_ms', p.lastContactMs),
+        logs: (p.logs ?? []).map((l) => ({ origin: l.origin, log: l.log, peerSize: u64('peer_size', l.peerSize), localSize: u64('local_size', l.localSize), lagEntries: u64('lag_entries', l.lagEntries), lagSeconds: Number(l.lagSeconds) })),
+        cosignaturesGiven: u64('cosignatures_given', p.cosignaturesGiven),
+        cosignaturesReceived: u64('cosignatures_received', p.cosignaturesReceived),
+      })),
+      equivocations: (w.equivocations ?? []).map((e): Equivocation => ({ origin: e.origin, log: e.log, kind: e.kind as EquivocationKind, reason: e.reason, acceptedNote: e.acceptedNote, conflictingNote: e.conflictingNote, peer: e.peer, atMs: u64('at_ms', e.atMs) })),
+    };
+  }
+}
+
+interface WireFederationStatus {
+  nodeName: string;
+  vector: { origin: string; log: string; size: string; rootHash: Uint8Array; note: string; acceptedAtMs: string }[];
+  peers: {
+    name: string;
+    endpoint: string;
+    follow: boolean;
+    witness: boolean;
+    reachable: boolean;
+    lastError: string;
+    lastContactMs: string;
+    logs: { origin: string; log: string; peerSize: string; localSize: string; lagEntries: string; lagSeconds: number }[];
+    cosignaturesGiven: string;
+    cosignaturesReceived: string;
+  }[];
+  equivocations: { origin: string; log: string; kind: string; reason: string; acceptedNote: string; conflictingNote: string; peer: string; atMs: string }[];
 }

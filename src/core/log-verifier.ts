@@ -13,7 +13,7 @@
  *
  * Pure module: no Node-only imports (runs in a browser against an export).
  */
-import { CompactRange, leafHash } from './merkle.js';
+import { CompactRange, leafHash, type NodeId } from './merkle.js';
 import { verifyEntry, ZERO_HASH, type EntryBody, type SignedEntry } from './entry.js';
 import { followKeyChain, KEY_ROTATION_ACTION, parseRotationPayload } from './key-chain.js';
 import { verifyCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -41,6 +41,17 @@ export interface LogVerifierOptions {
   deferSignatures?: boolean;
 }
 
+/** Where a verification stands after `size` entries: enough to continue it. */
+export interface LogVerifierState {
+  size: number;
+  /** The compact range's right-edge hashes (CompactRange.hashes). */
+  frontier: Uint8Array[];
+  /** Hash of entry size-1 (zeros at size 0). */
+  prevHash: Uint8Array;
+  /** K(size): the key in force. */
+  key: Uint8Array;
+}
+
 export class LogVerifier {
   readonly log: string;
   /** K(size): the key in force after the entries pushed so far. */
@@ -62,6 +73,24 @@ export class LogVerifier {
       this.#captured.set(0, this.#range.root());
       this.#capturedKeys.set(0, this.#key);
     }
+  }
+
+  /**
+   * Continues a verification stopped at `at.size`, from the state it had
+   * there (see {@link LogVerifier.state}): a mirror that persisted its
+   * verified position resumes without re-reading the entries before it.
+   * The state must come from this verifier, never from the wire.
+   */
+  static resume(log: string, at: LogVerifierState, opts: LogVerifierOptions = {}): LogVerifier {
+    const v = new LogVerifier(log, at.key, opts);
+    v.#range = CompactRange.fromNodes(at.size, at.frontier);
+    v.#prevHash = at.prevHash;
+    return v;
+  }
+
+  /** What {@link LogVerifier.resume} needs to continue from the current size. */
+  state(): LogVerifierState {
+    return { size: this.#range.size, frontier: this.#range.hashes(), prevHash: this.#prevHash, key: this.#key };
   }
 
   get size(): number {
@@ -98,9 +127,10 @@ export class LogVerifier {
 
   /**
    * Verifies the next entry (seq must be `size`).
+   * @returns the Merkle tree nodes the entry completed (its leaf first), for a caller that stores the tree
    * @throws VerificationError naming the seq and what differs
    */
-  push(entry: SignedEntry): void {
+  push(entry: SignedEntry): { id: NodeId; hash: Uint8Array }[] {
     const seq = this.#range.size;
     if (entry.seq !== seq) {
       throw new VerificationError('ENTRY_BODY_MISMATCH', `expected entry ${seq}, got entry ${entry.seq}`, { log: this.log, seq, expected: String(seq), actual: String(entry.seq) });
@@ -121,13 +151,14 @@ export class LogVerifier {
       return key;
     };
     const { hash } = verifyEntry(entry, { log: this.log, seq, prevHash: this.#prevHash }, keyFor, { deferSignature: this.#opts.deferSignatures === true });
-    this.#range.append(leafHash(hash));
+    const nodes = this.#range.append(leafHash(hash));
     this.#prevHash = hash;
     this.#key = next;
     if (this.#capture.has(seq + 1)) {
       this.#captured.set(seq + 1, this.#range.root());
       this.#capturedKeys.set(seq + 1, next);
     }
+    return nodes;
   }
 
   /**

@@ -13,6 +13,10 @@
  * conflicting checkpoint) both report here.
  */
 import type { Logger } from '../core/logger.js';
+import { toHex } from '../core/bytes.js';
+import { parseNote } from '../core/note.js';
+import { parseCheckpoint } from '../core/checkpoint.js';
+import type { Equivocation } from '../core/federation.js';
 import type { SplitViewEvidence } from '../core/split-view.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { EquivocationRecord, WitnessStore } from '../storage/witness-store.js';
@@ -26,12 +30,12 @@ export class EquivocationRecorder {
   readonly #store: WitnessStore;
   readonly #ledger: Ledger;
   readonly #logger: Logger;
-  readonly #caught: ((origin: string) => void) | undefined;
+  readonly #caught: ((evidence: SplitViewEvidence, source: string) => void) | undefined;
   readonly #blocked = new Set<string>();
   /** Records being written: a second report of the same origin waits for the first. */
   readonly #writing = new Map<string, Promise<void>>();
 
-  private constructor(store: WitnessStore, ledger: Ledger, logger: Logger, caught?: (origin: string) => void) {
+  private constructor(store: WitnessStore, ledger: Ledger, logger: Logger, caught?: (evidence: SplitViewEvidence, source: string) => void) {
     this.#store = store;
     this.#ledger = ledger;
     this.#logger = logger;
@@ -39,11 +43,11 @@ export class EquivocationRecorder {
   }
 
   /** Loads the origins caught before, and writes any evidence entry a stop interrupted. */
-  static async open(store: WitnessStore, ledger: Ledger, logger: Logger, caught?: (origin: string) => void): Promise<EquivocationRecorder> {
+  static async open(store: WitnessStore, ledger: Ledger, logger: Logger, caught?: (evidence: SplitViewEvidence, source: string) => void): Promise<EquivocationRecorder> {
     const r = new EquivocationRecorder(store, ledger, logger, caught);
     for (const rec of await store.allEquivocations()) {
       r.#blocked.add(rec.origin);
-      caught?.(rec.origin);
+      caught?.(rec.evidence, rec.source);
       if (rec.seq === undefined) await r.#writeEntry(rec);
     }
     return r;
@@ -72,7 +76,7 @@ export class EquivocationRecorder {
       const rec: EquivocationRecord = { origin, evidence, source, time: new Date().toISOString() };
       await this.#store.putEquivocation(rec);
       this.#blocked.add(origin);
-      this.#caught?.(origin);
+      this.#caught?.(evidence, source);
       this.#logger.error('split view caught: this origin showed two histories; it is no longer cosigned', { origin, kind: evidence.kind, source, sizes: [evidence.first.size, evidence.second.size] });
       await this.#writeEntry(rec);
     })();
@@ -98,4 +102,34 @@ export class EquivocationRecorder {
       this.#logger.error('split-view evidence entry not written; retried at the next start', { origin: rec.origin, err: (err as Error).message });
     }
   }
+}
+
+/**
+ * A split view a mirror met (federation.ts `onConflict`), as evidence for
+ * {@link EquivocationRecorder.record}. The mirror verified both notes with
+ * the origin's key before it compared them; the evidence keeps them as they
+ * are, so anyone can check them again (core/split-view.ts).
+ */
+export function evidenceFromMirror(e: Equivocation): SplitViewEvidence {
+  const side = (note: string): { note: string; size: number; root: string } => {
+    const cp = parseCheckpoint(parseNote(note).text);
+    return { note, size: cp.size, root: toHex(cp.rootHash) };
+  };
+  return { kind: e.kind, origin: `${e.origin}/${e.log}`, log: e.log, first: side(e.acceptedNote), second: side(e.conflictingNote) };
+}
+
+/** A split view the witness caught, as the federation status lists split views. */
+export function witnessedEquivocation(r: EquivocationRecord): Equivocation {
+  const ev = r.evidence;
+  const slash = ev.origin.lastIndexOf('/');
+  return {
+    origin: ev.origin.slice(0, slash),
+    log: ev.log,
+    kind: ev.kind,
+    reason: `caught by this node's witness (${r.source === 'origin' ? 'shown by the origin itself' : `relayed by ${r.source}`})${r.seq === undefined ? '' : `; evidence entry ${EVIDENCE_LOG}/${r.seq}`}`,
+    acceptedNote: ev.first.note,
+    conflictingNote: ev.second.note,
+    peer: r.source,
+    atMs: Date.parse(r.time) || 0,
+  };
 }

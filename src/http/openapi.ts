@@ -22,6 +22,13 @@ const logParam: Json = { name: 'log', in: 'path', required: true, description: '
 function query(name: string, description: string, required = false): Json {
   return { name, in: 'query', required, description, schema: { type: 'string', pattern: '^[0-9]{1,20}$' } };
 }
+const originParam: Json = {
+  name: 'origin',
+  in: 'query',
+  required: false,
+  description: 'Another node\'s name: read this node\'s verified mirror of that origin\'s log (docs/federation.md); absent or this node\'s own name: its own log.',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$' },
+};
 const hookLogParam: Json = { name: 'log', in: 'query', required: true, description: 'The log the event is recorded in.', schema: { type: 'string' } };
 
 /** The error statuses every authenticated operation may answer. */
@@ -57,6 +64,7 @@ export const OPENAPI = {
       get: {
         operationId: 'listLogs',
         summary: 'The latest checkpoint of every log the caller may read',
+        parameters: [originParam],
         responses: ok('the logs', json(ref('Logs'))),
       },
     },
@@ -77,7 +85,7 @@ export const OPENAPI = {
           'With `Accept: application/jsonl` the answer is one entry per line until `end` (or the log\'s size); ' +
           'a failure after the first line ends the stream with one line `{"error": {code, message, field}}`. ' +
           'Otherwise a page of at most `limit` entries, and `next`, the `start` of the next page (null at the end).',
-        parameters: [logParam, query('start', 'First seq (default 0).'), query('end', 'Seq to stop before; 0 or absent: the log\'s size.'), query('limit', 'Entries in one page, 1 to 1000 (default 100); JSON only.')],
+        parameters: [logParam, query('start', 'First seq (default 0).'), query('end', 'Seq to stop before; 0 or absent: the log\'s size.'), query('limit', 'Entries in one page, 1 to 1000 (default 100); JSON only.'), originParam],
         responses: ok('the entries', {
           'application/json': { schema: ref('EntryPage') },
           'application/jsonl': { schema: { type: 'string' }, 'x-line-schema': ref('EntryLine') },
@@ -88,7 +96,7 @@ export const OPENAPI = {
       get: {
         operationId: 'getEntry',
         summary: 'One entry, exactly what `cairn get` prints',
-        parameters: [logParam, { name: 'seq', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]{1,20}$' } }],
+        parameters: [logParam, { name: 'seq', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]{1,20}$' } }, originParam],
         responses: ok('the entry', json(ref('Entry'))),
       },
     },
@@ -96,7 +104,7 @@ export const OPENAPI = {
       get: {
         operationId: 'getCheckpoint',
         summary: 'A signed checkpoint as JSON, or with `Accept: text/plain` the C2SP signed note itself',
-        parameters: [logParam, query('size', 'The tree size; 0 or absent: the latest.'), query('min_cosignatures', 'With size absent: the latest checkpoint with at least this many witness cosignatures (404 while there is none).')],
+        parameters: [logParam, query('size', 'The tree size; 0 or absent: the latest.'), originParam, query('min_cosignatures', 'With size absent: the latest checkpoint with at least this many witness cosignatures (404 while there is none; own logs only).')],
         responses: ok('the checkpoint', {
           'application/json': { schema: ref('Checkpoint') },
           'text/plain': { schema: { type: 'string', description: 'C2SP tlog-checkpoint in a C2SP signed note' } },
@@ -107,7 +115,7 @@ export const OPENAPI = {
       get: {
         operationId: 'getInclusionProof',
         summary: 'RFC 6962 inclusion proof of entry `seq` in the tree of `size`',
-        parameters: [logParam, query('seq', 'The entry.', true), query('size', 'The tree size; 0 or absent: the latest.')],
+        parameters: [logParam, query('seq', 'The entry.', true), query('size', 'The tree size; 0 or absent: the latest.'), originParam],
         responses: ok('the proof and the checkpoint it leads to', json(ref('InclusionProof'))),
       },
     },
@@ -115,7 +123,7 @@ export const OPENAPI = {
       get: {
         operationId: 'getConsistencyProof',
         summary: 'RFC 6962 consistency proof from `from_size` to `to_size`',
-        parameters: [logParam, query('from_size', 'The older size.', true), query('to_size', 'The newer size; 0 or absent: the latest.')],
+        parameters: [logParam, query('from_size', 'The older size.', true), query('to_size', 'The newer size; 0 or absent: the latest.'), originParam],
         responses: ok('the proof and the checkpoint at `to_size`', json(ref('ConsistencyProof'))),
       },
     },
@@ -146,6 +154,7 @@ export const OPENAPI = {
     '/v1/public-key': {
       get: {
         operationId: 'getPublicKey',
+        parameters: [originParam],
         summary: 'The node\'s current signing key',
         responses: ok('the key', json(ref('PublicKey'))),
       },
@@ -153,8 +162,16 @@ export const OPENAPI = {
     '/v1/key-chain': {
       get: {
         operationId: 'getKeyChain',
+        parameters: [originParam],
         summary: 'The key links from the node\'s first key to its current one, exactly what `cairn pubkey --chain` prints',
         responses: ok('the chain (empty when the key never rotated)', json(ref('KeyChain'))),
+      },
+    },
+    '/v1/federation/status': {
+      get: {
+        operationId: 'getFederationStatus',
+        summary: 'The node\'s version vector (the logs the caller may read, its own and its mirrors), its peers and the split views it caught (docs/federation.md)',
+        responses: ok('the federation status', json(ref('FederationStatus'))),
       },
     },
     '/v1/hooks/argocd': {
@@ -311,6 +328,60 @@ export const OPENAPI = {
         additionalProperties: false,
         required: ['log', 'fromSize', 'toSize', 'hashes', 'checkpoint'],
         properties: { log: { type: 'string' }, fromSize: u64('Older size.'), toSize: u64('Newer size.'), hashes: { type: 'array', items: hex32('Proof node') }, checkpoint: ref('Checkpoint') },
+      },
+      FederationStatus: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['nodeName', 'vector', 'peers', 'equivocations'],
+        properties: {
+          nodeName: { type: 'string' },
+          vector: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['origin', 'log', 'size', 'rootHash', 'note', 'acceptedAtMs'],
+              properties: { origin: { type: 'string' }, log: { type: 'string' }, size: u64('Entries.'), rootHash: hex32('Root'), note: { type: 'string', description: 'The origin\'s signed checkpoint.' }, acceptedAtMs: u64('When this node accepted it (0: its own log).') },
+            },
+          },
+          peers: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'endpoint', 'follow', 'witness', 'reachable', 'lastError', 'lastContactMs', 'logs', 'cosignaturesGiven', 'cosignaturesReceived'],
+              properties: {
+                name: { type: 'string' },
+                endpoint: { type: 'string' },
+                follow: { type: 'boolean' },
+                witness: { type: 'boolean' },
+                reachable: { type: 'boolean' },
+                lastError: { type: 'string' },
+                lastContactMs: u64('Last successful contact, ms since the epoch.'),
+                logs: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['origin', 'log', 'peerSize', 'localSize', 'lagEntries', 'lagSeconds'],
+                    properties: { origin: { type: 'string' }, log: { type: 'string' }, peerSize: u64('Size the peer holds.'), localSize: u64('Size this node holds.'), lagEntries: u64('Entries behind.'), lagSeconds: { type: 'number', minimum: 0 } },
+                  },
+                },
+                cosignaturesGiven: u64('Checkpoints of this peer this node cosigned.'),
+                cosignaturesReceived: u64('Checkpoints of this node the peer cosigned.'),
+              },
+            },
+          },
+          equivocations: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['origin', 'log', 'kind', 'reason', 'acceptedNote', 'conflictingNote', 'peer', 'atMs'],
+              properties: { origin: { type: 'string' }, log: { type: 'string' }, kind: { enum: ['fork', 'rollback', 'inconsistent'] }, reason: { type: 'string' }, acceptedNote: { type: 'string' }, conflictingNote: { type: 'string' }, peer: { type: 'string' }, atMs: u64('When it was caught.') },
+            },
+          },
+        },
       },
       Logs: { type: 'object', additionalProperties: false, required: ['logs'], properties: { logs: { type: 'array', items: ref('Checkpoint') } } },
       PublicKey: {

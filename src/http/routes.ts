@@ -15,6 +15,9 @@ import type { AppendHandlers } from '../server/append-handlers.js';
 import type { ReadHandlers } from '../server/read-handlers.js';
 import type { KeyHandlers } from '../server/key-handlers.js';
 import type { AnchorHandlers } from '../server/anchor-handlers.js';
+import type { FederationHandlers } from '../server/federation-handlers.js';
+import type { FederationStatus } from '../core/federation.js';
+import { toHex } from '../core/bytes.js';
 import { CairnError } from '../core/errors.js';
 import type { Req } from '../server/wire.js';
 import { OPENAPI, type OperationId } from './openapi.js';
@@ -55,6 +58,7 @@ export interface RouteDeps {
   reads: ReadHandlers;
   keys: KeyHandlers;
   anchors: AnchorHandlers;
+  federation: FederationHandlers;
   /** The Flux intake's key; undefined: flux_hmac_key_file is not set. */
   fluxKey: () => HmacKey | undefined;
   /** Appended to an append's DEADLINE_EXCEEDED message. */
@@ -94,7 +98,7 @@ export function createRoutes(d: RouteDeps): Record<OperationId, Route> {
   return {
     listLogs: {
       authenticated: true,
-      handle: async (_ctx, caller) => ({ json: { logs: (await d.reads.listLogs({}, caller)).logs.map(checkpointJson) } }),
+      handle: async (ctx, caller) => ({ json: { logs: (await d.reads.listLogs(ctx.query, caller)).logs.map(checkpointJson) } }),
     },
     appendEntry: {
       authenticated: true,
@@ -117,7 +121,7 @@ export function createRoutes(d: RouteDeps): Record<OperationId, Route> {
     },
     getEntry: {
       authenticated: true,
-      handle: async (ctx, caller) => ({ json: entryFromWire(await d.reads.getEntry({ log: ctx.params.log, seq: ctx.params.seq }, caller)) }),
+      handle: async (ctx, caller) => ({ json: entryFromWire(await d.reads.getEntry({ ...ctx.query, log: ctx.params.log, seq: ctx.params.seq }, caller)) }),
     },
     getCheckpoint: {
       authenticated: true,
@@ -154,11 +158,15 @@ export function createRoutes(d: RouteDeps): Record<OperationId, Route> {
     },
     getPublicKey: {
       authenticated: true,
-      handle: async () => ({ json: publicKeyJson(await d.keys.getPublicKey()) }),
+      handle: async (ctx) => ({ json: publicKeyJson(await d.keys.getPublicKey(ctx.query)) }),
     },
     getKeyChain: {
       authenticated: true,
-      handle: async () => ({ json: keyChainJson(await d.keys.getPublicKey()) }),
+      handle: async (ctx) => ({ json: keyChainJson(await d.keys.getPublicKey(ctx.query)) }),
+    },
+    getFederationStatus: {
+      authenticated: true,
+      handle: async (_ctx, caller) => ({ json: federationStatusJson(await d.federation.status(caller)) }),
     },
     argocdHook: {
       authenticated: true,
@@ -180,4 +188,9 @@ export function createRoutes(d: RouteDeps): Record<OperationId, Route> {
       handle: async () => ({ json: OPENAPI }),
     },
   };
+}
+
+/** The federation status as JSON: numbers as numbers, hashes as hex. */
+function federationStatusJson(s: FederationStatus): unknown {
+  return { ...s, vector: s.vector.map((v) => ({ ...v, rootHash: toHex(v.rootHash) })) };
 }

@@ -105,6 +105,10 @@ export interface NodeConfig {
   witnessKeyFile: string;
   /** How often witnesses exchange what they cosigned (split-view detection). */
   witnessExchangeMs: number;
+  /** How often each followed peer's version vector is read (docs/federation.md). */
+  federationPollMs: number;
+  /** Entries of a mirrored log verified and stored per batch at most. */
+  mirrorMaxBatch: number;
 }
 
 
@@ -165,6 +169,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'requestTimeoutMs', file: 'request_timeout_ms', env: 'CAIRN_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'Deadline of every unary handler.' },
   { key: 'streamStallMs', file: 'stream_stall_ms', env: 'CAIRN_STREAM_STALL_MS', flag: 'stream-stall-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'A stream whose reader takes no data this long is ended (DEADLINE_EXCEEDED).' },
   { key: 'metricsRemote', file: 'metrics_remote', env: 'CAIRN_METRICS_REMOTE', flag: 'metrics-remote', kind: 'bool', meaning: 'Allows a non-loopback `metrics_listen`: metrics name every log and have no authentication.' },
+  { key: 'federationPollMs', file: 'federation_poll_ms', env: 'CAIRN_FEDERATION_POLL_MS', flag: 'federation-poll-ms', kind: 'int', min: 50, max: 3_600_000, meaning: 'How often each followed peer\'s version vector is read (GetFederationStatus): new logs are found at this pace; their entries arrive pushed, on a Watch (docs/federation.md).' },
+  { key: 'mirrorMaxBatch', file: 'mirror_max_batch', env: 'CAIRN_MIRROR_MAX_BATCH', flag: 'mirror-max-batch', kind: 'int', min: 1, max: 100_000, meaning: 'Most entries of a mirrored log verified and stored in one synced batch.' },
   { key: 'fluxHmacKeyFile', file: 'flux_hmac_key_file', env: 'CAIRN_FLUX_HMAC_KEY_FILE', flag: 'flux-hmac-key-file', kind: 'path?', meaning: 'The key of Flux\'s `generic-hmac` provider (docs/integrations/flux.md); `POST /v1/hooks/flux` is off without it.' },
   { key: 'witnessKeyFile', file: 'witness_key_file', env: 'CAIRN_WITNESS_KEY_FILE', flag: 'witness-key-file', kind: 'string', meaning: 'The witness key that cosigns peers\' checkpoints (PKCS#8 PEM, mode 0600; docs/federation.md#witnesses). Unset: `<data_dir>/witness-key.pem`, created with `witness-key.pub.pem` beside it when the node has peers; another path must exist.' },
   { key: 'witnessExchangeMs', file: 'witness_exchange_ms', env: 'CAIRN_WITNESS_EXCHANGE_MS', flag: 'witness-exchange-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'How often the node asks each peer what it last cosigned, to catch an origin that shows different histories to different witnesses.' },
@@ -222,6 +228,8 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   witnessKeyFile: '',
   witnessExchangeMs: 10_000,
   fluxHmacKeyFile: '',
+  federationPollMs: 1000,
+  mirrorMaxBatch: 2000,
 };
 
 function bad(where: string, name: string, problem: string): CairnError {

@@ -45,15 +45,20 @@ import { AppendHandlers, APPEND_DEADLINE_HINT } from '../server/append-handlers.
 import { ReadHandlers } from '../server/read-handlers.js';
 import { KeyHandlers } from '../server/key-handlers.js';
 import { AnchorHandlers } from '../server/anchor-handlers.js';
+import { FederationHandlers } from '../server/federation-handlers.js';
 import { StoreAnchorQueries } from '../anchoring/queries.js';
 import { connectPeer, loadPeerKey, type PeerConfig } from '../federation/peers.js';
+import { Federation } from '../federation/federation.js';
+import { MirrorLogs, type MirrorLogsOptions } from '../ledger/mirror-logs.js';
 import { Witness, type PinnedOrigin } from '../federation/witness.js';
 import { CosignatureCollector } from '../federation/witness-submitter.js';
 import { WitnessExchange } from '../federation/witness-exchange.js';
-import { EquivocationRecorder } from '../federation/witness-evidence.js';
+import { EquivocationRecorder, evidenceFromMirror, witnessedEquivocation } from '../federation/witness-evidence.js';
 import { WitnessStore } from '../storage/witness-store.js';
 import { loadOrCreateWitnessKey, WITNESS_KEY_FILE } from '../keys/witness-key.js';
 import type { LedgerClient } from '../client/ledger-client.js';
+import type { FederationView } from '../server/federation-handlers.js';
+import type { Equivocation } from '../core/federation.js';
 import { CairnError } from '../core/errors.js';
 
 export interface RunningNode {
@@ -69,6 +74,9 @@ export interface RunningNode {
   readonly metricsAddress: string | undefined;
   /** The anchoring stage, unless anchor_backend is off. */
   readonly anchors: AnchorPipeline | undefined;
+  /** Mirrors of peers' logs, vectors and caught split views (docs/federation.md). */
+  readonly federation: Federation;
+  readonly mirrors: MirrorLogs;
   /** Witnessing (docs/federation.md#witnesses), when the node has peers. */
   readonly witnessing: Witnessing | undefined;
   /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
@@ -111,6 +119,10 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     witnessing?.collector.noteCommit(log);
   }, disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
+  // A split view a mirror meets is recorded as the witness's are: one place keeps the evidence (federation/witness-evidence.ts).
+  const { mirrors, federation } = await openFederation(config, nodeName, peerKeys, storage.store, ledger.ledger, metrics, logger, (e) => {
+    void witnessing?.recorder.record(evidenceFromMirror(e), `mirror:${e.peer}`).catch((err: unknown) => logger.error('split view from a mirror not recorded', { origin: e.origin, log: e.log, err: (err as Error).message }));
+  });
   pipeline = anchoring?.pipeline;
   witnessing = await startWitnessing(config, nodeName, ledger.ledger, peerKeys, metrics, logger, disposers);
   const quotas = new TenantQuotas(
@@ -122,10 +134,12 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
   // One set of per-identity limits: an identity has one append rate and one stream count over gRPC and HTTP together.
   const limits = new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity });
-  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger, witnessing };
+  const view = federationView(federation, witnessing);
+  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger, mirrors, federation: view, witnessing };
   const server = await startGrpc(config, api, disposers);
   const http = await startHttp(config, api, disposers);
   pipeline?.start();
+  federation.start();
   await witnessing?.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
@@ -141,12 +155,16 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     serving = false;
     server.health.setStatus('', 'NOT_SERVING');
     server.health.setStatus(LEDGER_SERVICE, 'NOT_SERVING');
-    await releaseInOrder([stopSync, witnessing?.stop, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
+    const stopFederation = async (): Promise<void> => {
+      mirrors.close();
+      await federation.close();
+    };
+    await releaseInOrder([stopSync, witnessing?.stop, stopFederation, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
   });
 
   logger.info('node started', {
     grpc: server.address, http: http?.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
-    keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled,
+    keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled, peers: config.peers.length,
   });
   if (!access.enabled) {
     // Said at the default log level: an operator must know the node answers anyone on this machine.
@@ -164,7 +182,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     })();
     return closing;
   };
-  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, witnessing, reloadAuth, close };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, federation, mirrors, witnessing, reloadAuth, close };
 }
 
 /**
@@ -178,6 +196,61 @@ async function loadPeerKeys(config: Readonly<NodeConfig>, nodeName: string): Pro
     keys.set(peer.name, await loadPeerKey(peer));
   }
   return keys;
+}
+
+/**
+ * The mirrors of peers' logs and the federation that fills them. A caught
+ * split view is a JSON log line, a metric and a row of the status (which
+ * the federation keeps with its evidence).
+ */
+async function openFederation(
+  config: Readonly<NodeConfig>,
+  nodeName: string,
+  peerKeys: ReadonlyMap<string, Uint8Array>,
+  store: LedgerStore,
+  ledger: Ledger,
+  metrics: Metrics,
+  logger: Logger,
+  reportConflict: (e: Equivocation) => void,
+): Promise<{ mirrors: MirrorLogs; federation: Federation }> {
+  const mirrors = await MirrorLogs.open(store, { originKeys: peerKeys, ...testHooks(logger) });
+  const log = logger.child({ component: 'federation' });
+  const federation = await Federation.open({
+    nodeName,
+    peers: config.peers,
+    peerKeys,
+    ledger,
+    mirrors,
+    store: store.mirrors,
+    logger: log,
+    pollMs: config.federationPollMs,
+    maxBatch: config.mirrorMaxBatch,
+    backoffBaseMs: 200,
+    backoffMaxMs: 30_000,
+    hooks: {
+      stored: (origin, n) => metrics.mirrorEntries.inc({ origin }, n),
+      rejected: (peer, origin) => metrics.mirrorRejectedBatches.inc({ peer, origin }),
+    },
+    onConflict: (e) => {
+      metrics.equivocations.inc({ origin: e.origin, kind: e.kind });
+      log.error('split view caught: stopped mirroring this log; both signed checkpoints kept', { origin: e.origin, log: e.log, kind: e.kind, peer: e.peer, reason: e.reason });
+      reportConflict(e);
+    },
+  });
+  return { mirrors, federation };
+}
+
+/**
+ * TEST ONLY: with CAIRN_TEST_HOOKS=1, CAIRN_TEST_TAMPER_RELAY
+ * (`{"origin":..,"log":..,"seq":..}`) makes this node serve that mirrored
+ * entry with one byte changed, as a dishonest relay would
+ * (docs/federation.md, "Test hooks"). Never read otherwise.
+ */
+function testHooks(logger: Logger): MirrorLogsOptions {
+  if (process.env.CAIRN_TEST_HOOKS !== '1' || !process.env.CAIRN_TEST_TAMPER_RELAY) return {};
+  const t = JSON.parse(process.env.CAIRN_TEST_TAMPER_RELAY) as { origin: string; log: string; seq: number };
+  logger.warn('TEST HOOK: this node alters a relayed entry', t);
+  return { tamperRelay: t };
 }
 
 /**
@@ -265,6 +338,27 @@ function openLedger(
   return { ledger, closeLedger, closeChain };
 }
 
+/**
+ * The federation status with witnessing's part: cosignatures given to and
+ * received from each peer, and the split views the witness caught (a split
+ * view a mirror met is listed once).
+ */
+function federationView(federation: Federation, witnessing: Witnessing | undefined): FederationView {
+  return {
+    async status(canRead) {
+      const st = await federation.status(canRead);
+      if (!witnessing) return st;
+      const listed = new Set(st.equivocations.map((e) => `${e.origin}/${e.log}`));
+      const caught = (await witnessing.recorder.list()).filter((r) => canRead(r.evidence.log) && !listed.has(r.evidence.origin)).map(witnessedEquivocation);
+      return {
+        ...st,
+        peers: st.peers.map((p) => ({ ...p, cosignaturesGiven: witnessing.given.get(p.name) ?? 0, cosignaturesReceived: witnessing.received.get(p.name) ?? 0 })),
+        equivocations: [...st.equivocations, ...caught],
+      };
+    },
+  };
+}
+
 /** The witnessing side of a node with peers: what node.ts starts and stops. */
 export interface Witnessing {
   witness: Witness;
@@ -272,6 +366,9 @@ export interface Witnessing {
   exchange: WitnessExchange;
   /** Where any part of the node (the witness, a mirror) reports a split view it caught. */
   recorder: EquivocationRecorder;
+  /** Cosignatures given to each peer's checkpoints, and received from each peer, since start. */
+  given: ReadonlyMap<string, number>;
+  received: ReadonlyMap<string, number>;
   start(): Promise<void>;
   stop: Release;
 }
@@ -311,7 +408,13 @@ async function startWitnessing(
     }
     return c;
   };
-  const recorder = await EquivocationRecorder.open(store, ledger, log, (origin) => metrics.equivocations.set({ origin }, 1));
+  // Mirrors count their own (openFederation); the witness's are counted here.
+  const recorder = await EquivocationRecorder.open(store, ledger, log, (ev, source) => {
+    if (!source.startsWith('mirror:')) metrics.equivocations.inc({ origin: ev.origin.slice(0, ev.origin.lastIndexOf('/')), kind: ev.kind });
+  });
+  const given = new Map<string, number>();
+  const received = new Map<string, number>();
+  const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
   const origins = new Map<string, PinnedOrigin>();
   for (const p of config.peers) origins.set(p.name, { name: p.name, publicKey: peerKeys.get(p.name)!, ...(p.endpoint ? { client: clientOf(p) } : {}) });
   const witness = new Witness({
@@ -321,7 +424,13 @@ async function startWitnessing(
     origins,
     sink: recorder,
     logger: log,
-    hooks: { cosigned: (origin) => metrics.cosignaturesGiven.inc({ origin }), refused: (reason) => metrics.witnessRefusals.inc({ reason }) },
+    hooks: {
+      cosigned: (origin) => {
+        metrics.cosignaturesGiven.inc({ origin });
+        bump(given, origin.slice(0, origin.lastIndexOf('/')));
+      },
+      refused: (reason) => metrics.witnessRefusals.inc({ reason }),
+    },
   });
   const withEndpoint = config.peers.filter((p) => p.endpoint);
   const collector = new CosignatureCollector(
@@ -329,7 +438,13 @@ async function startWitnessing(
     store,
     withEndpoint.filter((p) => p.witness).map((p) => ({ name: p.name, client: clientOf(p) })),
     log,
-    { received: (w) => metrics.cosignaturesReceived.inc({ witness: w }), failed: (w) => metrics.witnessSubmitFailures.inc({ witness: w }) },
+    {
+      received: (w) => {
+        metrics.cosignaturesReceived.inc({ witness: w });
+        bump(received, w);
+      },
+      failed: (w) => metrics.witnessSubmitFailures.inc({ witness: w }),
+    },
   );
   const exchange = new WitnessExchange(witness, withEndpoint.map((p) => ({ name: p.name, client: clientOf(p) })), log, config.witnessExchangeMs);
   let stopping: Promise<void> | undefined;
@@ -347,6 +462,8 @@ async function startWitnessing(
     collector,
     exchange,
     recorder,
+    given,
+    received,
     async start() {
       await collector.start();
       exchange.start();
@@ -407,17 +524,21 @@ interface ApiDeps {
   limits: CallerLimits;
   metrics: Metrics;
   logger: Logger;
+  mirrors: MirrorLogs;
+  federation: FederationView;
   witnessing: Witnessing | undefined;
 }
 
 /** The gRPC server, bound to `listen`. */
 async function startGrpc(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, witnessing }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation, witnessing }: ApiDeps,
   disposers: Disposers,
 ): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
     anchorStore,
+    mirrors,
+    federation,
     ...(witnessing ? { witness: witnessing.witness, cosignatures: witnessing.collector, witnessSpki: witnessing.witness.key.spki } : {}),
     maxReceiveMessageLength: maxRequestBytes(config),
     access,
@@ -470,7 +591,7 @@ interface HttpServing {
  */
 async function startHttp(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, witnessing }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation, witnessing }: ApiDeps,
   disposers: Disposers,
 ): Promise<HttpServing | undefined> {
   if (!config.httpListen) return undefined;
@@ -478,8 +599,9 @@ async function startHttp(
   const routes = createRoutes({
     ledger,
     appends: new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: config.streamStallMs }),
-    reads: new ReadHandlers(ledger, access, witnessing?.collector),
-    keys: new KeyHandlers(ledger, witnessing?.witness.key.spki),
+    reads: new ReadHandlers(ledger, access, mirrors, witnessing?.collector),
+    keys: new KeyHandlers(ledger, mirrors, witnessing?.witness.key.spki),
+    federation: new FederationHandlers(federation, access),
     anchors: new AnchorHandlers(anchorStore ? new StoreAnchorQueries(anchorStore) : undefined, access),
     fluxKey: () => fluxKey,
     appendDeadlineHint: APPEND_DEADLINE_HINT,

@@ -13,6 +13,8 @@ import type { CallerLimits } from './limits.js';
 import type { TenantQuotas } from './quotas.js';
 import type { Metrics } from './metrics.js';
 import { AppendStreamSession } from './append-stream-session.js';
+import { requestOrigin } from './read-handlers.js';
+import { mirroredAppend } from '../ledger/mirror-logs.js';
 import { appendInput, wireAppendError, wireReceipt, type AppendStreamReply, type Req } from './wire.js';
 
 /** Added to Append's DEADLINE_EXCEEDED message: the append may outlive the deadline. */
@@ -79,6 +81,9 @@ export class AppendHandlers {
     const input = appendInput(req);
     const log = validateLogName(input.log, 'log');
     const { access, limits, quotas, ledger } = this.#deps;
+    // A log of another origin is a mirror here (docs/federation.md): only its origin appends to it.
+    const origin = requestOrigin(req);
+    if (origin !== '' && origin !== ledger.options.nodeName) throw mirroredAppend(origin, log);
     if (!access.canAppend(caller, log)) throw new CairnError('PERMISSION_DENIED', `not allowed to append to log ${log}`);
     limits.takeAppend(caller.limitKey);
     quotas.takeAppend(caller.tenant);

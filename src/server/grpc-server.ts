@@ -26,6 +26,8 @@ import { WitnessHandlers, type CosignatureSource, type WitnessService } from './
 import { wireEntry } from './wire.js';
 import { guardAuthorizationHeaders } from './raw-authorization.js';
 import type { TenantQuotas } from './quotas.js';
+import type { MirrorLogs } from '../ledger/mirror-logs.js';
+import { FederationHandlers, type FederationView } from './federation-handlers.js';
 
 export { wireAnchor, wireCheckpoint, wireEntry, wireReceipt } from './wire.js';
 
@@ -42,6 +44,10 @@ export interface GrpcServerOptions {
   requestTimeoutMs: number;
   /** A stream whose reader accepts no data for this long is ended. */
   streamStallMs: number;
+  /** The node's mirrors of other origins' logs, read with `origin` set. */
+  mirrors?: MirrorLogs;
+  /** The federation's status (GetFederationStatus); absent: only this node's own vector. */
+  federation?: FederationView;
   /** The witness side (AddCheckpoint, ListWitnessed); absent: those answer FAILED_PRECONDITION. */
   witness?: WitnessService;
   /** Cosignatures collected from this node's witnesses, served with its checkpoints. */
@@ -73,9 +79,10 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
   const { access, limits, quotas } = opts;
   const calls = new CallRunner({ access, limits, quotas, log, metrics, requestTimeoutMs: opts.requestTimeoutMs, streamStallMs: opts.streamStallMs });
   const appends = new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: opts.streamStallMs });
-  const reads = new ReadHandlers(ledger, access, opts.cosignatures);
+  const reads = new ReadHandlers(ledger, access, opts.mirrors, opts.cosignatures);
   const witness = new WitnessHandlers(opts.witness);
-  const keys = new KeyHandlers(ledger, opts.witnessSpki);
+  const keys = new KeyHandlers(ledger, opts.mirrors, opts.witnessSpki);
+  const federation = new FederationHandlers(opts.federation ?? ownVectorOnly(ledger), access);
   const anchors = new AnchorHandlers(opts.anchorStore ? new StoreAnchorQueries(opts.anchorStore) : undefined, access);
 
   const server = newServer(opts.maxReceiveMessageLength);
@@ -89,10 +96,11 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
     GetInclusionProof: calls.unary('GetInclusionProof', (req, caller) => reads.getInclusionProof(req, caller)),
     GetConsistencyProof: calls.unary('GetConsistencyProof', (req, caller) => reads.getConsistencyProof(req, caller)),
     ListLogs: calls.unary('ListLogs', (req, caller) => reads.listLogs(req, caller)),
-    GetPublicKey: calls.unary('GetPublicKey', () => keys.getPublicKey()),
+    GetPublicKey: calls.unary('GetPublicKey', (req) => keys.getPublicKey(req)),
     GetAnchor: calls.unary('GetAnchor', (req, caller) => anchors.getAnchor(req, caller)),
     ListAnchors: calls.unary('ListAnchors', (req, caller) => anchors.listAnchors(req, caller)),
     GetAnchorProof: calls.unary('GetAnchorProof', (req, caller) => anchors.getAnchorProof(req, caller)),
+    GetFederationStatus: calls.unary('GetFederationStatus', (req, caller) => federation.getFederationStatus(req, caller)),
     AddCheckpoint: calls.unary('AddCheckpoint', (req, caller) => witness.addCheckpoint(req, caller)),
     ListWitnessed: calls.unary('ListWitnessed', () => witness.listWitnessed()),
   } satisfies Record<string, grpc.UntypedHandleCall>);
@@ -101,4 +109,14 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
   health.addToServer(server);
   new ReflectionService(ledgerPackageDefinition()).addToServer(server);
   return { server, health };
+}
+
+/** A node outside any federation: its vector is its own logs. */
+export function ownVectorOnly(ledger: Ledger): FederationView {
+  return {
+    async status(canRead) {
+      const logs = (await ledger.listLogs()).filter((c) => canRead(c.log));
+      return { nodeName: ledger.options.nodeName, vector: logs.map((c) => ({ origin: ledger.options.nodeName, log: c.log, size: c.size, rootHash: c.rootHash, note: c.note, acceptedAtMs: 0 })), peers: [], equivocations: [] };
+    },
+  };
 }

@@ -18,11 +18,13 @@ export class Metrics {
   readonly configReloadFailures: Counter<'file'>;
   readonly configStale: Gauge<'file'>;
   readonly quotaRefusals: Counter<'quota'>;
+  readonly mirrorEntries: Counter<'origin'>;
+  readonly mirrorRejectedBatches: Counter<'peer' | 'origin'>;
+  readonly equivocations: Counter<'origin' | 'kind'>;
   readonly cosignaturesGiven: Counter<'origin'>;
   readonly witnessRefusals: Counter<'reason'>;
   readonly cosignaturesReceived: Counter<'witness'>;
   readonly witnessSubmitFailures: Counter<'witness'>;
-  readonly equivocations: Gauge<'origin'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -45,13 +47,15 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });
+    this.mirrorEntries = new Counter({ name: 'cairn_mirror_entries_total', help: 'Entries of other origins verified and stored in this node\'s mirrors', labelNames: ['origin'], registers });
+    this.mirrorRejectedBatches = new Counter({ name: 'cairn_mirror_rejected_batches_total', help: 'Batches a peer relayed that failed verification (nothing of them stored)', labelNames: ['peer', 'origin'], registers });
+    this.equivocations = new Counter({ name: 'cairn_federation_equivocations_total', help: 'Split views caught: two signed checkpoints of one origin and log that cannot both be true', labelNames: ['origin', 'kind'], registers });
     this.rpcs = new Counter({ name: 'cairn_grpc_requests_total', help: 'gRPC requests by method and status code', labelNames: ['method', 'code'], registers });
     this.logSize = new Gauge({ name: 'cairn_log_size', help: 'Entries in each log (latest durable checkpoint)', labelNames: ['log'], registers });
     this.cosignaturesGiven = new Counter({ name: 'cairn_witness_cosignatures_total', help: 'Checkpoints this node cosigned as a witness, by origin', labelNames: ['origin'], registers });
     this.witnessRefusals = new Counter({ name: 'cairn_witness_refusals_total', help: 'AddCheckpoint requests this witness refused, by reason', labelNames: ['reason'], registers });
     this.cosignaturesReceived = new Counter({ name: 'cairn_cosignatures_received_total', help: 'Cosignatures of this node\'s checkpoints received, by witness', labelNames: ['witness'], registers });
     this.witnessSubmitFailures = new Counter({ name: 'cairn_witness_submit_failures_total', help: 'Checkpoint submissions to a witness that failed (retried with backoff), by witness', labelNames: ['witness'], registers });
-    this.equivocations = new Gauge({ name: 'cairn_witness_equivocations', help: 'Origins caught showing two histories (split views); 1 per origin, never cleared', labelNames: ['origin'], registers });
     this.anchorLag = new Histogram({
       name: 'cairn_anchor_lag_seconds',
       help: 'First checkpoint of a window issued to the window committed on the anchor backend',

@@ -11,10 +11,32 @@
  *   'C' log 0x00 size:u64         -> signed checkpoint note (UTF-8)
  *   'R' log 0x00 requestId        -> seq u64 (idempotency index)
  *   'M' name                      -> node metadata (e.g. 'key-chain': JSON list of key links)
+ *
+ * Mirrors of other nodes' logs (src/federation/) live in tables of their
+ * own, lower-case tags, so no scan of the node's own logs meets them. Their
+ * name is `origin 0x00 log` (neither an origin nor a log name holds 0x00):
+ *
+ *   'h' origin 0x00 log                       -> mirror head (records.ts)
+ *   'e' origin 0x00 log 0x00 seq:u64          -> entry record, as 'E'
+ *   'n' origin 0x00 log 0x00 level:u8 idx:u64 -> Merkle subtree hash, as 'N'
+ *   'c' origin 0x00 log 0x00 size:u64         -> accepted signed checkpoint note
+ *   'x' origin 0x00 log                       -> conflict evidence (JSON), once the mirror stopped
  */
 import { utf8 } from '../core/bytes.js';
 
 export const TAG = { head: 0x48, entry: 0x45, node: 0x4e, checkpoint: 0x43, request: 0x52, meta: 0x4d } as const;
+export const MIRROR_TAG = { head: 0x68, entry: 0x65, node: 0x6e, checkpoint: 0x63, conflict: 0x78 } as const;
+
+/** The name a mirrored log's rows are keyed by. */
+export function mirrorName(origin: string, log: string): string {
+  return `${origin}\u0000${log}`;
+}
+
+/** The origin and log of a mirror key's name (the inverse of mirrorName). */
+export function splitMirrorName(name: string): { origin: string; log: string } {
+  const i = name.indexOf('\u0000');
+  return { origin: name.slice(0, i), log: name.slice(i + 1) };
+}
 
 export function writeU64(out: Uint8Array, off: number, v: number): void {
   const hi = Math.floor(v / 0x100000000);
@@ -43,25 +65,25 @@ function prefixed(tag: number, log: string, extra: number, sep = true): { key: U
   return { key, off: 1 + name.length + (sep ? 1 : 0) };
 }
 
-export function headKey(log: string): Uint8Array {
-  return prefixed(TAG.head, log, 0, false).key;
+export function headKey(log: string, tag: number = TAG.head): Uint8Array {
+  return prefixed(tag, log, 0, false).key;
 }
 
-export function entryKey(log: string, seq: number): Uint8Array {
-  const { key, off } = prefixed(TAG.entry, log, 8);
+export function entryKey(log: string, seq: number, tag: number = TAG.entry): Uint8Array {
+  const { key, off } = prefixed(tag, log, 8);
   writeU64(key, off, seq);
   return key;
 }
 
-export function nodeKey(log: string, level: number, index: number): Uint8Array {
-  const { key, off } = prefixed(TAG.node, log, 9);
+export function nodeKey(log: string, level: number, index: number, tag: number = TAG.node): Uint8Array {
+  const { key, off } = prefixed(tag, log, 9);
   key[off] = level;
   writeU64(key, off + 1, index);
   return key;
 }
 
-export function checkpointKey(log: string, size: number): Uint8Array {
-  const { key, off } = prefixed(TAG.checkpoint, log, 8);
+export function checkpointKey(log: string, size: number, tag: number = TAG.checkpoint): Uint8Array {
+  const { key, off } = prefixed(tag, log, 8);
   writeU64(key, off, size);
   return key;
 }

@@ -19,6 +19,7 @@ import { fromUtf8, utf8 } from '../core/bytes.js';
 import { checkpointKey, entryKey, headKey, metaKey, nodeKey, readU64, requestKey, tableRange, TAG, writeU64 } from './keys.js';
 import { keyLinkToJson, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { decodeEntryRecord, decodeHead, encodeEntryRecord, encodeHead, type Head } from './records.js';
+import { MirrorStore } from './mirror-store.js';
 
 export type { Head } from './records.js';
 
@@ -66,6 +67,8 @@ function decodeNote(log: string, size: number, v: Uint8Array): string {
 export class LedgerStore {
   readonly #db: Db;
   readonly location: string;
+  /** Mirrors of other nodes' logs, in the same database (mirror-store.ts). */
+  readonly mirrors: MirrorStore;
   readonly #queued: Queued[] = [];
   /** Logs whose last write failed, with the error: refused until `recovered`. */
   readonly #failed = new Map<string, unknown>();
@@ -74,6 +77,7 @@ export class LedgerStore {
   private constructor(db: Db, location: string) {
     this.#db = db;
     this.location = location;
+    this.mirrors = new MirrorStore(db);
   }
 
   /** @throws CairnError UNAVAILABLE when another process holds the database lock */

@@ -7,6 +7,7 @@
  *   head:  0x01 | size u64 | lastHash[32] | lastTimeMs u64
  */
 import { CairnError } from '../core/errors.js';
+import { fromBase64, fromUtf8, toBase64, utf8 } from '../core/bytes.js';
 import type { SignedEntry } from '../core/entry.js';
 import { readU64, writeU64 } from './keys.js';
 
@@ -60,4 +61,54 @@ export function encodeHead(h: Head): Uint8Array {
 export function decodeHead(log: string, v: Uint8Array): Head {
   if (v.length !== 49 || v[0] !== VERSION) throw new CairnError('CORRUPTION', `head of log ${log}: bad record`);
   return { size: readU64(v, 1), lastHash: v.slice(9, 41), lastTimeMs: readU64(v, 41) };
+}
+
+/**
+ * Where a mirror of another node's log stands (src/federation/): the
+ * position verified so far and the verifier's state there (to resume after
+ * a restart without re-reading), and the last checkpoint accepted. Entries
+ * up to `size` are verified and stored; a reader sees only those up to the
+ * accepted checkpoint's size. JSON (one row per mirror, rewritten once per
+ * verified batch), versioned.
+ */
+export interface MirrorHead {
+  size: number;
+  prevHash: Uint8Array;
+  /** K(size), the origin's key in force (DER SPKI). */
+  key: Uint8Array;
+  /** Right-edge hashes of the tree of [0, size). */
+  frontier: Uint8Array[];
+  /** The accepted checkpoint: size, root and the origin's signed note ('' before the first). */
+  checkpoint: { size: number; rootHash: Uint8Array; note: string };
+  /** When the accepted checkpoint was accepted (ms since the epoch). */
+  acceptedAtMs: number;
+}
+
+export function encodeMirrorHead(h: MirrorHead): Uint8Array {
+  return utf8(JSON.stringify({
+    v: VERSION,
+    size: h.size,
+    prevHash: toBase64(h.prevHash),
+    key: toBase64(h.key),
+    frontier: h.frontier.map(toBase64),
+    checkpoint: { size: h.checkpoint.size, rootHash: toBase64(h.checkpoint.rootHash), note: h.checkpoint.note },
+    acceptedAtMs: h.acceptedAtMs,
+  }));
+}
+
+export function decodeMirrorHead(name: string, v: Uint8Array): MirrorHead {
+  try {
+    const o = JSON.parse(fromUtf8(v)) as Record<string, unknown> & { checkpoint: Record<string, unknown> };
+    if (o.v !== VERSION) throw new Error('unknown version');
+    return {
+      size: o.size as number,
+      prevHash: fromBase64(o.prevHash as string),
+      key: fromBase64(o.key as string),
+      frontier: (o.frontier as string[]).map((x) => fromBase64(x)),
+      checkpoint: { size: o.checkpoint.size as number, rootHash: fromBase64(o.checkpoint.rootHash as string), note: o.checkpoint.note as string },
+      acceptedAtMs: o.acceptedAtMs as number,
+    };
+  } catch (cause) {
+    throw new CairnError('CORRUPTION', `mirror head of ${name.replace('\u0000', '/')}: bad record`, { cause });
+  }
 }

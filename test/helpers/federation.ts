@@ -1,56 +1,178 @@
 /**
- * Federation test harness: nodes planned before they start (a data
- * directory with its signing key, and a port), because peers name each
- * other's endpoints and pinned keys in their config files.
+ * Federation test harness: node processes that follow each other, each
+ * link through a TCP proxy that delays every chunk by a random 50-200 ms
+ * (in order, as a slow network does), and waits for convergence.
  */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawnNode, type NodeProcess } from './node.js';
+import { spawnNode, tempDir, type NodeProcess } from './node.js';
 import { freePort } from './ports.js';
+import { LedgerClient } from '../../src/client/ledger-client.js';
+import type { FederationStatus } from '../../src/core/federation.js';
 import { SigningKey, writeKeyFiles } from '../../src/keys/signing-key.js';
+import { toHex } from '../../src/core/bytes.js';
 
-export interface Planned {
+export interface DelayProxy {
+  /** host:port to connect to. */
+  address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy to `target` that holds each chunk, in each direction, for a
+ * random delay in [minMs, maxMs] and keeps the order of the stream.
+ */
+export async function delayProxy(target: string, minMs = 50, maxMs = 200): Promise<DelayProxy> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const sockets = new Set<Socket>();
+  // One queue and one timer per direction: chunks leave in the order they came, each no earlier than its own delay.
+  const relay = (from: Socket, to: Socket): void => {
+    const queue: { at: number; chunk: Buffer | null }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const drain = (): void => {
+      timer = undefined;
+      while (queue.length > 0 && queue[0]!.at <= Date.now()) {
+        const { chunk } = queue.shift()!;
+        if (to.destroyed) continue;
+        if (chunk === null) to.end();
+        else to.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(drain, Math.max(1, queue[0]!.at - Date.now()));
+    };
+    const push = (chunk: Buffer | null): void => {
+      const last = queue.at(-1)?.at ?? 0;
+      queue.push({ at: Math.max(last, Date.now() + minMs + Math.random() * (maxMs - minMs)), chunk });
+      if (!timer) timer = setTimeout(drain, Math.max(1, queue[0]!.at - Date.now()));
+    };
+    from.on('data', (chunk: Buffer) => push(chunk));
+    from.on('end', () => push(null));
+    from.on('error', () => to.destroy());
+    from.on('close', () => {
+      if (queue.length === 0) to.destroy();
+    });
+  };
+  const server: Server = createServer((client) => {
+    const upstream = createConnection({ host, port });
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('close', () => sockets.delete(client));
+    upstream.on('close', () => sockets.delete(upstream));
+    relay(client, upstream);
+    relay(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const addr = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface FedNode {
   name: string;
-  dir: string;
+  dataDir: string;
+  /** The node's own first public key (pinned by its peers). */
+  pubkeyPath: string;
   port: number;
-  key: SigningKey;
-  pub: string;
+  proc: NodeProcess;
+  client: LedgerClient;
+  configPath: string;
+  start(env?: NodeJS.ProcessEnv): Promise<void>;
 }
 
-/** A data directory with its signing key, and a port, before the node starts (peers must know both). */
-export async function plan(name: string, root: string, key = SigningKey.generate(), dirName = name): Promise<Planned> {
-  const dir = join(root, dirName);
-  await writeKeyFiles(dir, key);
-  return { name, dir, port: await freePort(), key, pub: join(dir, 'signing-key.pub.pem') };
+export interface PeerLink {
+  /** Who follows. */
+  from: string;
+  /** Whom. */
+  to: string;
+  /** Through a delay proxy (default true). */
+  delayed?: boolean;
 }
 
-export interface PeerSpec {
-  of: Planned;
-  witness?: boolean;
-  /** Another endpoint than the planned node's (a split view: the same origin served from elsewhere). */
-  port?: number;
+/**
+ * Nodes named `names`, each with a key made up front (so every peer can pin
+ * every other's), every node pinning every other origin; `links` says who
+ * follows whom (others are pinned with follow: false, no endpoint).
+ */
+export async function startFederation(names: readonly string[], links: readonly PeerLink[], opts: { pollMs?: number; env?: Record<string, NodeJS.ProcessEnv>; delay?: [number, number] } = {}): Promise<{ nodes: Map<string, FedNode>; proxies: DelayProxy[]; close(): Promise<void> }> {
+  const root = await tempDir('cairn-fed-');
+  const nodes = new Map<string, FedNode>();
+  for (const name of names) {
+    const dataDir = join(root.path, name);
+    const key = SigningKey.generate();
+    const files = await writeKeyFiles(dataDir, key);
+    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, port: await freePort(), configPath: join(root.path, `${name}.json`) } as FedNode);
+  }
+  const proxies: DelayProxy[] = [];
+  for (const n of nodes.values()) {
+    const peers: unknown[] = [];
+    for (const other of nodes.values()) {
+      if (other === n) continue;
+      const link = links.find((l) => l.from === n.name && l.to === other.name);
+      if (!link) {
+        peers.push({ name: other.name, public_key_file: other.pubkeyPath, follow: false, witness: false });
+        continue;
+      }
+      let endpoint = `127.0.0.1:${other.port}`;
+      if (link.delayed !== false) {
+        const p = await delayProxy(endpoint, ...(opts.delay ?? [50, 200]));
+        proxies.push(p);
+        endpoint = p.address;
+      }
+      peers.push({ name: other.name, endpoint, public_key_file: other.pubkeyPath, witness: false });
+    }
+    await writeFile(n.configPath, JSON.stringify({ node_name: n.name, peers, federation_poll_ms: opts.pollMs ?? 300, anchor_backend: 'off' }));
+  }
+  for (const n of nodes.values()) {
+    n.start = async (env?: NodeJS.ProcessEnv) => {
+      const saved = { ...process.env };
+      Object.assign(process.env, env ?? opts.env?.[n.name] ?? {});
+      try {
+        n.proc = await spawnNode(n.dataDir, ['--config', n.configPath, '--listen', `127.0.0.1:${n.port}`, '--http-listen', '']);
+      } finally {
+        for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+        Object.assign(process.env, saved);
+      }
+      n.client?.close();
+      n.client = new LedgerClient(n.proc.address);
+    };
+  }
+  const close = async (): Promise<void> => {
+    for (const n of nodes.values()) n.client?.close();
+    await Promise.all([...nodes.values()].map((n) => n.proc?.stop()));
+    await Promise.all(proxies.map((p) => p.close()));
+    await root.remove();
+  };
+  const started = await Promise.allSettled([...nodes.values()].map((n) => n.start()));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await close();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return { nodes, proxies, close };
 }
 
-/** Starts a node with a config file naming its peers. */
-export async function start(p: Planned, peers: PeerSpec[], extra: Record<string, unknown> = {}): Promise<NodeProcess> {
-  const config = join(p.dir, 'config.json');
-  await writeFile(config, JSON.stringify({
-    node_name: p.name,
-    anchor_backend: 'off',
-    witness_exchange_ms: 300,
-    peers: peers.map((s) => ({ name: s.of.name, endpoint: `127.0.0.1:${s.port ?? s.of.port}`, public_key_file: s.of.pub, follow: false, witness: s.witness ?? false })),
-    ...extra,
-  }));
-  return spawnNode(p.dir, ['--config', config, '--listen', `127.0.0.1:${p.port}`]);
+/** A vector as comparable text: `origin/log size root` lines, sorted. */
+export function vectorText(s: FederationStatus): string {
+  return s.vector.map((v) => `${v.origin}/${v.log} ${v.size} ${toHex(v.rootHash)}`).sort().join('\n');
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
+/**
+ * Polls every node's vector until all are equal and hold `expected` logs
+ * (or the deadline passes); resolves with the time it took and the vectors.
+ */
+export async function waitConverged(clients: readonly LedgerClient[], expected: number, timeoutMs: number, pollMs = 20): Promise<{ ms: number; vectors: string[]; converged: boolean }> {
+  const start = Date.now();
+  let vectors: string[] = [];
   for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    vectors = (await Promise.all(clients.map((c) => c.federationStatus()))).map(vectorText);
+    const converged = vectors.every((v) => v === vectors[0]) && vectors[0]!.split('\n').filter(Boolean).length === expected;
+    if (converged || Date.now() - start > timeoutMs) return { ms: Date.now() - start, vectors, converged };
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
-

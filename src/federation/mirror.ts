@@ -1,0 +1,285 @@
+/**
+ * One mirrored log: follows `origin`'s log `log` through one peer (the origin
+ * itself, or a peer that mirrors it) and keeps a verified copy.
+ *
+ * Guarantees
+ * - Nothing is stored unless verified from the ORIGIN's pinned key, exactly
+ *   as `cairn verify` checks a log (src/core/log-verifier.ts: body, chain
+ *   link, low-S signature, key rotations, the rebuilt RFC 6962 tree), never
+ *   trusted because of who relayed it. A batch with one bad entry is
+ *   refused whole ({@link MirrorRejected} names origin, log and seq).
+ * - A newer checkpoint is accepted only with a consistency proof from the
+ *   last accepted one (RFC 6962 section 2.1.2, checked before any entry is
+ *   read), and only once the entries up to its size rebuild its root.
+ * - Entries, the tree nodes they complete, the checkpoint accepted with them
+ *   and the new position go to storage in ONE synced batch per verified
+ *   batch (storage/mirror-store.ts): after kill -9 the mirror resumes from
+ *   the last batch, with no entry twice and no gap.
+ * - Push-driven and bounded: entries arrive on the peer's Watch stream (read
+ *   by seq from the peer's storage, so a mirror that falls behind is fed
+ *   from disk, not memory); at most {@link MirrorOptions.maxBatch} entries
+ *   are verified per batch and reading pauses while a few batches wait.
+ * - A checkpoint that contradicts one accepted before (same size and
+ *   another root, a smaller tree, a failed consistency proof, or a tree its
+ *   own signed entries do not rebuild) stops the mirror with
+ *   {@link MirrorConflict}, keeping both signed notes.
+ */
+import { LogVerifier, openLogCheckpointWithKeys } from '../core/log-verifier.js';
+import { followKeyChain } from '../core/key-chain.js';
+import { EMPTY_ROOT, type NodeId, verifyConsistency } from '../core/merkle.js';
+import { bytesEqual, toHex } from '../core/bytes.js';
+import { isVerificationError, VerificationError } from '../core/errors.js';
+import type { SignedEntry } from '../core/entry.js';
+import type { Equivocation, EquivocationKind } from '../core/federation.js';
+import type { LedgerClient } from '../client/ledger-client.js';
+import type { MirrorLogs } from '../ledger/mirror-logs.js';
+
+export interface MirrorOptions {
+  /** Entries verified and stored per batch at most. */
+  maxBatch: number;
+  /** After each durable batch: entries stored, and the checkpoint size accepted with them (undefined: none). */
+  stored?(entries: number, acceptedSize: number | undefined): void;
+}
+
+/** A batch a peer sent that does not verify: nothing of it was stored. */
+export class MirrorRejected extends Error {
+  readonly origin: string;
+  readonly log: string;
+  readonly seq: number | undefined;
+  readonly peer: string;
+  readonly code: string;
+  constructor(peer: string, origin: string, log: string, err: VerificationError) {
+    const seq = typeof err.evidence.seq === 'number' ? err.evidence.seq : undefined;
+    super(`peer ${peer} relayed origin ${origin} log ${log}${seq === undefined ? '' : ` entry ${seq}`} that fails verification (${err.code}: ${err.message}); nothing of that batch was stored`, { cause: err });
+    this.name = 'MirrorRejected';
+    this.peer = peer;
+    this.origin = origin;
+    this.log = log;
+    this.seq = seq;
+    this.code = err.code;
+  }
+}
+
+/** Two signed checkpoints of one origin and log that cannot both be true: the mirror stopped. */
+export class MirrorConflict extends Error {
+  readonly evidence: Equivocation;
+  constructor(evidence: Equivocation) {
+    super(`origin ${evidence.origin} log ${evidence.log}: ${evidence.kind}: ${evidence.reason}`);
+    this.name = 'MirrorConflict';
+    this.evidence = evidence;
+  }
+}
+
+interface Accepted {
+  size: number;
+  rootHash: Uint8Array;
+  note: string;
+}
+
+/** Batches waiting to be verified before the stream is paused. */
+const QUEUED_BATCHES = 4;
+
+export class LogMirror {
+  readonly origin: string;
+  readonly log: string;
+  readonly #peer: string;
+  readonly #client: LedgerClient;
+  readonly #mirrors: MirrorLogs;
+  readonly #pinned: Uint8Array;
+  readonly #opts: MirrorOptions;
+  #verifier!: LogVerifier;
+  #accepted!: Accepted;
+  #acceptedAtMs = 0;
+  /** The newest checkpoint seen from the peer, verified against the accepted one, not yet reached. */
+  #target: Accepted | undefined;
+
+  /** `client` reads `origin`'s logs on the peer (LedgerClient.withOrigin unless the peer is the origin). */
+  constructor(peer: string, client: LedgerClient, mirrors: MirrorLogs, origin: string, log: string, pinned: Uint8Array, opts: MirrorOptions) {
+    this.#peer = peer;
+    this.#client = client;
+    this.#mirrors = mirrors;
+    this.origin = origin;
+    this.log = log;
+    this.#pinned = pinned;
+    this.#opts = opts;
+  }
+
+  /** Entries verified and stored so far (the position). */
+  get size(): number {
+    return this.#verifier?.size ?? this.#mirrors.head(this.origin, this.log)?.size ?? 0;
+  }
+
+  /**
+   * Follows until `signal` aborts (resolves) or the peer fails (rejects:
+   * the caller retries later with a new LogMirror, which resumes from storage).
+   * @throws MirrorRejected for a batch that does not verify; MirrorConflict for a split view; a gRPC error when the peer fails
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    this.#resume();
+    const queue: SignedEntry[] = [];
+    let wake: (() => void) | undefined;
+    let room: (() => void) | undefined;
+    let ended: unknown;
+    let done = false;
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const pump = (async () => {
+      try {
+        for await (const e of this.#client.watch(this.log, this.#verifier.size, stop.signal)) {
+          queue.push(e);
+          wake?.();
+          if (queue.length >= QUEUED_BATCHES * this.#opts.maxBatch) await new Promise<void>((r) => (room = r));
+        }
+        if (!stop.signal.aborted) ended = new Error(`peer ${this.#peer} ended the watch of ${this.origin}/${this.log}`);
+      } catch (err) {
+        ended = err;
+      } finally {
+        done = true;
+        wake?.();
+      }
+    })();
+    try {
+      // Entries verified before a restart may wait for their checkpoint.
+      if (this.#verifier.size > this.#accepted.size) await this.#apply([], queue);
+      while (!signal.aborted) {
+        if (queue.length === 0) {
+          if (done) throw ended;
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+          continue;
+        }
+        // One turn for the rest of a burst to arrive: fewer, larger batches (one synced write and one proof each).
+        await new Promise<void>((r) => setImmediate(r));
+        const batch = queue.splice(0, this.#opts.maxBatch);
+        room?.();
+        room = undefined;
+        await this.#apply(batch, queue);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      stop.abort();
+      room?.();
+      await pump;
+    }
+  }
+
+  #resume(): void {
+    const head = this.#mirrors.head(this.origin, this.log);
+    const opts = { nodeName: this.origin };
+    this.#verifier = head ? LogVerifier.resume(this.log, head, opts) : new LogVerifier(this.log, this.#pinned, opts);
+    this.#accepted = head ? head.checkpoint : { size: 0, rootHash: EMPTY_ROOT, note: '' };
+    this.#acceptedAtMs = head?.acceptedAtMs ?? 0;
+    this.#target = undefined;
+  }
+
+  /** Verifies `batch` (entries from the position on) and stores it with its checkpoint, if it reaches one. */
+  async #apply(batch: SignedEntry[], queue: SignedEntry[]): Promise<void> {
+    const v = this.#verifier;
+    const end = v.size + batch.length;
+    if (!this.#target || this.#target.size < end) this.#target = await this.#fetchTarget();
+    const target = this.#target;
+    // The stream ran ahead of the checkpoint just read: the rest waits for the next one.
+    if (target.size < end) queue.unshift(...batch.splice(Math.max(0, target.size - v.size)));
+    const nodes: { id: NodeId; hash: Uint8Array }[] = [];
+    try {
+      for (const e of batch) for (const n of v.push(e)) nodes.push(n);
+    } catch (err) {
+      if (isVerificationError(err)) throw new MirrorRejected(this.#peer, this.origin, this.log, err);
+      throw err;
+    }
+    let checkpoint: { size: number; note: string } | undefined;
+    if (v.size === target.size && target.size > this.#accepted.size) {
+      this.#finish(target);
+      checkpoint = { size: target.size, note: target.note };
+      this.#accepted = target;
+      this.#acceptedAtMs = Date.now();
+      this.#target = undefined;
+    }
+    if (batch.length === 0 && !checkpoint) return;
+    const state = v.state();
+    await this.#mirrors.commit(this.origin, this.log, {
+      entries: batch,
+      nodes,
+      ...(checkpoint ? { checkpoint } : {}),
+      head: { size: state.size, prevHash: state.prevHash, key: state.key, frontier: state.frontier, checkpoint: this.#accepted, acceptedAtMs: this.#acceptedAtMs },
+    });
+    this.#opts.stored?.(batch.length, checkpoint?.size);
+  }
+
+  /** The rebuilt tree must be the signed one: a signed root its own signed entries do not rebuild is a split view. */
+  #finish(target: Accepted): void {
+    try {
+      this.#verifier.finish(target.note);
+    } catch (err) {
+      if (!isVerificationError(err)) throw err;
+      if (err.code === 'ROOT_MISMATCH') this.#conflict('inconsistent', `the checkpoint at size ${target.size} does not hold the origin's own signed entries (rebuilt root ${err.evidence.actual})`, target.note);
+      throw new MirrorRejected(this.#peer, this.origin, this.log, err);
+    }
+  }
+
+  /**
+   * The peer's latest checkpoint of the log, checked against the accepted
+   * one before any entry is read: signed by the origin, not smaller, not
+   * another root at the same size, and proved consistent (one call: the
+   * consistency proof carries the checkpoint it leads to).
+   */
+  async #fetchTarget(): Promise<Accepted> {
+    const acc = this.#accepted;
+    let note: string;
+    let proof: Uint8Array[] | undefined;
+    if (acc.size === 0) {
+      note = (await this.#client.getCheckpoint(this.log)).note;
+    } else {
+      try {
+        const p = await this.#client.consistencyProof(this.log, acc.size, 0);
+        note = p.checkpoint.note;
+        proof = p.hashes;
+      } catch (err) {
+        // INVALID_ARGUMENT: the peer's tree is smaller than the accepted one; its checkpoint says by how much.
+        if ((err as { code?: number }).code !== 3) throw err;
+        note = (await this.#client.getCheckpoint(this.log)).note;
+      }
+    }
+    const cp = this.#open(note);
+    if (!cp) {
+      // Signed by a key the log's rotation entries have not handed over yet: checked by #finish once they have.
+      return { size: openedSizeHint(note), rootHash: EMPTY_ROOT, note };
+    }
+    if (cp.size < acc.size) this.#conflict('rollback', `the peer's checkpoint has ${cp.size} entries, fewer than the ${acc.size} accepted before`, note);
+    if (cp.size === acc.size && !bytesEqual(cp.rootHash, acc.rootHash)) this.#conflict('fork', `two signed roots at size ${cp.size}: ${toHex(acc.rootHash)} accepted, ${toHex(cp.rootHash)} now`, note);
+    if (acc.size > 0 && cp.size > acc.size) {
+      try {
+        verifyConsistency(acc.size, cp.size, proof ?? [], acc.rootHash, cp.rootHash);
+      } catch (err) {
+        if (!isVerificationError(err)) throw err;
+        this.#conflict('inconsistent', `the checkpoint at size ${cp.size} is not consistent with the one accepted at size ${acc.size} (${err.message})`, note);
+      }
+    }
+    return { size: cp.size, rootHash: cp.rootHash, note };
+  }
+
+  /** Opens a checkpoint with the origin's keys; undefined when it is signed by a key not known yet. */
+  #open(note: string): { size: number; rootHash: Uint8Array } | undefined {
+    const keys = [...followKeyChain(this.#pinned, this.#mirrors.originKeyChain(this.origin)), this.#verifier.currentKey];
+    try {
+      return openLogCheckpointWithKeys(note, this.log, keys, this.origin).checkpoint;
+    } catch (err) {
+      if (!isVerificationError(err)) throw err;
+      if (err.code === 'NOTE_UNSIGNED') return undefined;
+      throw new MirrorRejected(this.#peer, this.origin, this.log, err);
+    }
+  }
+
+  #conflict(kind: EquivocationKind, reason: string, conflictingNote: string): never {
+    throw new MirrorConflict({ origin: this.origin, log: this.log, kind, reason, acceptedNote: this.#accepted.note, conflictingNote, peer: this.#peer, atMs: Date.now() });
+  }
+}
+
+/** The size line of an unopened checkpoint (second line, C2SP tlog-checkpoint), as a target only: #finish verifies it. */
+function openedSizeHint(note: string): number {
+  const line = note.split('\n')[1] ?? '';
+  const n = /^[0-9]{1,16}$/.test(line) ? Number(line) : NaN;
+  if (!Number.isSafeInteger(n)) throw new VerificationError('CHECKPOINT_MALFORMED', 'checkpoint size line is not a number', {});
+  return n;
+}
