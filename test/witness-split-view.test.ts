@@ -1,5 +1,5 @@
 /**
- * Split views, with real node processes (docs/federation.md#witnesses): an
+ * Split views, with real node processes (docs/federation.md#witnessing): an
  * origin that shows two histories (two data directories sharing one key and
  * node name, each served to another witness) is caught once the witnesses
  * exchange what they cosigned; the evidence is an entry of each witness's

@@ -1,5 +1,5 @@
 /**
- * Witnessing with real node processes over loopback (docs/federation.md#witnesses):
+ * Witnessing with real node processes over loopback (docs/federation.md#witnessing):
  * an origin collects cosignatures from two witnesses while appends never
  * wait; `cairn verify --witness-key ... --min-witnesses 2` passes with both
  * and fails, naming why, with one or with a wrong key; `cairn proof

@@ -47,7 +47,7 @@ chain is followed from it after key rotations)
                                (--threads: signature-checking threads, 0 = inline; default one per core, up to 4)
   verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
 
-Witnesses (docs/federation.md#witnesses): verify, verify-bundle, verify-receipt and proof take
+Witnesses (docs/federation.md#witnessing): verify, verify-bundle, verify-receipt and proof take
   --witness-key FILE (repeatable: a witness's witness-key.pub.pem) and --min-witnesses K (default:
   every key given), and then accept a checkpoint only with K valid cosignatures from those keys
   proof --log NAME --seq N --pubkey FILE --witness-key FILE... --min-witnesses K [--wait-ms 30000]

@@ -4,7 +4,7 @@
  * answer to its own witness (Witness.considerRelayed), which compares it with
  * what it saw itself. An origin that showed one history to one witness and
  * another to the next is caught here, once the witnesses have compared
- * notes ("Split views", docs/federation.md#witnesses).
+ * notes ("Split views", docs/federation.md#witnessing).
  *
  * A peer that is down is skipped until the next round; rounds never overlap.
  */

@@ -1,5 +1,5 @@
 /**
- * The witness side of a node (docs/federation.md#witnesses): cosigns the
+ * The witness side of a node (docs/federation.md#witnessing): cosigns the
  * checkpoints of the origins it pins, following C2SP tlog-witness
  * add-checkpoint, and catches split views.
  *

@@ -1,7 +1,7 @@
 /**
  * The node's witness key: a P-256 key of its own, apart from the signing
  * key, that cosigns other nodes' checkpoints (docs/format.md section 9,
- * docs/federation.md#witnesses). Apart, so that a witness key can be
+ * docs/federation.md#witnessing). Apart, so that a witness key can be
  * replaced without a key rotation of the node's logs, and a leaked one
  * cannot sign entries or checkpoints (nor a leaked signing key cosign).
  *

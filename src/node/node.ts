@@ -77,7 +77,7 @@ export interface RunningNode {
   /** Mirrors of peers' logs, vectors and caught split views (docs/federation.md). */
   readonly federation: Federation;
   readonly mirrors: MirrorLogs;
-  /** Witnessing (docs/federation.md#witnesses), when the node has peers. */
+  /** Witnessing (docs/federation.md#witnessing), when the node has peers. */
   readonly witnessing: Witnessing | undefined;
   /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
   reloadAuth(): Promise<void>;
@@ -374,7 +374,7 @@ export interface Witnessing {
 }
 
 /**
- * Witnessing (docs/federation.md#witnesses), when the node has peers: the
+ * Witnessing (docs/federation.md#witnessing), when the node has peers: the
  * witness key, the witness store, the witness that cosigns the peers'
  * checkpoints, the collector that asks the peers to cosign ours, and the
  * exchange of what each witness cosigned.
