@@ -59,15 +59,12 @@ t.test('two histories shown to two witnesses are caught once they exchange what 
   const [ca, cb, cw1, cw2] = [na, nb, nw1, nw2].map((n) => new LedgerClient(n.address));
   t.teardown(() => [ca, cb, cw1, cw2].forEach((c) => c!.close()));
 
-  // The same size, different entries: each witness cosigns the history it is shown.
+  // The same sizes, different entries: each witness cosigns the history it is shown, until the exchange
+  // (every 300 ms here) shows each the other's checkpoint: at whichever size that happens, it is a fork.
   for (let i = 0; i < 3; i++) {
     await ca!.append(record('prod', i, 'told to w1'));
     await cb!.append(record('prod', i, 'told to w2'));
   }
-  await until('w1 cosigns history a', async () => ((await ca!.getCosignedCheckpoint('prod', 1)).size === 3 ? true : undefined));
-  await until('w2 cosigns history b', async () => ((await cb!.getCosignedCheckpoint('prod', 1)).size === 3 ? true : undefined));
-
-  // The exchange (every 300 ms here) shows each witness the other's checkpoint.
   const [e1, e2] = await Promise.all([cw1!, cw2!].map((c) => until('an evidence entry', async () => {
     const ev = await evidenceOf(c);
     return ev.length > 0 ? ev : undefined;
@@ -76,8 +73,9 @@ t.test('two histories shown to two witnesses are caught once they exchange what 
     t.equal(ev.length, 1, `${who}: one evidence entry`);
     const p = ev[0]!.payload;
     t.equal(p.origin, 'split.test/prod', `${who}: names the origin and log`);
-    t.equal(p.evidence.kind, 'fork', `${who}: same size, two roots`);
-    t.not(p.evidence.first.root, p.evidence.second.root);
+    // A fork when both sizes met; inconsistent when one witness had moved on (then the proof is part of the evidence).
+    t.ok(p.evidence.kind === 'fork' || (p.evidence.kind === 'inconsistent' && p.evidence.proof !== undefined), `${who}: ${p.evidence.kind} at sizes ${p.evidence.first.size} and ${p.evidence.second.size}`);
+    if (p.evidence.kind === 'fork') t.not(p.evidence.first.root, p.evidence.second.root);
     // Anyone checks it again from the origin's pinned key alone.
     checkSplitViewEvidence(p.evidence, [key.publicKeySpki], 'split.test');
     t.pass(`${who}: the evidence checks from the origin's key`);
@@ -88,12 +86,13 @@ t.test('two histories shown to two witnesses are caught once they exchange what 
   t.equal(v.code, 0, v.stderr);
 
   // Both witnesses refuse the origin from then on, whatever it shows them.
+  const cosignedBefore = (await ca!.getCosignedCheckpoint('prod', 1).catch(() => undefined))?.size ?? 0;
   await ca!.append(record('prod', 3, 'told to w1'));
   const latestA = await ca!.getCheckpoint('prod');
   const latestB = await cb!.getCheckpoint('prod');
   t.equal(await refusalReason(cw1!.addCheckpoint({ oldSize: 3, proof: (await ca!.consistencyProof('prod', 3, 4)).hashes, checkpoint: latestA.note, keyChain: [] })), 'SPLIT_VIEW', 'w1 refuses the grown history a');
   t.equal(await refusalReason(cw2!.addCheckpoint({ oldSize: 3, proof: [], checkpoint: latestB.note, keyChain: [] })), 'SPLIT_VIEW', 'w2 refuses history b');
-  t.equal((await ca!.getCosignedCheckpoint('prod', 1)).size, 3, 'nothing after the split view was cosigned');
+  t.equal((await ca!.getCosignedCheckpoint('prod', 1).catch(() => undefined))?.size ?? 0, cosignedBefore, 'nothing after the split view was cosigned');
 });
 
 t.test('a rollback to an older copy of the data is caught by the witness it is shown to', async (t) => {
