@@ -4,8 +4,8 @@
  * than 5% apart), the origin's CPU per append, and how long after the last
  * append every witness has cosigned the last checkpoint.
  *
- * Rounds alternate (0, 4, 0, 4, ...) so that drift in the machine's speed
- * falls on both; each round is a fresh origin (AppendStream, 64 in flight),
+ * Rounds alternate (0, 4, 0, 4, ...) after a warm-up round, so that drift in
+ * the machine's speed falls on both, and medians are compared; each round is a fresh origin (AppendStream, 64 in flight),
  * the witnesses are real node processes on loopback.
  */
 import { performance } from 'node:perf_hooks';
@@ -27,28 +27,29 @@ interface Round {
 
 export async function witnessBench(quick: boolean): Promise<string> {
   const dir = await tempDir('cairn-bench-witness-');
-  const seconds = quick ? 3 : 5;
-  const rounds = quick ? 1 : 2;
+  const seconds = quick ? 3 : 4;
+  const rounds = quick ? 1 : 3;
   const ws = await Promise.all([1, 2, 3, 4].map((i) => plan(`w${i}.bench`, dir.path)));
   const running: NodeProcess[] = [];
   try {
-    // The witnesses pin every origin this run will start (their keys are planned first).
-    const origins = await Promise.all(Array.from({ length: 2 * rounds }, (_, i) => plan(`origin${i}.bench`, dir.path)));
+    // The witnesses pin every origin this run will start (their keys are planned first); round 0 warms up and is not counted.
+    const origins = await Promise.all(Array.from({ length: 1 + 2 * rounds }, (_, i) => plan(`origin${i}.bench`, dir.path)));
     for (const w of ws) running.push(await start(w, origins.map((o) => ({ of: o })), { witness_exchange_ms: 10_000 }));
+    await runRound(origins[0]!, ws, 1, 64);
     const results: Round[] = [];
-    for (let i = 0; i < 2 * rounds; i++) {
-      // Even rounds: no witness; odd rounds: the four.
-      results.push(await runRound(origins[i]!, i % 2 === 0 ? [] : ws, seconds, 64));
+    for (let i = 1; i < origins.length; i++) {
+      // Odd rounds: no witness; even rounds: the four.
+      results.push(await runRound(origins[i]!, i % 2 === 1 ? [] : ws, seconds, 64));
     }
-    const mean = (k: number): number => {
-      const r = results.filter((x) => x.witnesses === k);
-      return r.reduce((a, x) => a + x.rate, 0) / r.length;
+    const median = (k: number): number => {
+      const r = results.filter((x) => x.witnesses === k).map((x) => x.rate).sort((a, b) => a - b);
+      return r.length % 2 ? r[(r.length - 1) / 2]! : (r[r.length / 2 - 1]! + r[r.length / 2]!) / 2;
     };
-    const rows = results.map((r, i) => [`round ${i + 1}: ${r.witnesses} witnesses`, r.rate, r.cpuUsPerAppend, r.witnesses ? r.catchUpMs : '-']);
-    const diff = (100 * (mean(4) - mean(0))) / mean(0);
-    rows.push(['mean, 0 witnesses', mean(0), '', '']);
-    rows.push(['mean, 4 witnesses', mean(4), '', '']);
-    return `${table(`Origin append throughput with 0 and 4 witnesses (AppendStream, 64 in flight, ${seconds} s a round, rounds alternate)`, ['round', 'appends/s', 'origin CPU µs/append', 'last checkpoint cosigned by all 4 after (ms)'], rows)}\n\n4 witnesses vs none: ${diff >= 0 ? '+' : ''}${diff.toFixed(1)}% appends/s.`;
+    const rows: (string | number)[][] = results.map((r, i) => [`round ${i + 1}: ${r.witnesses} witnesses`, r.rate, r.cpuUsPerAppend, r.witnesses ? r.catchUpMs : '-']);
+    const diff = (100 * (median(4) - median(0))) / median(0);
+    rows.push(['median, 0 witnesses', median(0), '', '']);
+    rows.push(['median, 4 witnesses', median(4), '', '']);
+    return `${table(`Origin append throughput with 0 and 4 witnesses (AppendStream, 64 in flight, ${seconds} s a round, rounds alternate after one warm-up; witness_submit_interval_ms 1000)`, ['round', 'appends/s', 'origin CPU µs/append', 'last checkpoint cosigned by all 4 after (ms)'], rows)}\n\n4 witnesses vs none, medians: ${diff >= 0 ? '+' : ''}${diff.toFixed(1)}% appends/s.`;
   } finally {
     for (const n of running) await n.stop();
     await dir.remove();

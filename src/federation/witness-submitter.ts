@@ -8,9 +8,10 @@
  * Appends never wait for this: the sequencer's `committed` hook only marks
  * the log as grown ({@link CosignatureCollector.noteCommit}). Each witness
  * has one loop that takes the grown logs and submits the latest checkpoint
- * of each, one call at a time: while a call is out, later checkpoints of a
- * log coalesce into the next one, so a busy log costs a witness one call per
- * round trip, not one per group commit. A witness that is down or refuses
+ * of each, one call at a time and at most one round per
+ * `witness_submit_interval_ms`: what a busy log commits meanwhile coalesces
+ * into the next call, so it costs a witness about one call per interval, not
+ * one per group commit. A witness that is down or refuses
  * is retried with jittered exponential backoff; a size conflict (the witness
  * cosigned another size than we thought, e.g. after our restart) is answered
  * at once with a proof from the witness's size.
@@ -39,6 +40,8 @@ export interface CollectorHooks {
 }
 
 export interface CollectorOptions {
+  /** Least time between two rounds of submissions to one witness: checkpoints of a busy log coalesce into one call per interval. */
+  intervalMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   /** Deadline of one AddCheckpoint call. */
@@ -84,7 +87,7 @@ export class CosignatureCollector {
     this.#store = store;
     this.#logger = logger;
     this.#hooks = hooks;
-    this.#opts = { backoffBaseMs: opts.backoffBaseMs ?? 200, backoffMaxMs: opts.backoffMaxMs ?? 30_000, callTimeoutMs: opts.callTimeoutMs ?? 10_000 };
+    this.#opts = { intervalMs: opts.intervalMs ?? 1000, backoffBaseMs: opts.backoffBaseMs ?? 200, backoffMaxMs: opts.backoffMaxMs ?? 30_000, callTimeoutMs: opts.callTimeoutMs ?? 10_000 };
     this.#loops = witnesses.map((w) => new WitnessLoop(w));
   }
 
@@ -131,27 +134,43 @@ export class CosignatureCollector {
   }
 
   async #run(l: WitnessLoop): Promise<void> {
+    let lastRound = -Infinity;
     while (!this.#closed) {
       if (l.dirty.size === 0) {
         await new Promise<void>((resolve) => (l.wake = resolve));
         continue;
       }
-      const [log] = l.dirty;
-      l.dirty.delete(log!);
-      try {
-        await this.#submit(l, log!);
-        l.failures = 0;
-      } catch (err) {
-        l.dirty.add(log!);
-        l.failures++;
-        this.#hooks.failed?.(l.target.name);
-        const delay = jitter(Math.min(this.#opts.backoffMaxMs, this.#opts.backoffBaseMs * 2 ** Math.min(l.failures - 1, 16)));
-        // Said once per outage, then quietly retried.
-        const log1 = l.failures === 1 ? this.#logger.warn.bind(this.#logger) : this.#logger.debug.bind(this.#logger);
-        log1('witness did not cosign; retrying', { witness: l.target.name, log, retryMs: Math.round(delay), err: describe(err) });
-        // Only a wake-up from close ends the wait early: new commits must not turn backoff into a busy loop.
-        await this.#sleepUnlessClosed(l, delay);
+      // At most one round per interval: what a busy log commits meanwhile is one checkpoint to submit, not many.
+      const due = lastRound + this.#opts.intervalMs - Date.now();
+      if (due > 0) {
+        await this.#sleepUnlessClosed(l, due);
+        continue;
       }
+      lastRound = Date.now();
+      const logs = [...l.dirty];
+      l.dirty.clear();
+      let failed: { log: string; err: unknown } | undefined;
+      for (const log of logs) {
+        if (this.#closed) return;
+        try {
+          await this.#submit(l, log);
+        } catch (err) {
+          l.dirty.add(log);
+          failed ??= { log, err };
+        }
+      }
+      if (!failed) {
+        l.failures = 0;
+        continue;
+      }
+      l.failures++;
+      this.#hooks.failed?.(l.target.name);
+      const delay = jitter(Math.min(this.#opts.backoffMaxMs, this.#opts.backoffBaseMs * 2 ** Math.min(l.failures - 1, 16)));
+      // Said once per outage, then quietly retried.
+      const say = l.failures === 1 ? this.#logger.warn.bind(this.#logger) : this.#logger.debug.bind(this.#logger);
+      say('witness did not cosign; retrying', { witness: l.target.name, log: failed.log, retryMs: Math.round(delay), err: describe(failed.err) });
+      // Only close ends the wait early: new commits must not turn backoff into a busy loop.
+      await this.#sleepUnlessClosed(l, delay);
     }
   }
 

@@ -445,6 +445,7 @@ async function startWitnessing(
       },
       failed: (w) => metrics.witnessSubmitFailures.inc({ witness: w }),
     },
+    { intervalMs: config.witnessSubmitIntervalMs },
   );
   const exchange = new WitnessExchange(witness, withEndpoint.map((p) => ({ name: p.name, client: clientOf(p) })), log, config.witnessExchangeMs);
   let stopping: Promise<void> | undefined;

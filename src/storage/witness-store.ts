@@ -10,7 +10,8 @@
  *    entry recording it): such an origin is never cosigned again;
  *  - as an origin, the cosignatures its witnesses returned, per log and size.
  *
- * Every write is synced before it resolves. Values are JSON; keys are a tag
+ * The witness's writes are synced before they resolve (the collected
+ * cosignatures are not: see putCosignatures). Values are JSON; keys are a tag
  * and the names, separated by 0x00 (which no origin or log name contains).
  */
 import { Level } from 'level';
@@ -124,8 +125,13 @@ export class WitnessStore {
     return (await this.#json<Record<string, string>>(`${C}${log}\u0000${sizeKey(size)}`)) ?? {};
   }
 
+  /**
+   * Not synced: a cosignature lost in a crash is asked for again (the
+   * witness keeps its own state durably), and a synced write per witness per
+   * checkpoint cost the origin more than its appends (docs/design.md).
+   */
   async putCosignatures(log: string, size: number, byWitness: Record<string, string>): Promise<void> {
-    await this.#db.put(`${C}${log}\u0000${sizeKey(size)}`, JSON.stringify(byWitness), { sync: true });
+    await this.#db.put(`${C}${log}\u0000${sizeKey(size)}`, JSON.stringify(byWitness));
   }
 
   /** The largest size of `log` with at least `min` cosignatures (and its lines), or undefined. */
