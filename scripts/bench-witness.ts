@@ -58,7 +58,7 @@ export async function witnessBench(quick: boolean): Promise<string> {
 
 /** One round: a fresh origin (its key pinned by the witnesses) asking `witnesses` to cosign, AppendStream with `concurrency` in flight. */
 async function runRound(o: Planned, witnesses: Planned[], seconds: number, concurrency: number): Promise<Round> {
-  const node: NodeProcess = await start(o, witnesses.map((w) => ({ of: w, witness: true })), { witness_exchange_ms: 10_000 });
+  const node: NodeProcess = await start(o, witnesses.map((w) => ({ of: w, witness: true })), { witness_exchange_ms: 10_000, witness_submit_interval_ms: 1000 });
   const c = new LedgerClient(node.address);
   try {
     const input = { log: 'bench', configId: 'svc/web', operator: 'ci-bench', action: 'update', payloadJson: PAYLOAD };

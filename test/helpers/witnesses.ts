@@ -38,6 +38,7 @@ export async function start(p: Planned, peers: PeerSpec[], extra: Record<string,
     node_name: p.name,
     anchor_backend: 'off',
     witness_exchange_ms: 300,
+    witness_submit_interval_ms: 200,
     peers: peers.map((s) => ({ name: s.of.name, endpoint: `127.0.0.1:${s.port ?? s.of.port}`, public_key_file: s.of.pub, follow: false, witness: s.witness ?? false })),
     ...extra,
   }));
