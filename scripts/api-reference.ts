@@ -85,7 +85,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   else {
     const md = await readFile(API_DOC, 'utf8');
     const old = referenceInDoc(md);
-    // A function, not a string: in a replacement string `$\`` and `$'` stand for the text around the match, and patterns end in `$`.
     await writeFile(API_DOC, old === undefined ? `${md.trimEnd()}\n\n${apiReference()}\n` : md.replace(old, () => apiReference()));
     process.stdout.write(`${API_DOC}: HTTP API reference rewritten\n`);
   }

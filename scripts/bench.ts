@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,witness] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,federation,witness] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -16,6 +16,8 @@
  * - the HTTP JSON API against unary gRPC Append at concurrency 64, both driven by h2load (bench-http.ts)
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
+ * - federation (bench-federation.ts): the five-node ring's convergence over 50-200 ms links,
+ *   a mirror's verified entries/s, the origin's appends/s with 0 and 4 mirrors
  */
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { policyBench } from './bench-policy.js';
 import { benchDiff } from './bench-diff.js';
 import { httpBench } from './bench-http.js';
 import { witnessBench } from './bench-witness.js';
+import { federationBench } from './bench-federation.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -472,6 +475,7 @@ if (want('http')) {
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
 if (want('witness')) print(await witnessBench(quick));
+if (want('federation')) for (const f of await federationBench(quick)) print(table(f.title, f.header, f.rows));
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 if (outFile) {
   // Blank lines between the printed pieces, so a note after a table is not read as a row of it.

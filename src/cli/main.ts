@@ -31,6 +31,7 @@ import { receiptJson } from '../core/receipt-json.js';
 import { USAGE } from './usage.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
 import { createToken } from '../auth/tokens.js';
+import type { FederationStatus } from '../core/federation.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -593,6 +594,16 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     return EXIT_OK;
   },
 
+  async federation(args) {
+    const [sub, ...rest] = args;
+    if (sub !== 'status') throw new UsageError('usage: cairn federation status [--json]');
+    const { values } = parse(rest, { ...SERVER, json: { type: 'boolean' } });
+    const st = await withClient(values, (c) => c.federationStatus());
+    if (values.json) printJson({ ...st, vector: st.vector.map((v) => ({ ...v, rootHash: toHex(v.rootHash) })) });
+    else process.stdout.write(federationTable(st));
+    return EXIT_OK;
+  },
+
   sync: async (args) => (await import('./sync-commands.js')).sync(args),
   diff: async (args) => (await import('./sync-commands.js')).diff(args),
   async help() {
@@ -600,6 +611,28 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     return EXIT_OK;
   },
 };
+
+/**
+ * `cairn federation status` for people: one row per (peer, origin/log) with
+ * the size there and here, the lag, and the cosignature counts; then the
+ * caught split views.
+ */
+export function federationTable(st: FederationStatus): string {
+  const rows: string[][] = [['PEER', 'REACHABLE', 'LOG', 'AT PEER', 'HERE', 'LAG', 'LAG S', 'COSIG GIVEN', 'COSIG RECEIVED']];
+  for (const p of st.peers) {
+    const first = [p.name, p.reachable ? 'yes' : `no${p.lastError ? ` (${p.lastError.slice(0, 60)})` : ''}`];
+    if (p.logs.length === 0) rows.push([...first, '-', '-', '-', '-', '-', String(p.cosignaturesGiven), String(p.cosignaturesReceived)]);
+    for (const [i, l] of p.logs.entries()) {
+      rows.push([...(i === 0 ? first : ['', '']), `${l.origin}/${l.log}`, String(l.peerSize), String(l.localSize), String(l.lagEntries), l.lagSeconds.toFixed(1), i === 0 ? String(p.cosignaturesGiven) : '', i === 0 ? String(p.cosignaturesReceived) : '']);
+    }
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const out = [`node ${st.nodeName}: ${st.vector.length} logs (${st.vector.filter((v) => v.origin === st.nodeName).length} its own)`];
+  for (const r of rows) out.push(r.map((x, c) => x.padEnd(widths[c]!)).join('  ').trimEnd());
+  out.push(`equivocations: ${st.equivocations.length}`);
+  for (const e of st.equivocations) out.push(`  ${e.origin}/${e.log} ${e.kind} via ${e.peer} at ${new Date(e.atMs).toISOString()}: ${e.reason}`);
+  return out.join('\n') + '\n';
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -30,6 +30,11 @@ Recording
   checkpoint --log NAME [--size N] [--pubkey FILE]
   logs                         every log with its size and root
   pubkey [--chain]             the node's public key (PEM), or its key chain (JSON)
+  federation status [--json]   each peer: reachable, each log's size there and here, lag, cosignatures;
+                               the split views caught (docs/federation.md)
+
+Reading another origin's log from this node's verified mirror: --origin NAME on get, checkpoint,
+  logs, pubkey, verify, proof and export; verify it with that origin's pinned key (--pubkey)
 
 Verification (with a pinned key: --pubkey FILE or $CAIRN_PUBKEY, the node's first key; its key
 chain is followed from it after key rotations)
