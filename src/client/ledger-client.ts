@@ -352,7 +352,7 @@ export class LedgerClient {
    * (unverified). NOT_FOUND while there is none.
    */
   async getCosignedCheckpoint(log: string, min: number): Promise<ClientCheckpoint> {
-    return fromWireCheckpoint(await this.#unary<WireCheckpoint>('GetCheckpoint', { log, size: '0', minCosignatures: min }));
+    return fromWireCheckpoint(await this.#unary<WireCheckpoint>('GetCheckpoint', { log, size: '0', minCosignatures: min, origin: this.origin }));
   }
 
   /**

@@ -222,13 +222,15 @@ function toHexShort(b: Uint8Array): string {
  * checkpoint note (whose own signature the caller checks with the log's
  * key). Cosignatures come from the note's own signature lines and from
  * `extraLines`. Lines from keys not pinned are ignored (tlog-witness: "The
- * client MUST ignore any cosignatures from unknown keys"); a line from a
- * pinned key that does not verify fails the whole check, as a bad known
- * signature fails a note (core/note.ts).
+ * client MUST ignore any cosignatures from unknown keys"). A line from a
+ * pinned key that does not verify is not counted either, and is named if the
+ * quorum fails: cosignatures travel through mirrors and relays that cannot
+ * all check them, and one bad line must not veto the valid ones.
  *
- * @throws VerificationError COSIGNATURE_INVALID for a bad line or signature
- *   from a pinned key; WITNESS_QUORUM when fewer than `min` pinned keys
- *   cosigned, naming those that did not
+ * @throws VerificationError COSIGNATURE_INVALID for a line that does not
+ *   parse, or one from a pinned key dated too far in the future;
+ *   WITNESS_QUORUM when fewer than `min` pinned keys cosigned validly,
+ *   naming those that did not (and why, for a bad signature)
  * @throws {CairnError} INVALID_ARGUMENT for a bad `min` or the same key pinned twice
  */
 export function verifyWitnessQuorum(note: string, extraLines: readonly string[], witnesses: readonly PinnedWitness[], min: number, opts: QuorumOptions = {}): QuorumResult {
@@ -244,6 +246,7 @@ export function verifyWitnessQuorum(note: string, extraLines: readonly string[],
   const checkpoint = parseCheckpoint(parsed.text);
   const lines = [...parsed.signatures, ...parseCosignatureLines(extraLines)];
   const good = new Map<string, { name: string; keyId: string; timestamp: number }>();
+  const bad = new Set<string>();
   const maxFuture = opts.maxFutureSeconds ?? 300;
   for (const sig of lines) {
     for (const [id, w] of pinned) {
@@ -255,7 +258,13 @@ export function verifyWitnessQuorum(note: string, extraLines: readonly string[],
         continue;
       }
       if (keyId !== sig.keyId) continue;
-      const c = verifyCosignature(parsed.text, sig, { name: sig.name, spki: w.spki, keyId });
+      let c: Cosignature;
+      try {
+        c = verifyCosignature(parsed.text, sig, { name: sig.name, spki: w.spki, keyId });
+      } catch {
+        bad.add(id);
+        continue;
+      }
       if (opts.now !== undefined && c.timestamp > opts.now + maxFuture) {
         throw invalid(`cosignature by witness ${sig.name} is dated ${c.timestamp}, ${c.timestamp - opts.now} s in the future`, { name: sig.name, timestamp: c.timestamp });
       }
@@ -263,7 +272,7 @@ export function verifyWitnessQuorum(note: string, extraLines: readonly string[],
     }
   }
   if (good.size < min) {
-    const missing = [...pinned.entries()].filter(([id]) => !good.has(id)).map(([, w]) => w.label ?? w.name ?? `key ${toHexShort(w.spki)}`);
+    const missing = [...pinned.entries()].filter(([id]) => !good.has(id)).map(([id, w]) => `${w.label ?? w.name ?? `key ${toHexShort(w.spki)}`}${bad.has(id) ? ' (its cosignature does not verify)' : ''}`);
     throw new VerificationError(
       'WITNESS_QUORUM',
       `checkpoint of ${checkpoint.origin} at size ${checkpoint.size} has ${good.size} valid cosignature(s) from the pinned witness keys, ${min} required; none from ${missing.join(', ')}`,

@@ -123,6 +123,9 @@ export class CosignatureCollector {
     return this.#store.latestCosigned(log, min).then((r) => r?.size);
   }
 
+  /** Set by the node: where cosignatures of other origins' checkpoints are gathered (witness.ts). */
+  foreignCosigned?: (origin: string, log: string, min: number) => Promise<{ size: number; note: string; lines: string[] } | undefined>;
+
   async #sleep(l: WitnessLoop, ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);

@@ -208,6 +208,7 @@ export class Witness {
     const s: WitnessedState = { origin, note: seen.note, size: seen.checkpoint.size, root: toHex(seen.checkpoint.rootHash), cosignature: line, keyIndex, time, keyChain: keyChain.map(keyLinkToJson) };
     // tlog-witness: "The witness MUST persist the new checkpoint before responding."
     await this.#o.store.putWitnessed(s);
+    await this.noteCosignatures(seen.note, [line], this.name);
     return line;
   }
 
@@ -225,6 +226,35 @@ export class Witness {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Keeps cosignatures of another origin's checkpoint so that the node can
+   * serve its mirror of that log with them (GetCheckpoint min_cosignatures
+   * with origin). Called with the node's own cosignatures, those other
+   * witnesses relay, and those a mirror receives with the checkpoints it
+   * accepts. The lines are not checked here: verifiers check them against
+   * the witness keys they pinned and do not count one that fails.
+   * @param by who vouches for the lines (a witness's name; one line each)
+   */
+  async noteCosignatures(note: string, lines: readonly string[], by: string): Promise<void> {
+    let cp: Checkpoint;
+    let text: string;
+    try {
+      text = parseNote(note).text;
+      cp = parseCheckpoint(text);
+    } catch {
+      return;
+    }
+    for (const [i, line] of lines.slice(0, 100).entries()) {
+      if (typeof line !== 'string' || line.length > 1024) continue;
+      await this.#o.store.addForeignCosignature(cp.origin, cp.size, note, text, lines.length > 1 ? `${by}#${i}` : by, line);
+    }
+  }
+
+  /** The latest checkpoint of another origin's log with at least `min` cosignatures gathered (for a mirror to serve). */
+  async foreignCosigned(origin: string, log: string, min: number): Promise<{ size: number; note: string; lines: string[] } | undefined> {
+    return this.#o.store.latestForeign(`${origin}/${log}`, min);
   }
 
   /** What this witness last cosigned, per origin (ListWitnessed, and the exchange). */
@@ -257,6 +287,7 @@ export class Witness {
     const origin = opened.seen.checkpoint.origin;
     if (origin !== r.origin) return;
     const relayed: SeenCheckpoint = { ...opened.seen, cosignature: r.cosignature };
+    await this.noteCosignatures(r.checkpoint, [r.cosignature], from);
     await this.#locked(origin, async () => {
       if (await this.#o.sink.blocked(origin)) return;
       // Relayed against relayed: a fork needs no proof.

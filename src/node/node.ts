@@ -447,6 +447,7 @@ async function startWitnessing(
     },
     { intervalMs: config.witnessSubmitIntervalMs },
   );
+  collector.foreignCosigned = (origin, log, min) => witness.foreignCosigned(origin, log, min);
   const exchange = new WitnessExchange(witness, withEndpoint.map((p) => ({ name: p.name, client: clientOf(p) })), log, config.witnessExchangeMs);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -77,6 +77,19 @@ export class ReadHandlers {
     return origin === '' || origin === this.#ledger.options.nodeName;
   }
 
+  /**
+   * A mirrored log's latest checkpoint with `min` cosignatures gathered here,
+   * served only up to what the mirror holds (its entries and proofs must
+   * reach that size).
+   */
+  async #foreignCosigned(origin: string, log: string, min: number, src: LogSource): Promise<WireCheckpoint> {
+    const got = await this.#cosignatures?.foreignCosigned?.(origin, log, min);
+    const held = await src.getCheckpoint(log);
+    if (!got || got.size > held.size) throw new CairnError('NOT_FOUND', `no checkpoint of ${origin}/${log} with ${min} cosignatures is held here yet`);
+    const at = await src.getCheckpoint(log, got.size).catch(() => undefined);
+    return { log, size: String(got.size), rootHash: at?.rootHash ?? new Uint8Array(0), note: got.note, cosignatures: got.lines };
+  }
+
   /** One of the node's own checkpoints on the wire, with the cosignatures collected for it. */
   async #cosigned(c: SignedCheckpoint): Promise<WireCheckpoint> {
     const w = wireCheckpoint(c);
@@ -116,8 +129,8 @@ export class ReadHandlers {
     const own = this.#own(req);
     if (min > 0) {
       if (size !== 0) throw invalidArgument('min_cosignatures', 'asks for the latest cosigned checkpoint: give size 0');
-      if (!own) throw invalidArgument('min_cosignatures', 'only the origin itself serves the cosignatures it collected');
       const readable = this.#readable(caller, log, src);
+      if (!own) return this.#foreignCosigned(requestOrigin(req), readable, min, src);
       const at = await this.#cosignatures?.latestCosigned(readable, min);
       if (at === undefined) throw new CairnError('NOT_FOUND', `log ${log} has no checkpoint with ${min} cosignatures yet`);
       return this.#cosigned(await this.#ledger.getCheckpoint(readable, at));

@@ -39,6 +39,8 @@ export interface CosignatureSource {
   cosignatures(log: string, size: number): Promise<string[]>;
   /** The largest size of `log` with at least `min` cosignatures. */
   latestCosigned(log: string, min: number): Promise<number | undefined>;
+  /** Another origin's (mirrored) log: its latest checkpoint with at least `min` cosignatures this node gathered. */
+  foreignCosigned?(origin: string, log: string, min: number): Promise<{ size: number; note: string; lines: string[] } | undefined>;
 }
 
 function notWitness(): CairnError {

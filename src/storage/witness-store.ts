@@ -51,6 +51,7 @@ export interface EquivocationRecord {
 const W = 'w\u0000';
 const E = 'e\u0000';
 const C = 'c\u0000';
+const F = 'f\u0000';
 
 function sizeKey(n: number): string {
   return n.toString(16).padStart(14, '0');
@@ -140,6 +141,32 @@ export class WitnessStore {
     for await (const [k, v] of this.#db.iterator({ gte: prefix, lt: `${C}${log}\u0001`, reverse: true })) {
       const byWitness = JSON.parse(v) as Record<string, string>;
       if (Object.keys(byWitness).length >= min) return { size: parseInt(k.slice(prefix.length), 16), byWitness };
+    }
+    return undefined;
+  }
+
+  /**
+   * Cosignatures of another origin's checkpoint (the node's own as its
+   * witness, and what other witnesses relayed), kept so the node can serve
+   * a mirrored log's checkpoint with them. One note per (origin, size): a
+   * line for another note of the same size is not kept (that is a fork, the
+   * witness's business). Not synced: they are gathered again.
+   */
+  async addForeignCosignature(origin: string, size: number, note: string, text: string, by: string, line: string): Promise<void> {
+    const key = `${F}${origin}\u0000${sizeKey(size)}`;
+    const cur = (await this.#json<{ note: string; text: string; lines: Record<string, string> }>(key)) ?? { note, text, lines: {} };
+    if (cur.text !== text || cur.lines[by] === line || Object.keys(cur.lines).length >= 100) return;
+    cur.lines[by] = line;
+    await this.#db.put(key, JSON.stringify(cur));
+  }
+
+  /** The largest size of `origin` (`<node>/<log>`) with at least `min` cosignatures gathered. */
+  async latestForeign(origin: string, min: number): Promise<{ size: number; note: string; lines: string[] } | undefined> {
+    const prefix = `${F}${origin}\u0000`;
+    for await (const [k, v] of this.#db.iterator({ gte: prefix, lt: `${F}${origin}\u0001`, reverse: true })) {
+      const r = JSON.parse(v) as { note: string; lines: Record<string, string> };
+      const lines = Object.values(r.lines);
+      if (lines.length >= min) return { size: parseInt(k.slice(prefix.length), 16), note: r.note, lines };
     }
     return undefined;
   }
