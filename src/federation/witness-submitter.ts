@@ -57,6 +57,8 @@ class WitnessLoop {
   readonly known = new Map<string, number>();
   key: WitnessKey | undefined;
   wake: (() => void) | undefined;
+  /** Waiting for a log to grow (not for an interval or a backoff to pass). */
+  idle = false;
   failures = 0;
 
   constructor(target: WitnessTarget) {
@@ -104,7 +106,8 @@ export class CosignatureCollector {
   noteCommit(log: string): void {
     for (const l of this.#loops) {
       l.dirty.add(log);
-      l.poke();
+      // A loop waiting out its interval or a backoff finds the log when it wakes: only an idle one is woken.
+      if (l.idle) l.poke();
     }
   }
 
@@ -140,7 +143,9 @@ export class CosignatureCollector {
     let lastRound = -Infinity;
     while (!this.#closed) {
       if (l.dirty.size === 0) {
+        l.idle = true;
         await new Promise<void>((resolve) => (l.wake = resolve));
+        l.idle = false;
         continue;
       }
       // At most one round per interval: what a busy log commits meanwhile is one checkpoint to submit, not many.
