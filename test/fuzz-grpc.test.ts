@@ -163,13 +163,13 @@ const uint32 = fc.oneof(fc.constantFrom(0, 1, 1000, 1001, 2 ** 31, 2 ** 32 - 1),
 
 const requests: Record<string, fc.Arbitrary<Req>> = {
   Append: appendRequest,
-  GetEntry: fc.record({ log: anyLog, seq: u64 }),
+  GetEntry: fc.record({ log: anyLog, seq: u64, origin: fc.oneof(fc.constant(''), fc.constant('elsewhere'), adversarial) }),
   ListEntries: fc.record({ log: anyLog, start: u64, end: u64 }),
   Watch: fc.record({ log: anyLog, start: u64 }),
-  GetCheckpoint: fc.record({ log: anyLog, size: u64 }),
+  GetCheckpoint: fc.record({ log: anyLog, size: u64, origin: fc.oneof(fc.constant(''), fc.constant('elsewhere'), adversarial) }),
   GetInclusionProof: fc.record({ log: anyLog, seq: u64, size: u64 }),
   GetConsistencyProof: fc.record({ log: anyLog, fromSize: u64, toSize: u64 }),
-  ListLogs: fc.constant({}),
+  ListLogs: fc.record({ origin: fc.oneof(fc.constant(''), fc.constant('elsewhere'), adversarial) }),
   GetPublicKey: fc.constant({}),
   GetAnchor: fc.record({ window: u64 }),
   ListAnchors: fc.record({ log: anyLog, fromWindow: u64, limit: uint32 }),
@@ -202,7 +202,7 @@ const RUNS: Record<string, number> = {
   GetAnchorProof: 250,
   AddCheckpoint: 150,
   ListWitnessed: 20,
-  GetFederationStatus: 20,
+  GetFederationStatus: 30,
 };
 
 t.test('typed requests: every call ends in an allowed status, INVALID_ARGUMENT names its field', async (t) => {

@@ -114,6 +114,10 @@ t.test('every operation of the document answers as the document says', async (t)
   t.same([cons.json.fromSize, cons.json.toSize], [1, 3]);
   await call(base, 'GET', '/v1/public-key', '/v1/public-key');
   const chain = await call(base, 'GET', '/v1/key-chain', '/v1/key-chain');
+  const fed = await call(base, 'GET', '/v1/federation/status', '/v1/federation/status');
+  t.match(fed.json, { vector: [{ log: 'prod' }], peers: [], equivocations: [] }, 'the federation status: this node\'s own logs, no peers');
+  const mirrored = await call(base, 'GET', '/v1/logs/{log}/checkpoint', '/v1/logs/prod/checkpoint?origin=elsewhere');
+  t.equal(mirrored.status, 404, 'a log of an origin not mirrored here is not found');
   t.same(chain.json.keyChain, [], 'a node that never rotated has no key links');
   const doc = await call(base, 'GET', '/v1/openapi.json', '/v1/openapi.json');
   t.same(doc.json, JSON.parse(JSON.stringify(OPENAPI)), 'the served document is this one');

@@ -15,7 +15,8 @@
  */
 import { CairnError, isVerificationError } from '../core/errors.js';
 import { followKeyChain } from '../core/key-chain.js';
-import { bytesEqual } from '../core/bytes.js';
+import { bytesEqual, toHex } from '../core/bytes.js';
+import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import type { Logger } from '../core/logger.js';
 import { vectorKey, type Equivocation, type FederationStatus, type PeerStatus, type VectorEntry } from '../core/federation.js';
 import type { LedgerClient } from '../client/ledger-client.js';
@@ -65,8 +66,16 @@ interface PeerState {
 
 interface Follower {
   peer: string;
+  stop: AbortController;
   done: Promise<void>;
+  /** Ends the current run only (the follower starts a new one): a stream that stalled. */
+  restart?: AbortController;
+  /** The position last seen moving, and when. */
+  seen: { size: number; at: number };
 }
+
+/** A mirror behind its peer that has not moved for this long is restarted (a stream that stalled without failing). */
+const STALL_MS = 30_000;
 
 /** Delay before retry `attempt`: uniform in [0, min(max, base * 2^attempt)] (full jitter). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
@@ -246,7 +255,19 @@ export class Federation {
       if (!st.behindSince.has(k)) st.behindSince.set(k, Date.now());
     } else st.behindSince.delete(k);
     const pinned = this.#o.peerKeys.get(v.origin);
-    if (v.origin === this.#o.nodeName || !pinned || this.#stopped.has(k) || this.#followers.has(k)) return;
+    if (v.origin === this.#o.nodeName || !pinned || this.#stopped.has(k)) return;
+    if (await this.#contradicts(peer, v, pinned)) return;
+    const running = this.#followers.get(k);
+    if (running) {
+      const size = this.#o.mirrors.head(v.origin, v.log)?.size ?? 0;
+      if (size !== running.seen.size || size >= v.size) running.seen = { size, at: Date.now() };
+      else if (Date.now() - running.seen.at > STALL_MS) {
+        this.#o.logger.warn('mirror made no progress while behind its peer; restarting its stream', { peer: running.peer, origin: v.origin, log: v.log, size, peerSize: v.size });
+        running.seen = { size, at: Date.now() };
+        running.restart?.abort();
+      }
+      return;
+    }
     if (v.origin !== peer.name && this.#o.mirrors.originKeyChain(v.origin).length === 0) {
       // A relayed origin's key chain comes through the relay, verified from our own pin.
       const pk = await client.withOrigin(v.origin).publicKey().catch(() => undefined);
@@ -259,11 +280,45 @@ export class Federation {
         }
       }
     }
-    this.#followers.set(k, { peer: peer.name, done: this.#follow(peer.name, client, v.origin, v.log, pinned) });
+    const f: Follower = { peer: peer.name, stop: new AbortController(), done: Promise.resolve(), seen: { size: 0, at: Date.now() } };
+    this.#followers.set(k, f);
+    f.done = this.#follow(f, client, v.origin, v.log, pinned);
   }
 
-  async #follow(peerName: string, client: LedgerClient, origin: string, logName: string, pinned: Uint8Array): Promise<void> {
-    const signal = this.#abort.signal;
+  /**
+   * Compares a checkpoint a peer's vector shows with the one accepted here:
+   * signed by the origin, the same size with another root is a fork; a
+   * smaller tree shown by the origin itself is a rollback (a relay that
+   * shows a smaller one may just be behind). Records the conflict and stops
+   * the log's mirror; true when it did.
+   */
+  async #contradicts(peer: PeerConfig, v: VectorEntry, pinned: Uint8Array): Promise<boolean> {
+    const acc = this.#o.mirrors.head(v.origin, v.log)?.checkpoint;
+    if (!acc || acc.note === '' || v.note === acc.note) return false;
+    let cp;
+    try {
+      cp = openLogCheckpointWithKeys(v.note, v.log, followKeyChain(pinned, this.#o.mirrors.originKeyChain(v.origin)), v.origin).checkpoint;
+    } catch {
+      // Not signed by a key known here (yet): the mirror checks it when it gets there.
+      return false;
+    }
+    let kind: Equivocation['kind'] | undefined;
+    let reason = '';
+    if (cp.size === acc.size && !bytesEqual(cp.rootHash, acc.rootHash)) {
+      kind = 'fork';
+      reason = `two signed roots at size ${cp.size}: ${toHex(acc.rootHash)} accepted, ${toHex(cp.rootHash)} in the vector of peer ${peer.name}`;
+    } else if (cp.size < acc.size && peer.name === v.origin) {
+      kind = 'rollback';
+      reason = `the origin now shows ${cp.size} entries, fewer than the ${acc.size} accepted before`;
+    }
+    if (!kind) return false;
+    await this.#recordConflict({ origin: v.origin, log: v.log, kind, reason, acceptedNote: acc.note, conflictingNote: v.note, peer: peer.name, atMs: Date.now() });
+    return true;
+  }
+
+  async #follow(f: Follower, client: LedgerClient, origin: string, logName: string, pinned: Uint8Array): Promise<void> {
+    const peerName = f.peer;
+    const signal = AbortSignal.any([this.#abort.signal, f.stop.signal]);
     const log = this.#o.logger.child({ peer: peerName, origin, log: logName });
     const source = origin === peerName ? client : client.withOrigin(origin);
     let attempt = 0;
@@ -274,9 +329,11 @@ export class Federation {
           stored: (n) => this.#o.hooks?.stored?.(origin, n),
         });
         const before = m.size;
+        f.restart = new AbortController();
         try {
-          await m.run(signal);
-          return;
+          await m.run(AbortSignal.any([signal, f.restart.signal]));
+          if (signal.aborted) return;
+          continue;
         } catch (err) {
           if (signal.aborted) return;
           if (err instanceof MirrorConflict) {
@@ -302,6 +359,7 @@ export class Federation {
     const k = vectorKey(e.origin, e.log);
     if (this.#stopped.has(k)) return;
     this.#stopped.add(k);
+    this.#followers.get(k)?.stop.abort();
     this.#equivocations.push(e);
     await this.#o.store.putConflict(e.origin, e.log, e);
     try {
