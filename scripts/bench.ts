@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report,federation] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report,federation,witness] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -34,6 +34,7 @@ import { policyBench } from './bench-policy.js';
 import { benchDiff } from './bench-diff.js';
 import { httpBench } from './bench-http.js';
 import { reportBench } from './bench-report.js';
+import { witnessBench } from './bench-witness.js';
 import { federationBench } from './bench-federation.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
@@ -479,6 +480,7 @@ if (want('report')) {
   const r = await reportBench({ entries: quick ? 5_000 : 50_000, payloadJson: PAYLOAD, commit: COMMIT });
   print(table(r.title, r.header, r.rows));
 }
+if (want('witness')) print(await witnessBench(quick));
 if (want('federation')) for (const f of await federationBench(quick)) print(table(f.title, f.header, f.rows));
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 if (outFile) {

@@ -34,7 +34,8 @@ const ALLOWED = new Set<number>([S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND, S.FAILED
 /** Every request field a cairn-field trailer may name (proto names). */
 const FIELDS = new Set([
   'log', 'config_id', 'operator', 'action', 'source', 'commit', 'payload_json', 'request_id',
-  'seq', 'start', 'end', 'size', 'from_size', 'to_size', 'window', 'from_window', 'limit', 'origin',
+  'seq', 'start', 'end', 'size', 'from_size', 'to_size', 'window', 'from_window', 'limit',
+  'old_size', 'consistency_proof', 'checkpoint', 'key_chain', 'min_cosignatures', 'origin',
 ]);
 /** A watch that neither sends nor ends within this is following a log live: cancelled. */
 const WATCH_FOLLOW_MS = 60;
@@ -173,6 +174,12 @@ const requests: Record<string, fc.Arbitrary<Req>> = {
   GetAnchor: fc.record({ window: u64 }),
   ListAnchors: fc.record({ log: anyLog, fromWindow: u64, limit: uint32 }),
   GetAnchorProof: fc.record({ log: anyLog, size: u64 }),
+  AddCheckpoint: fc.record({
+    oldSize: u64,
+    consistencyProof: fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { maxLength: 70 }),
+    checkpoint: fc.oneof(fc.constant(''), fc.string({ maxLength: 300 }), fc.constant('o/prod\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 o AAAAAAA=\n')),
+  }),
+  ListWitnessed: fc.constant({}),
   GetFederationStatus: fc.constant({}),
 };
 const SERVER_STREAMS = new Set(['ListEntries', 'Watch']);
@@ -193,6 +200,8 @@ const RUNS: Record<string, number> = {
   GetAnchor: 200,
   ListAnchors: 200,
   GetAnchorProof: 250,
+  AddCheckpoint: 150,
+  ListWitnessed: 20,
   GetFederationStatus: 30,
 };
 
@@ -276,7 +285,7 @@ const rawCodes = new Map<string, Map<string, number>>();
 t.test('raw bytes: undecodable requests get INTERNAL from grpc-js, the rest the typed answers; the node stays up', async (t) => {
   let seed = 0xb17e5;
   const methods = Object.keys(def);
-  t.equal(methods.length, 14, 'every method of the service is fuzzed');
+  t.equal(methods.length, 16, 'every method of the service is fuzzed');
   for (const method of methods) {
     const rawName = `raw ${method}`;
     await fc.assert(

@@ -64,6 +64,8 @@ export interface WireCheckpoint {
   size: string;
   rootHash: Uint8Array;
   note: string;
+  /** Witness cosignature lines on `note` (absent on the wire means none). */
+  cosignatures?: string[];
 }
 export interface WireReceipt {
   entry: WireEntry;
@@ -92,6 +94,8 @@ export interface WirePublicKey {
   keyId: string;
   nodeName: string;
   keyChain: WireKeyLink[];
+  /** The node's witness key (empty: it does not witness). */
+  witnessSpki?: Uint8Array;
 }
 export interface WireKeyLink {
   prevSpki: Uint8Array;

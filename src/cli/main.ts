@@ -9,14 +9,15 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { LedgerClient } from '../client/ledger-client.js';
-import { collectAnchorProofs, corruptionFailure, isCorruptionAnswer, openServedCheckpoint, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
-import type { Evidence } from '../core/errors.js';
+import { collectAnchorProofs, cosignedCheckpoint, corruptionFailure, isCorruptionAnswer, openServedCheckpoint, verifyBundleFile, verifyLogOnline, type AnchorRootReader } from '../client/verify-log.js';
+import { VerificationError, type Evidence } from '../core/errors.js';
 import type { FabricAnchorReader } from '../anchoring/fabric-reader.js';
 import { createProgress } from '../client/progress.js';
 import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { followKeyChain, keyLinkToJson, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { verifyConsistency, verifyInclusion, leafHash } from '../core/merkle.js';
 import { verifyReceipt } from '../core/receipt.js';
+import { verifyWitnessQuorum, type PinnedWitness } from '../core/cosignature.js';
 import { decodeBody, entryHash } from '../core/entry.js';
 import { pemToDer } from '../core/ecdsa-der.js';
 import { formatBundleEntry, formatBundleHeader, parseBundleHeader, BUNDLE_FORMAT } from '../core/bundle.js';
@@ -88,6 +89,72 @@ async function pinnedKey(v: Values): Promise<Uint8Array> {
  */
 async function chainKeys(c: LedgerClient, pinned: Uint8Array): Promise<Uint8Array[]> {
   return followKeyChain(pinned, (await c.publicKey()).keyChain);
+}
+
+/**
+ * `cairn proof --seq N --min-witnesses K`: waits (at most `waitMs`, polling)
+ * until the node serves a checkpoint that covers entry N and carries K
+ * valid cosignatures from the pinned witness keys, then proves the entry in
+ * it. The result carries the upgraded receipt (`receipt`), which
+ * `cairn verify-receipt --witness-key ... --min-witnesses K` checks offline.
+ * @throws VerificationError WITNESS_QUORUM when no such checkpoint came in time
+ */
+async function proveCosigned(c: LedgerClient, log: string, seq: number, pinned: Uint8Array, nodeName: string | undefined, witnesses: { keys: PinnedWitness[]; min: number }, waitMs: number): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + waitMs;
+  let cp;
+  for (;;) {
+    try {
+      cp = await cosignedCheckpoint(c, log, witnesses.min);
+      if (cp.size > seq) break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'WITNESS_QUORUM' || Date.now() >= deadline) throw err;
+    }
+    if (Date.now() >= deadline) {
+      throw new VerificationError('WITNESS_QUORUM', `no checkpoint of log ${log} covering entry ${seq} got ${witnesses.min} cosignature(s) within ${waitMs} ms`, { log, seq, expected: String(witnesses.min) });
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const keyChain = (await c.publicKey()).keyChain;
+  const opened = openServedCheckpoint(cp.note, log, cp.size, followKeyChain(pinned, keyChain), nodeName, 'the cosigned checkpoint').checkpoint;
+  const quorum = verifyWitnessQuorum(cp.note, cp.cosignatures, witnesses.keys, witnesses.min, { now: Math.floor(Date.now() / 1000) });
+  const p = await c.inclusionProof(log, seq, opened.size);
+  const e = await c.getEntry(log, seq);
+  // The leaf is recomputed from the entry's signed bytes, not taken from the server.
+  const body = decodeBody(e.body, { log, seq });
+  const hash = entryHash(fromHex(body.prevHash), e.body, e.signature);
+  verifyInclusion(leafHash(hash), seq, opened.size, p.hashes, opened.rootHash);
+  const receipt = receiptJson({ entry: e, checkpoint: { size: opened.size, rootHash: opened.rootHash, note: cp.note, cosignatures: cp.cosignatures }, inclusionProof: p.hashes, replayed: false }, keyChain);
+  return { verified: true, log, seq, size: opened.size, leafHash: toHex(leafHash(hash)), rootHash: toHex(opened.rootHash), hashes: p.hashes.map(toHex), checkpoint: cp.note, witnesses: quorum.witnesses, receipt };
+}
+
+/** `--witness-key FILE` (repeatable) and `--min-witnesses K`: the cosignatures a checkpoint must carry. */
+const WITNESS_FLAGS: Options = { 'witness-key': { type: 'string', multiple: true }, 'min-witnesses': { type: 'string' } };
+
+/**
+ * The pinned witness keys and the quorum, or undefined when no key is
+ * pinned. K defaults to every pinned key.
+ */
+async function witnessPolicy(v: Values): Promise<{ keys: PinnedWitness[]; min: number } | undefined> {
+  const files = (v['witness-key'] as unknown as string[] | undefined) ?? [];
+  const min = int(v, 'min-witnesses', false);
+  if (files.length === 0) {
+    if (min !== undefined) throw new UsageError('--min-witnesses needs the witnesses\' keys: one --witness-key FILE per pinned witness');
+    return undefined;
+  }
+  const keys = await Promise.all(
+    files.map(async (f) => {
+      let pem: string;
+      try {
+        pem = await readFile(f, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read --witness-key ${f}: ${(e as Error).message}`);
+      }
+      return { spki: pemToDer(pem, 'PUBLIC KEY', '--witness-key'), label: f };
+    }),
+  );
+  const k = min ?? keys.length;
+  if (k < 1 || k > keys.length) throw new UsageError(`--min-witnesses must be from 1 to the number of --witness-key files (${keys.length})`);
+  return { keys, min: k };
 }
 
 /*
@@ -284,10 +351,11 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async 'verify-receipt'(args) {
-    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' } }, 1);
-    if (!positionals[0]) throw new UsageError('usage: cairn verify-receipt FILE --pubkey FILE');
+    const { values, positionals } = parse(args, { ...WITNESS_FLAGS, pubkey: { type: 'string' }, 'node-name': { type: 'string' } }, 1);
+    if (!positionals[0]) throw new UsageError('usage: cairn verify-receipt FILE --pubkey FILE [--witness-key FILE ... --min-witnesses K]');
     const key = await pinnedKey(values);
-    const r = JSON.parse(await readFile(positionals[0], 'utf8')) as { log: string; seq: number; entry: { body: string; signature: string; hash: string }; checkpoint: { note: string }; inclusionProof: string[]; keyChain?: unknown };
+    const witnesses = await witnessPolicy(values);
+    const r = JSON.parse(await readFile(positionals[0], 'utf8')) as { log: string; seq: number; entry: { body: string; signature: string; hash: string }; checkpoint: { note: string; cosignatures?: string[] }; inclusionProof: string[]; keyChain?: unknown };
     // The receipt's key chain is verified link by link from the pinned key; absent, only the pinned key counts.
     const keys = followKeyChain(key, r.keyChain === undefined ? [] : parseKeyLinks(r.keyChain));
     const cp = verifyReceipt(
@@ -299,7 +367,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       keys,
       values['node-name'] as string | undefined,
     );
-    printJson({ ok: true, log: r.log, seq: r.seq, checkpointSize: cp.size, rootHash: toHex(cp.rootHash) });
+    // The checkpoint's own signature is checked above; its cosignatures here, from the pinned witness keys only.
+    const cosigned = witnesses && verifyWitnessQuorum(r.checkpoint.note, Array.isArray(r.checkpoint.cosignatures) ? r.checkpoint.cosignatures : [], witnesses.keys, witnesses.min, { now: Math.floor(Date.now() / 1000) });
+    printJson({ ok: true, log: r.log, seq: r.seq, checkpointSize: cp.size, rootHash: toHex(cp.rootHash), ...(cosigned ? { witnesses: cosigned.witnesses } : {}) });
     return EXIT_OK;
   },
 
@@ -337,8 +407,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async verify(args) {
-    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, anchors: { type: 'boolean' }, 'fabric-config': { type: 'string' } });
+    const { values } = parse(args, { ...SERVER, ...WITNESS_FLAGS, log: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, anchors: { type: 'boolean' }, 'fabric-config': { type: 'string' } });
     const log = need(values, 'log');
+    const witnesses = await witnessPolicy(values);
     const fabricConfig = values['fabric-config'] as string | undefined;
     if (fabricConfig !== undefined && !values.anchors) throw new UsageError('--fabric-config reads anchors: use it with --anchors');
     const key = await pinnedKey(values);
@@ -362,6 +433,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
           nodeName: values['node-name'] as string | undefined,
           signatureThreads: int(values, 'threads', false),
           anchors,
+          ...(witnesses ? { witnesses } : {}),
         });
       });
       printJson({ ok: true, ...r });
@@ -372,9 +444,11 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async export(args) {
-    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, out: { type: 'string' } });
+    const { values } = parse(args, { ...SERVER, log: { type: 'string' }, out: { type: 'string' }, 'min-witnesses': { type: 'string' } });
     const log = need(values, 'log');
     const outPath = need(values, 'out');
+    // With --min-witnesses K: up to the latest checkpoint K witnesses cosigned, so `verify-bundle --min-witnesses K` can pass.
+    const minWitnesses = int(values, 'min-witnesses', false);
     // Created before anything is fetched ('wx': never overwrite a bundle); an
     // open or write error is an exit-2 error, not an unhandled stream event.
     let fh;
@@ -391,7 +465,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       await withClient(values, async (c) => {
         // The key first: a rotation between the two reads then shows as a checkpoint the chain does not reach, not a silent gap.
         const key = await c.publicKey();
-        const cp = await c.getCheckpoint(log);
+        const cp = minWitnesses ? await cosignedCheckpoint(c, log, minWitnesses) : await c.getCheckpoint(log);
         const write = async (line: string): Promise<void> => {
           if (failed) throw failed;
           if (!out.write(line + '\n')) await once(out, 'drain');
@@ -406,6 +480,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
             publicKey: key.pem,
             ...(anchors.length > 0 ? { anchors } : {}),
             ...(key.keyChain.length > 0 ? { keyChain: key.keyChain.map(keyLinkToJson) } : {}),
+            ...(cp.cosignatures.length > 0 ? { cosignatures: cp.cosignatures } : {}),
           }),
         );
         const bar = createProgress(`export ${log}`, cp.size);
@@ -419,7 +494,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         out.end();
         await once(out, 'finish');
         complete = true;
-        printJson({ log, size: cp.size, anchors: anchors.length, out: outPath });
+        printJson({ log, size: cp.size, anchors: anchors.length, cosignatures: cp.cosignatures.length, out: outPath });
       });
     } finally {
       if (!complete) {
@@ -432,9 +507,10 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
 
   async 'verify-bundle'(args) {
-    const { values, positionals } = parse(args, { pubkey: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, 'fabric-config': { type: 'string' } }, 1);
-    if (!positionals[0]) throw new UsageError('usage: cairn verify-bundle FILE --pubkey FILE [--fabric-config FILE]');
+    const { values, positionals } = parse(args, { ...WITNESS_FLAGS, pubkey: { type: 'string' }, 'node-name': { type: 'string' }, threads: { type: 'string' }, 'fabric-config': { type: 'string' } }, 1);
+    if (!positionals[0]) throw new UsageError('usage: cairn verify-bundle FILE --pubkey FILE [--fabric-config FILE] [--witness-key FILE ... --min-witnesses K]');
     const key = await pinnedKey(values);
+    const witnesses = await witnessPolicy(values);
     const nodeName = values['node-name'] as string | undefined;
     const fabricConfig = values['fabric-config'] as string | undefined;
     let reader: FabricAnchorReader | undefined;
@@ -447,7 +523,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         const origin = openLogCheckpointWithKeys(header.checkpoint, header.log, keys, nodeName).checkpoint.origin;
         reader = await openFabricReader(fabric, origin.slice(0, origin.length - header.log.length - 1));
       }
-      const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName, signatureThreads: int(values, 'threads', false), anchors: reader });
+      const r = await verifyBundleFile(positionals[0], { publicKeySpki: key, nodeName, signatureThreads: int(values, 'threads', false), anchors: reader, ...(witnesses ? { witnesses } : {}) });
       printJson({ ok: true, ...r });
     } finally {
       reader?.close();
@@ -465,10 +541,13 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       to: { type: 'string' },
       pubkey: { type: 'string' },
       'node-name': { type: 'string' },
+      'wait-ms': { type: 'string' },
+      ...WITNESS_FLAGS,
     });
     const log = need(values, 'log');
     const key = await pinnedKey(values);
     const nodeName = values['node-name'] as string | undefined;
+    const witnesses = await witnessPolicy(values);
     let keys: Promise<Uint8Array[]> | undefined;
     const signedAt = async (c: LedgerClient, size: number): Promise<{ size: number; rootHash: Uint8Array; note: string }> => {
       const cp = await c.getCheckpoint(log, size);
@@ -477,6 +556,14 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       const opened = openServedCheckpoint(cp.note, log, size, await keys, nodeName, 'the checkpoint').checkpoint;
       return { size: opened.size, rootHash: opened.rootHash, note: cp.note };
     };
+    if (values.seq !== undefined && witnesses) {
+      if (values.from !== undefined || values.to !== undefined || values.size !== undefined) throw new UsageError('with --min-witnesses give --seq only: the size is that of the latest checkpoint the witnesses cosigned');
+      const seq = int(values, 'seq')!;
+      const waitMs = int(values, 'wait-ms', false) ?? 30_000;
+      const out = await withClient(values, (c) => verifying(`entry ${seq} of log ${log}`, { log, seq }, proveCosigned(c, log, seq, key, nodeName, witnesses, waitMs)));
+      printJson(out);
+      return EXIT_OK;
+    }
     if (values.seq !== undefined) {
       if (values.from !== undefined || values.to !== undefined) throw new UsageError('give --seq [--size] or --from/--to, not both');
       const seq = int(values, 'seq')!;

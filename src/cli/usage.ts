@@ -58,6 +58,14 @@ chain is followed from it after key rotations)
                                episodes, every change in [--from, --to) (RFC 3339 or unix seconds);
                                byte-identical for the same data (docs/reports.md)
 
+Witnesses (docs/federation.md#witnessing): verify, verify-bundle, verify-receipt and proof take
+  --witness-key FILE (repeatable: a witness's witness-key.pub.pem) and --min-witnesses K (default:
+  every key given), and then accept a checkpoint only with K valid cosignatures from those keys
+  proof --log NAME --seq N --pubkey FILE --witness-key FILE... --min-witnesses K [--wait-ms 30000]
+                               waits for a checkpoint covering entry N that K witnesses cosigned and
+                               proves the entry in it; its "receipt" is a receipt verify-receipt checks
+  export --log NAME --out FILE --min-witnesses K        bundle up to the latest checkpoint K witnesses cosigned
+
 GitOps sync (desired state: YAML manifests in Git; live: dir, etcd or kubernetes)
   sync --repo PATH_OR_URL [--branch B] [--path P] --target dir:PATH|etcd:ENDPOINTS/PREFIX|kubernetes[:CONTEXT]
        [--log NAME] [--name TARGET] [--once] [--apply] [--interval 15s] [--namespace NS]

@@ -4,11 +4,12 @@
  * pure verifiers, which never trust what this returns).
  */
 import * as grpc from '@grpc/grpc-js';
-import { fromWireKeyLink, ledgerClientConstructor, u64, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof, type WirePublicKey, type WireReceipt } from '../api/proto.js';
+import { fromWireKeyLink, ledgerClientConstructor, u64, wireKeyLink, type WireCheckpoint, type WireConsistencyProof, type WireEntry, type WireInclusionProof, type WirePublicKey, type WireReceipt } from '../api/proto.js';
 import type { SignedEntry } from '../core/entry.js';
 import { MAX_KEY_LINKS, type KeyLink } from '../core/key-chain.js';
 import { VerificationError } from '../core/errors.js';
 import type { AppendInput } from '../core/append-request.js';
+import { MAX_COSIGNATURES } from '../core/cosignature.js';
 import type { AnchorProof, AnchorReceipt, AnchorWindow, WindowCheckpoint } from '../core/anchor.js';
 import type { Equivocation, EquivocationKind, FederationStatus, PeerStatus } from '../core/federation.js';
 
@@ -17,6 +18,16 @@ export interface ClientCheckpoint {
   size: number;
   rootHash: Uint8Array;
   note: string;
+  /** Witness cosignature lines on `note` (unverified: core/cosignature.ts verifyWitnessQuorum). */
+  cosignatures: string[];
+}
+
+/** What a witness last cosigned for one origin (ListWitnessed). Unverified. */
+export interface ClientWitnessed {
+  origin: string;
+  checkpoint: string;
+  cosignature: string;
+  keyChain: KeyLink[];
 }
 
 export interface ClientReceipt {
@@ -39,7 +50,14 @@ export function fromWireEntry(w: WireEntry): SignedEntry {
 }
 
 export function fromWireCheckpoint(w: WireCheckpoint): ClientCheckpoint {
-  return { log: w.log, size: u64('size', w.size), rootHash: bytes(w.rootHash), note: w.note };
+  return { log: w.log, size: u64('size', w.size), rootHash: bytes(w.rootHash), note: w.note, cosignatures: boundedLines(w.cosignatures) };
+}
+
+/** At most MAX_COSIGNATURES strings: a server cannot make a verifier look at more. */
+function boundedLines(v: unknown): string[] {
+  if (!Array.isArray(v)) return [];
+  if (v.length > MAX_COSIGNATURES) throw new VerificationError('COSIGNATURE_INVALID', `more than ${MAX_COSIGNATURES} cosignatures on one checkpoint`);
+  return v.filter((x): x is string => typeof x === 'string');
 }
 
 export function fromWireReceipt(w: WireReceipt): ClientReceipt {
@@ -323,10 +341,38 @@ export class LedgerClient {
    * from a pinned key with followKeyChain).
    * @throws VerificationError KEY_LINK_MALFORMED for a link that does not parse
    */
-  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string; keyChain: KeyLink[] }> {
+  async publicKey(): Promise<{ pem: string; spki: Uint8Array; keyId: string; nodeName: string; algorithm: string; keyChain: KeyLink[]; witnessSpki: Uint8Array }> {
     const w = await this.#unary<WirePublicKey>('GetPublicKey', { origin: this.origin });
     if ((w.keyChain ?? []).length > MAX_KEY_LINKS) throw new VerificationError('KEY_LINK_MALFORMED', `the node's key chain has more than ${MAX_KEY_LINKS} links`);
-    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm, keyChain: (w.keyChain ?? []).map(fromWireKeyLink) };
+    return { pem: w.pem, spki: bytes(w.spkiDer), keyId: w.keyId, nodeName: w.nodeName, algorithm: w.algorithm, keyChain: (w.keyChain ?? []).map(fromWireKeyLink), witnessSpki: bytes(w.witnessSpki) };
+  }
+
+  /**
+   * The latest checkpoint of `log` that carries at least `min` cosignatures
+   * (unverified). NOT_FOUND while there is none.
+   */
+  async getCosignedCheckpoint(log: string, min: number): Promise<ClientCheckpoint> {
+    return fromWireCheckpoint(await this.#unary<WireCheckpoint>('GetCheckpoint', { log, size: '0', minCosignatures: min, origin: this.origin }));
+  }
+
+  /**
+   * Submits a checkpoint to this node as a witness (C2SP tlog-witness
+   * add-checkpoint). Refusals reject with the gRPC error; a size conflict
+   * carries the witness's size in trailer `cairn-witness-size`.
+   */
+  async addCheckpoint(req: { oldSize: number; proof: readonly Uint8Array[]; checkpoint: string; keyChain: readonly KeyLink[] }): Promise<string[]> {
+    const w = await this.#unary<{ cosignatures: string[] }>('AddCheckpoint', { oldSize: String(req.oldSize), consistencyProof: req.proof, checkpoint: req.checkpoint, keyChain: req.keyChain.map(wireKeyLink) });
+    return boundedLines(w.cosignatures);
+  }
+
+  /** What this node, as a witness, last cosigned per origin (unverified). */
+  async listWitnessed(): Promise<{ witnessName: string; checkpoints: ClientWitnessed[]; equivocations: string[] }> {
+    const w = await this.#unary<{ witnessName: string; checkpoints: Array<{ origin: string; checkpoint: string; cosignature: string; keyChain?: WirePublicKey['keyChain'] }>; equivocations?: string[] }>('ListWitnessed', {});
+    return {
+      witnessName: w.witnessName,
+      equivocations: (w.equivocations ?? []).slice(0, 10_000),
+      checkpoints: (w.checkpoints ?? []).slice(0, 100_000).map((c) => ({ origin: c.origin, checkpoint: c.checkpoint, cosignature: c.cosignature, keyChain: (c.keyChain ?? []).slice(0, MAX_KEY_LINKS).map(fromWireKeyLink) })),
+    };
   }
 
   /** The node's version vector, peers and caught split views (GetFederationStatus). */

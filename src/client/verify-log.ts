@@ -29,7 +29,8 @@ import { CairnError, VerificationError, type Evidence } from '../core/errors.js'
 import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../core/bytes.js';
 import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleAnchor, type BundleHeader } from '../core/bundle.js';
 import type { Checkpoint } from '../core/checkpoint.js';
-import type { LedgerClient } from './ledger-client.js';
+import type { ClientCheckpoint, LedgerClient } from './ledger-client.js';
+import { verifyWitnessQuorum, type PinnedWitness } from '../core/cosignature.js';
 import { createProgress, type Progress } from './progress.js';
 import { SignaturePool } from './signature-pool.js';
 import { verifyAnchorProof, type AnchorRootReader, type WindowCheckpoint } from '../core/anchor.js';
@@ -54,6 +55,27 @@ export interface VerifyResult {
   previousSize?: number;
   anchorsVerified?: number;
   anchoredSize?: number;
+  /** The pinned witnesses whose cosignature on the verified checkpoint verified. */
+  witnesses?: Array<{ name: string; keyId: string; timestamp: number }>;
+}
+
+/**
+ * The latest checkpoint the node serves with at least `min` cosignatures.
+ * @throws VerificationError WITNESS_QUORUM when it serves none
+ */
+export async function cosignedCheckpoint(client: LedgerClient, log: string, min: number): Promise<ClientCheckpoint> {
+  try {
+    return await client.getCosignedCheckpoint(log, min);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== grpc.status.NOT_FOUND) throw err;
+    throw new VerificationError('WITNESS_QUORUM', `the node serves no checkpoint of log ${log} with ${min} cosignature(s): ${(err as { details?: string }).details ?? ''}`, { log, expected: String(min), actual: '0' });
+  }
+}
+
+/** The quorum check of a served or bundled checkpoint, when witnesses are pinned. */
+function checkWitnesses(note: string, lines: readonly string[], opts: VerifyOptions): VerifyResult['witnesses'] {
+  if (!opts.witnesses) return undefined;
+  return verifyWitnessQuorum(note, lines, opts.witnesses.keys, opts.witnesses.min, { now: Math.floor(Date.now() / 1000) }).witnesses;
 }
 
 export async function readState(path: string): Promise<VerifyState | undefined> {
@@ -104,6 +126,13 @@ export interface VerifyOptions {
    * ledger, and the log still hashes to the anchored root at that size.
    */
   anchors?: AnchorRootReader;
+  /**
+   * Accept a checkpoint only with `min` valid cosignatures from these pinned
+   * witness keys (core/cosignature.ts). Online, the log is verified up to the
+   * latest checkpoint the node serves with that many cosignatures; offline,
+   * the bundle's checkpoint must carry them.
+   */
+  witnesses?: { keys: readonly PinnedWitness[]; min: number };
   /** Sees what the verifier reads, as it reads it (reports: src/report/). */
   observer?: VerifyObserver;
 }
@@ -119,7 +148,6 @@ export interface VerifyObserver {
   entry?(body: EntryBody, entry: SignedEntry): void;
   checkpoint?(note: string, checkpoint: Checkpoint): void;
 }
-
 
 interface AnchoredCheckpoint {
   window: number;
@@ -365,8 +393,9 @@ async function verifyServedLog(client: LedgerClient, log: string, opts: VerifyOp
       throw new VerificationError('KEY_CHAIN_BROKEN', `the node's key chain no longer leads to key ${hexId(stateKey)}, in force when log ${log} was last verified`, { log, size: state.size, expected: hexId(stateKey) });
     }
   }
-  const latest = await client.getCheckpoint(log);
-  const { checkpoint: cp } = openServedCheckpoint(latest.note, log, latest.size, keys, opts.nodeName, 'the latest checkpoint');
+  const latest = opts.witnesses ? await cosignedCheckpoint(client, log, opts.witnesses.min) : await client.getCheckpoint(log);
+  const { checkpoint: cp } = openServedCheckpoint(latest.note, log, latest.size, keys, opts.nodeName, opts.witnesses ? 'the latest cosigned checkpoint' : 'the latest checkpoint');
+  const witnesses = checkWitnesses(latest.note, latest.cosignatures, opts);
   opts.observer?.checkpoint?.(latest.note, cp);
 
   let oldSigner: Uint8Array | undefined;
@@ -423,6 +452,7 @@ async function verifyServedLog(client: LedgerClient, log: string, opts: VerifyOp
     entriesVerified: verifier.size,
     ...(state ? { previousSize: state.size } : {}),
     ...(opts.anchors ? { anchorsVerified: anchored.length, anchoredSize: anchored.at(-1)?.size ?? 0 } : {}),
+    ...(witnesses ? { witnesses } : {}),
   };
 }
 
@@ -493,12 +523,14 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
   let header: BundleHeader;
   let anchored: AnchoredCheckpoint[];
   let keys: Uint8Array[];
+  let witnesses: VerifyResult['witnesses'];
   // Every way out of here closes the file: a generator left unfinished keeps it open until garbage collection.
   try {
     const first = await lines.next();
     if (first.done) throw new VerificationError('BUNDLE_MALFORMED', 'bundle is empty', {});
     if (first.value.length > MAX_BUNDLE_LINE) throw new VerificationError('BUNDLE_MALFORMED', `bundle line 1: longer than ${MAX_BUNDLE_LINE} characters`, { line: 1 });
     header = parseBundleHeader(first.value);
+    witnesses = checkWitnesses(header.checkpoint, header.cosignatures ?? [], opts);
     const chain = opts.keyChain ?? (header.keyChain === undefined ? [] : parseKeyLinks(header.keyChain, { line: 1 }));
     keys = followKeyChain(opts.publicKeySpki, chain, { log: header.log });
     anchored = await checkBundleAnchors(header.log, header.size, header.anchors ?? [], keys, opts);
@@ -546,5 +578,6 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
     rootHash: toHex(cp.rootHash),
     entriesVerified: verifier.size,
     ...(header.anchors !== undefined || opts.anchors ? { anchorsVerified: anchored.length, anchoredSize: anchored.at(-1)?.size ?? 0 } : {}),
+    ...(witnesses ? { witnesses } : {}),
   };
 }

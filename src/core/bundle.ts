@@ -16,6 +16,9 @@
  * audit path to `root`, the value recorded on the external ledger in
  * transaction `txId` of block `block`.
  *
+ * `cosignatures` (optional) holds witness cosignature lines on `checkpoint`
+ * (core/cosignature.ts), checked when the verifier pins witness keys.
+ *
  * `keyChain` (optional: absent means the node never rotated its key, as in
  * bundles written before rotation existed) is the node's chain of key links
  * (core/key-chain.ts) at export time, each link signed by the key before it.
@@ -30,6 +33,7 @@ import { fromBase64, fromHex, toBase64, toHex } from './bytes.js';
 import { VerificationError } from './errors.js';
 import { LOG_NAME_RE, type SignedEntry } from './entry.js';
 import { parseKeyLinks, type KeyLinkJson } from './key-chain.js';
+import { MAX_COSIGNATURES } from './cosignature.js';
 
 export const BUNDLE_FORMAT = 'cairn-bundle/v1';
 /** Longest line accepted: a 16 MiB body in base64 plus framing. */
@@ -66,6 +70,8 @@ export interface BundleHeader {
   anchors?: BundleAnchor[];
   /** The node's key links, first rotation first; absent when it never rotated. */
   keyChain?: KeyLinkJson[];
+  /** Witness cosignature lines on `checkpoint` (docs/format.md section 9); absent when it had none. */
+  cosignatures?: string[];
   /** Extra sections later formats may add. */
   [key: string]: unknown;
 }
@@ -99,6 +105,9 @@ export function parseBundleHeader(text: string): BundleHeader {
   if (o.anchors !== undefined) o.anchors = parseBundleAnchors(o.anchors);
   // Validated here, verified (from the pinned key) by the bundle's verifier.
   if (o.keyChain !== undefined) parseKeyLinks(o.keyChain, { line: 1 });
+  if (o.cosignatures !== undefined && (!Array.isArray(o.cosignatures) || o.cosignatures.length > MAX_COSIGNATURES || o.cosignatures.some((l) => typeof l !== 'string' || l.length > 1024))) {
+    throw malformed(1, `cosignatures is not a list of at most ${MAX_COSIGNATURES} signature lines`);
+  }
   return o as BundleHeader;
 }
 

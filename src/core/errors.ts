@@ -41,6 +41,12 @@ export type VerificationCode =
   | 'BUNDLE_MALFORMED'
   | 'KEY_LINK_MALFORMED'
   | 'KEY_CHAIN_BROKEN'
+  /** A witness cosignature (core/cosignature.ts) that does not parse or does not verify. */
+  | 'COSIGNATURE_INVALID'
+  /** Fewer valid cosignatures from the pinned witness keys than the verifier demands. */
+  | 'WITNESS_QUORUM'
+  /** Two signed checkpoints of one log that cannot both be true (core/split-view.ts). */
+  | 'SPLIT_VIEW'
   /**
    * The node says its stored data contradicts itself (its CairnError
    * CORRUPTION, sent as DATA_LOSS): a record that does not decode, an entry
@@ -56,18 +62,22 @@ export interface ErrorOptions {
   field?: string;
   /** For RESOURCE_EXHAUSTED / UNAVAILABLE: a suggested retry delay. */
   retryAfterMs?: number;
+  /** Machine-readable facts a caller acts on (gRPC trailers `cairn-<key>`), e.g. a witness's size on a conflict. */
+  details?: Readonly<Record<string, string>>;
 }
 
 export class CairnError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly details: Readonly<Record<string, string>> | undefined;
   constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CairnError';
     this.code = code;
     this.field = options.field;
     this.retryAfterMs = options.retryAfterMs;
+    this.details = options.details;
   }
 }
 

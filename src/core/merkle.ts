@@ -505,12 +505,31 @@ export function verifyConsistency(
     return;
   }
 
-  // RFC 9162 section 2.1.4.2. When size1 is a power of two the old tree is a
-  // complete subtree of the new one and the proof omits it: step 2 prepends
-  // first_hash (root1) instead.
+  const { fr, sr } = consistencyRoots(size1, size2, proof, root1);
+  // Step 7 (sn === 0 is guaranteed by the exact length check above).
+  if (!bytesEqual(fr, root1)) {
+    throw new VerificationError('CONSISTENCY_PROOF_INVALID', `consistency proof does not reproduce the root of tree size ${size1}`, {
+      ...base, which: 'root1', expected: toHex(root1), actual: toHex(fr),
+    });
+  }
+  if (!bytesEqual(sr, root2)) {
+    throw new VerificationError('CONSISTENCY_PROOF_INVALID', `consistency proof does not reproduce the root of tree size ${size2}`, {
+      ...base, which: 'root2', expected: toHex(root2), actual: toHex(sr),
+    });
+  }
+}
+
+/**
+ * The two roots a consistency proof reproduces (RFC 9162 section 2.1.4.2,
+ * steps 2-6): `fr` at size1 and `sr` at size2. When size1 is a power of two
+ * the old tree is a complete subtree of the new one and the proof omits it:
+ * step 2 seeds both with `firstHash` instead. Callers have checked the sizes
+ * (0 < size1 < size2) and the proof's shape.
+ */
+function consistencyRoots(size1: number, size2: number, proof: readonly Uint8Array[], firstHash: Uint8Array): { fr: Uint8Array; sr: Uint8Array } {
   let i = 0;
   let fr: Uint8Array;
-  if (isPowerOfTwo(size1)) fr = root1;
+  if (isPowerOfTwo(size1)) fr = firstHash;
   else fr = proof[i++]!;
   let sr = fr;
   // Steps 3-4: start at the node fr stands for, the last complete node of
@@ -538,17 +557,38 @@ export function verifyConsistency(
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  // Step 7 (sn === 0 is guaranteed by the exact length check above).
-  if (!bytesEqual(fr, root1)) {
-    throw new VerificationError('CONSISTENCY_PROOF_INVALID', `consistency proof does not reproduce the root of tree size ${size1}`, {
-      ...base, which: 'root1', expected: toHex(root1), actual: toHex(fr),
-    });
+  return { fr, sr };
+}
+
+/**
+ * The root at `size1` that a tree of `size2` with root `root2` commits to,
+ * according to a consistency proof: the proof must reproduce `root2`, and
+ * then its other result is that tree's root at `size1` (attributable to
+ * whoever signed `root2`). When size1 is a power of two the proof does not
+ * carry that root (RFC 9162 step 2 takes it as input): `firstHash`, the
+ * claimed root at size1, is then required and is what gets checked.
+ *
+ * This is what makes a split view conclusive with different sizes: a signed
+ * root2 that commits to a root at size1 other than a signed root1.
+ *
+ * @returns the committed root at size1, or undefined when the proof does not
+ *   reproduce root2 (a bad proof proves nothing about the log)
+ * @throws {CairnError} INVALID_ARGUMENT for sizes outside 0 < size1 < size2,
+ *   a root2 that is not 32 bytes, or a power-of-two size1 without firstHash
+ */
+export function committedRootAt(size1: number, size2: number, proof: readonly Uint8Array[], root2: Uint8Array, firstHash?: Uint8Array): Uint8Array | undefined {
+  checkSize('size1', size1);
+  checkSize('size2', size2);
+  if (size1 < 1 || size1 >= size2) throw invalidArgument('size1', `must be in [1, ${size2 - 1}]`);
+  if (!isHash(root2)) throw invalidArgument('root2', `must be a ${HASH_SIZE}-byte hash`);
+  if (isPowerOfTwo(size1) && !isHash(firstHash)) throw invalidArgument('firstHash', `size ${size1} is a power of two: the proof omits its root, which must be given`);
+  try {
+    checkProofShape('CONSISTENCY_PROOF_INVALID', proof, consistencyProofLength(size1, size2), { size1, size2 });
+  } catch {
+    return undefined;
   }
-  if (!bytesEqual(sr, root2)) {
-    throw new VerificationError('CONSISTENCY_PROOF_INVALID', `consistency proof does not reproduce the root of tree size ${size2}`, {
-      ...base, which: 'root2', expected: toHex(root2), actual: toHex(sr),
-    });
-  }
+  const { fr, sr } = consistencyRoots(size1, size2, proof, firstHash ?? new Uint8Array(HASH_SIZE));
+  return bytesEqual(sr, root2) ? fr : undefined;
 }
 
 // ---------------------------------------------------------------------------

@@ -132,7 +132,7 @@ function scanText(s: string, maxBytes: number): { problem?: string; offset?: num
 }
 
 /** signed-note "Format": "Key names MUST be non-empty and MUST NOT contain any Unicode spaces or plus (U+002B) characters." */
-function keyNameProblem(name: string): string | undefined {
+export function keyNameProblem(name: string): string | undefined {
   if (typeof name !== 'string' || name.length === 0) return 'key name is empty';
   if (name.includes('+')) return "key name contains '+'";
   if (UNICODE_SPACE.test(name)) return 'key name contains a Unicode space';

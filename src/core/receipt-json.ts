@@ -23,7 +23,7 @@ export function entryJson(e: SignedEntry): Record<string, unknown> {
 /** What a receipt holds: the entry, the checkpoint that covers it and the inclusion proof. */
 export interface ReceiptParts {
   entry: SignedEntry;
-  checkpoint: { size: number; rootHash: Uint8Array; note: string };
+  checkpoint: { size: number; rootHash: Uint8Array; note: string; cosignatures?: readonly string[] };
   inclusionProof: readonly Uint8Array[];
   replayed: boolean;
 }
@@ -36,7 +36,13 @@ export function receiptJson(r: ReceiptParts, keyChain: readonly KeyLink[] = []):
     hash: toHex(r.entry.hash),
     replayed: r.replayed,
     entry: entryJson(r.entry),
-    checkpoint: { size: r.checkpoint.size, rootHash: toHex(r.checkpoint.rootHash), note: r.checkpoint.note },
+    checkpoint: {
+      size: r.checkpoint.size,
+      rootHash: toHex(r.checkpoint.rootHash),
+      note: r.checkpoint.note,
+      // Witness cosignatures on the note (docs/format.md section 9), when it has any.
+      ...(r.checkpoint.cosignatures && r.checkpoint.cosignatures.length > 0 ? { cosignatures: [...r.checkpoint.cosignatures] } : {}),
+    },
     inclusionProof: r.inclusionProof.map(toHex),
     // The node's key links: verify-receipt follows them from the pinned first key (absent: never rotated).
     ...(keyChain.length > 0 ? { keyChain: keyChain.map(keyLinkToJson) } : {}),

@@ -22,7 +22,7 @@ export function entryFromWire(w: WireEntry): Json {
 }
 
 export function checkpointJson(c: WireCheckpoint): Json {
-  return { log: c.log, size: Number(c.size), rootHash: toHex(c.rootHash), note: c.note };
+  return { log: c.log, size: Number(c.size), rootHash: toHex(c.rootHash), note: c.note, ...(c.cosignatures && c.cosignatures.length > 0 ? { cosignatures: c.cosignatures } : {}) };
 }
 
 export function receiptFromWire(r: WireReceipt, keyChain: readonly KeyLink[]): Json {

@@ -104,7 +104,7 @@ export const OPENAPI = {
       get: {
         operationId: 'getCheckpoint',
         summary: 'A signed checkpoint as JSON, or with `Accept: text/plain` the C2SP signed note itself',
-        parameters: [logParam, query('size', 'The tree size; 0 or absent: the latest.'), originParam],
+        parameters: [logParam, query('size', 'The tree size; 0 or absent: the latest.'), originParam, query('min_cosignatures', 'With size absent: the latest checkpoint with at least this many witness cosignatures (404 while there is none; own logs only).')],
         responses: ok('the checkpoint', {
           'application/json': { schema: ref('Checkpoint') },
           'text/plain': { schema: { type: 'string', description: 'C2SP tlog-checkpoint in a C2SP signed note' } },
@@ -293,7 +293,13 @@ export const OPENAPI = {
         type: 'object',
         additionalProperties: false,
         required: ['log', 'size', 'rootHash', 'note'],
-        properties: { log: { type: 'string' }, size: u64('Tree size.'), rootHash: hex32('RFC 6962 root'), note: { type: 'string', description: 'C2SP signed note.' } },
+        properties: {
+          log: { type: 'string' },
+          size: u64('Tree size.'),
+          rootHash: hex32('RFC 6962 root'),
+          note: { type: 'string', description: 'C2SP signed note.' },
+          cosignatures: { type: 'array', items: { type: 'string' }, description: 'Witness cosignature lines on `note` (docs/format.md section 9); absent when none was collected.' },
+        },
       },
       Receipt: {
         type: 'object',

@@ -108,6 +108,22 @@ export class Ledger {
     return seq.append(req);
   }
 
+  /**
+   * Appends an entry the node writes for itself (a reserved `cairn.` action,
+   * e.g. a witness's split-view evidence), with the node as its identity.
+   * The payload is bounded like a client's; the action is the caller's
+   * responsibility, which is why clients never reach this.
+   * @throws CairnError INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE
+   */
+  async appendNodeEntry(log: string, fields: { configId: string; action: string; payload: unknown }): Promise<Receipt> {
+    // Validated as a client's entry with a placeholder action, so every other field obeys the same rules.
+    const req = validateAppend({ log, configId: fields.configId, operator: this.options.nodeName, action: 'node', payloadJson: JSON.stringify(fields.payload) }, this.options.limits);
+    req.action = fields.action;
+    req.identity = `node:${this.options.nodeName}`;
+    const seq = await this.#sequencer(req.log, true);
+    return seq.append(req);
+  }
+
   /** @throws CairnError NOT_FOUND for an unknown log */
   async logSequencer(log: string): Promise<LogSequencer> {
     return this.#sequencer(validateLogName(log), false);

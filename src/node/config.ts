@@ -101,6 +101,12 @@ export interface NodeConfig {
   metricsRemote: boolean;
   /** The HMAC key of Flux's generic-hmac provider (`POST /v1/hooks/flux`); empty: that intake is off. */
   fluxHmacKeyFile: string;
+  /** The witness key (PKCS#8 PEM, 0600) that cosigns peers' checkpoints; resolved: `<data_dir>/witness-key.pem` when unset. */
+  witnessKeyFile: string;
+  /** How often witnesses exchange what they cosigned (split-view detection). */
+  witnessExchangeMs: number;
+  /** Least time between two submissions of the node's checkpoints to one witness. */
+  witnessSubmitIntervalMs: number;
   /** How often each followed peer's version vector is read (docs/federation.md). */
   federationPollMs: number;
   /** Entries of a mirrored log verified and stored per batch at most. */
@@ -168,6 +174,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'federationPollMs', file: 'federation_poll_ms', env: 'CAIRN_FEDERATION_POLL_MS', flag: 'federation-poll-ms', kind: 'int', min: 50, max: 3_600_000, meaning: 'How often each followed peer\'s version vector is read (GetFederationStatus): new logs are found at this pace; their entries arrive pushed, on a Watch (docs/federation.md).' },
   { key: 'mirrorMaxBatch', file: 'mirror_max_batch', env: 'CAIRN_MIRROR_MAX_BATCH', flag: 'mirror-max-batch', kind: 'int', min: 1, max: 100_000, meaning: 'Most entries of a mirrored log verified and stored in one synced batch.' },
   { key: 'fluxHmacKeyFile', file: 'flux_hmac_key_file', env: 'CAIRN_FLUX_HMAC_KEY_FILE', flag: 'flux-hmac-key-file', kind: 'path?', meaning: 'The key of Flux\'s `generic-hmac` provider (docs/integrations/flux.md); `POST /v1/hooks/flux` is off without it.' },
+  { key: 'witnessKeyFile', file: 'witness_key_file', env: 'CAIRN_WITNESS_KEY_FILE', flag: 'witness-key-file', kind: 'string', meaning: 'The witness key that cosigns peers\' checkpoints (PKCS#8 PEM, mode 0600; docs/federation.md#witnessing). Unset: `<data_dir>/witness-key.pem`, created with `witness-key.pub.pem` beside it when the node has peers; another path must exist.' },
+  { key: 'witnessExchangeMs', file: 'witness_exchange_ms', env: 'CAIRN_WITNESS_EXCHANGE_MS', flag: 'witness-exchange-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'How often the node asks each peer what it last cosigned, to catch an origin that shows different histories to different witnesses.' },
+  { key: 'witnessSubmitIntervalMs', file: 'witness_submit_interval_ms', env: 'CAIRN_WITNESS_SUBMIT_INTERVAL_MS', flag: 'witness-submit-interval-ms', kind: 'int', min: 10, max: 3_600_000, meaning: 'Least time between two rounds of submissions of the node\'s checkpoints to one witness: the checkpoints a busy log makes meanwhile coalesce into one (docs/design.md, "Witnesses are asked after the commit").' },
 ];
 
 /** Fabric settings without a default: all must be set for anchor_backend fabric (and in an auditor's --fabric-config). */
@@ -219,6 +228,9 @@ export const DEFAULTS: Readonly<Omit<NodeConfig, 'keyFile'>> & { keyFile: string
   requestTimeoutMs: 30_000,
   streamStallMs: 30_000,
   metricsRemote: false,
+  witnessKeyFile: '',
+  witnessExchangeMs: 10_000,
+  witnessSubmitIntervalMs: 1000,
   fluxHmacKeyFile: '',
   federationPollMs: 1000,
   mirrorMaxBatch: 2000,

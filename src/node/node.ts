@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LedgerStore } from '../storage/ledger-store.js';
 import { Ledger } from '../ledger/ledger.js';
 import { createGrpcServer } from '../server/grpc-server.js';
@@ -47,9 +47,18 @@ import { KeyHandlers } from '../server/key-handlers.js';
 import { AnchorHandlers } from '../server/anchor-handlers.js';
 import { FederationHandlers } from '../server/federation-handlers.js';
 import { StoreAnchorQueries } from '../anchoring/queries.js';
-import { loadPeerKey } from '../federation/peers.js';
+import { connectPeer, loadPeerKey, type PeerConfig } from '../federation/peers.js';
 import { Federation } from '../federation/federation.js';
 import { MirrorLogs, type MirrorLogsOptions } from '../ledger/mirror-logs.js';
+import { Witness, type PinnedOrigin } from '../federation/witness.js';
+import { CosignatureCollector } from '../federation/witness-submitter.js';
+import { WitnessExchange } from '../federation/witness-exchange.js';
+import { EquivocationRecorder, evidenceFromMirror, witnessedEquivocation } from '../federation/witness-evidence.js';
+import { WitnessStore } from '../storage/witness-store.js';
+import { loadOrCreateWitnessKey, WITNESS_KEY_FILE } from '../keys/witness-key.js';
+import type { LedgerClient } from '../client/ledger-client.js';
+import type { FederationView } from '../server/federation-handlers.js';
+import type { Equivocation } from '../core/federation.js';
 import { CairnError } from '../core/errors.js';
 
 export interface RunningNode {
@@ -68,6 +77,8 @@ export interface RunningNode {
   /** Mirrors of peers' logs, vectors and caught split views (docs/federation.md). */
   readonly federation: Federation;
   readonly mirrors: MirrorLogs;
+  /** Witnessing (docs/federation.md#witnessing), when the node has peers. */
+  readonly witnessing: Witnessing | undefined;
   /** Re-reads policy, tokens and TLS files now (what SIGHUP does). */
   reloadAuth(): Promise<void>;
   /** Drains and releases everything; rejects with the first resource that failed to close (each failure is logged). */
@@ -102,10 +113,18 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   const nodeName = config.nodeName || defaultNodeName(storage.firstKey);
   const peerKeys = await loadPeerKeys(config, nodeName);
   let pipeline: AnchorPipeline | undefined;
-  const ledger = openLedger(config, storage, nodeName, metrics, (log) => pipeline?.noteCommit(log), disposers);
+  let witnessing: Witnessing | undefined;
+  const ledger = openLedger(config, storage, nodeName, metrics, (log) => {
+    pipeline?.noteCommit(log);
+    witnessing?.collector.noteCommit(log);
+  }, disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
-  const { mirrors, federation } = await openFederation(config, nodeName, peerKeys, storage.store, ledger.ledger, metrics, logger);
+  // A split view a mirror meets is recorded as the witness's are: one place keeps the evidence (federation/witness-evidence.ts).
+  const { mirrors, federation } = await openFederation(config, nodeName, peerKeys, storage.store, ledger.ledger, metrics, logger, (e) => {
+    void witnessing?.recorder.record(evidenceFromMirror(e), `mirror:${e.peer}`).catch((err: unknown) => logger.error('split view from a mirror not recorded', { origin: e.origin, log: e.log, err: (err as Error).message }));
+  });
   pipeline = anchoring?.pipeline;
+  witnessing = await startWitnessing(config, nodeName, ledger.ledger, peerKeys, metrics, logger, disposers);
   const quotas = new TenantQuotas(
     { logs: config.tenantMaxLogs, queuedAppends: config.tenantMaxQueuedAppends, streams: config.tenantMaxStreams, appendsPerSecond: config.tenantRateLimitAppends, appendBurst: config.tenantRateLimitBurst },
     access,
@@ -115,11 +134,13 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   if (access.enabled) quotas.setCreators(await ledger.ledger.logCreators());
   // One set of per-identity limits: an identity has one append rate and one stream count over gRPC and HTTP together.
   const limits = new CallerLimits({ appendsPerSecond: config.rateLimitAppends, burst: config.rateLimitBurst, maxStreams: config.maxStreamsPerIdentity });
-  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger, mirrors, federation };
+  const view = federationView(federation, witnessing);
+  const api: ApiDeps = { ledger: ledger.ledger, anchorStore: anchoring?.store, access, quotas, tls, limits, metrics, logger, mirrors, federation: view, witnessing };
   const server = await startGrpc(config, api, disposers);
   const http = await startHttp(config, api, disposers);
   pipeline?.start();
   federation.start();
+  await witnessing?.start();
   const stopSync = await startSync(config, ledger.ledger, metrics, logger, disposers);
   let serving = true;
   const metricsAddress = await startMetrics(config, metrics, () => serving, configHealth, disposers);
@@ -138,7 +159,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
       mirrors.close();
       await federation.close();
     };
-    await releaseInOrder([stopSync, stopFederation, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
+    await releaseInOrder([stopSync, witnessing?.stop, stopFederation, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
   });
 
   logger.info('node started', {
@@ -161,7 +182,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     })();
     return closing;
   };
-  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, federation, mirrors, reloadAuth, close };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, federation, mirrors, witnessing, reloadAuth, close };
 }
 
 /**
@@ -190,6 +211,7 @@ async function openFederation(
   ledger: Ledger,
   metrics: Metrics,
   logger: Logger,
+  reportConflict: (e: Equivocation) => void,
 ): Promise<{ mirrors: MirrorLogs; federation: Federation }> {
   const mirrors = await MirrorLogs.open(store, { originKeys: peerKeys, ...testHooks(logger) });
   const log = logger.child({ component: 'federation' });
@@ -212,6 +234,7 @@ async function openFederation(
     onConflict: (e) => {
       metrics.equivocations.inc({ origin: e.origin, kind: e.kind });
       log.error('split view caught: stopped mirroring this log; both signed checkpoints kept', { origin: e.origin, log: e.log, kind: e.kind, peer: e.peer, reason: e.reason });
+      reportConflict(e);
     },
   });
   return { mirrors, federation };
@@ -315,6 +338,142 @@ function openLedger(
   return { ledger, closeLedger, closeChain };
 }
 
+/**
+ * The federation status with witnessing's part: cosignatures given to and
+ * received from each peer, and the split views the witness caught (a split
+ * view a mirror met is listed once).
+ */
+function federationView(federation: Federation, witnessing: Witnessing | undefined): FederationView {
+  return {
+    async status(canRead) {
+      const st = await federation.status(canRead);
+      if (!witnessing) return st;
+      const listed = new Set(st.equivocations.map((e) => `${e.origin}/${e.log}`));
+      const caught = (await witnessing.recorder.list()).filter((r) => canRead(r.evidence.log) && !listed.has(r.evidence.origin)).map(witnessedEquivocation);
+      return {
+        ...st,
+        peers: st.peers.map((p) => ({ ...p, cosignaturesGiven: witnessing.given.get(p.name) ?? 0, cosignaturesReceived: witnessing.received.get(p.name) ?? 0 })),
+        equivocations: [...st.equivocations, ...caught],
+      };
+    },
+  };
+}
+
+/** The witnessing side of a node with peers: what node.ts starts and stops. */
+export interface Witnessing {
+  witness: Witness;
+  collector: CosignatureCollector;
+  exchange: WitnessExchange;
+  /** Where any part of the node (the witness, a mirror) reports a split view it caught. */
+  recorder: EquivocationRecorder;
+  /** Cosignatures given to each peer's checkpoints, and received from each peer, since start. */
+  given: ReadonlyMap<string, number>;
+  received: ReadonlyMap<string, number>;
+  start(): Promise<void>;
+  stop: Release;
+}
+
+/**
+ * Witnessing (docs/federation.md#witnessing), when the node has peers: the
+ * witness key, the witness store, the witness that cosigns the peers'
+ * checkpoints, the collector that asks the peers to cosign ours, and the
+ * exchange of what each witness cosigned.
+ */
+async function startWitnessing(
+  config: Readonly<NodeConfig>,
+  nodeName: string,
+  ledger: Ledger,
+  peerKeys: ReadonlyMap<string, Uint8Array>,
+  metrics: Metrics,
+  logger: Logger,
+  disposers: Disposers,
+): Promise<Witnessing | undefined> {
+  if (config.peers.length === 0) return undefined;
+  const log = logger.child({ component: 'witness' });
+  const keyPath = config.witnessKeyFile ? resolve(config.witnessKeyFile) : join(config.dataDir, WITNESS_KEY_FILE);
+  const { key, created, publicPath } = await loadOrCreateWitnessKey(keyPath, !config.witnessKeyFile);
+  if (created) log.warn('created a new witness key', { publicKey: publicPath });
+  const store = await WitnessStore.open(join(config.dataDir, 'witness'));
+  disposers.push('witness store', () => store.close());
+  const clients = new Map<string, Promise<LedgerClient>>();
+  disposers.push('peer clients', async () => {
+    for (const c of clients.values()) (await c.catch(() => undefined))?.close();
+  });
+  const clientOf = (peer: PeerConfig) => (): Promise<LedgerClient> => {
+    let c = clients.get(peer.name);
+    if (!c) {
+      c = connectPeer(peer);
+      c.catch(() => clients.delete(peer.name));
+      clients.set(peer.name, c);
+    }
+    return c;
+  };
+  // Mirrors count their own (openFederation); the witness's are counted here.
+  const recorder = await EquivocationRecorder.open(store, ledger, log, (ev, source) => {
+    if (!source.startsWith('mirror:')) metrics.equivocations.inc({ origin: ev.origin.slice(0, ev.origin.lastIndexOf('/')), kind: ev.kind });
+  });
+  const given = new Map<string, number>();
+  const received = new Map<string, number>();
+  const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
+  const origins = new Map<string, PinnedOrigin>();
+  for (const p of config.peers) origins.set(p.name, { name: p.name, publicKey: peerKeys.get(p.name)!, ...(p.endpoint ? { client: clientOf(p) } : {}) });
+  const witness = new Witness({
+    store,
+    key,
+    name: nodeName,
+    origins,
+    sink: recorder,
+    logger: log,
+    hooks: {
+      cosigned: (origin) => {
+        metrics.cosignaturesGiven.inc({ origin });
+        bump(given, origin.slice(0, origin.lastIndexOf('/')));
+      },
+      refused: (reason) => metrics.witnessRefusals.inc({ reason }),
+    },
+  });
+  const withEndpoint = config.peers.filter((p) => p.endpoint);
+  const collector = new CosignatureCollector(
+    ledger,
+    store,
+    withEndpoint.filter((p) => p.witness).map((p) => ({ name: p.name, client: clientOf(p) })),
+    log,
+    {
+      received: (w) => {
+        metrics.cosignaturesReceived.inc({ witness: w });
+        bump(received, w);
+      },
+      failed: (w) => metrics.witnessSubmitFailures.inc({ witness: w }),
+    },
+    { intervalMs: config.witnessSubmitIntervalMs },
+  );
+  collector.foreignCosigned = (origin, log, min) => witness.foreignCosigned(origin, log, min);
+  const exchange = new WitnessExchange(witness, withEndpoint.map((p) => ({ name: p.name, client: clientOf(p) })), log, config.witnessExchangeMs);
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await exchange.close();
+      await collector.close();
+    })();
+    return stopping;
+  };
+  // Before the ledger and the store close, whether the start completes or not.
+  disposers.push('witnessing', stop);
+  return {
+    witness,
+    collector,
+    exchange,
+    recorder,
+    given,
+    received,
+    async start() {
+      await collector.start();
+      exchange.start();
+    },
+    stop,
+  };
+}
+
 /** The anchor store, the backend (local or Fabric) and the pipeline between them; the pipeline is started once the node serves. */
 async function startAnchoring(
   config: Readonly<NodeConfig>,
@@ -368,19 +527,21 @@ interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   mirrors: MirrorLogs;
-  federation: Federation;
+  federation: FederationView;
+  witnessing: Witnessing | undefined;
 }
 
 /** The gRPC server, bound to `listen`. */
 async function startGrpc(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation, witnessing }: ApiDeps,
   disposers: Disposers,
 ): Promise<GrpcServing> {
   const { server, health } = createGrpcServer(ledger, logger, metrics, {
     anchorStore,
     mirrors,
     federation,
+    ...(witnessing ? { witness: witnessing.witness, cosignatures: witnessing.collector, witnessSpki: witnessing.witness.key.spki } : {}),
     maxReceiveMessageLength: maxRequestBytes(config),
     access,
     limits,
@@ -432,7 +593,7 @@ interface HttpServing {
  */
 async function startHttp(
   config: Readonly<NodeConfig>,
-  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation }: ApiDeps,
+  { ledger, anchorStore, access, quotas, tls, limits, metrics, logger, mirrors, federation, witnessing }: ApiDeps,
   disposers: Disposers,
 ): Promise<HttpServing | undefined> {
   if (!config.httpListen) return undefined;
@@ -440,8 +601,8 @@ async function startHttp(
   const routes = createRoutes({
     ledger,
     appends: new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: config.streamStallMs }),
-    reads: new ReadHandlers(ledger, access, mirrors),
-    keys: new KeyHandlers(ledger, mirrors),
+    reads: new ReadHandlers(ledger, access, mirrors, witnessing?.collector),
+    keys: new KeyHandlers(ledger, mirrors, witnessing?.witness.key.spki),
     federation: new FederationHandlers(federation, access),
     anchors: new AnchorHandlers(anchorStore ? new StoreAnchorQueries(anchorStore) : undefined, access),
     fluxKey: () => fluxKey,

@@ -22,6 +22,7 @@ import { AppendHandlers, APPEND_DEADLINE_HINT } from './append-handlers.js';
 import { ReadHandlers } from './read-handlers.js';
 import { KeyHandlers } from './key-handlers.js';
 import { AnchorHandlers } from './anchor-handlers.js';
+import { WitnessHandlers, type CosignatureSource, type WitnessService } from './witness-handlers.js';
 import { wireEntry } from './wire.js';
 import { guardAuthorizationHeaders } from './raw-authorization.js';
 import type { TenantQuotas } from './quotas.js';
@@ -47,6 +48,12 @@ export interface GrpcServerOptions {
   mirrors?: MirrorLogs;
   /** The federation's status (GetFederationStatus); absent: only this node's own vector. */
   federation?: FederationView;
+  /** The witness side (AddCheckpoint, ListWitnessed); absent: those answer FAILED_PRECONDITION. */
+  witness?: WitnessService;
+  /** Cosignatures collected from this node's witnesses, served with its checkpoints. */
+  cosignatures?: CosignatureSource;
+  /** The node's witness key, served by GetPublicKey. */
+  witnessSpki?: Uint8Array;
 }
 
 function newServer(maxReceiveMessageLength: number): grpc.Server {
@@ -72,8 +79,9 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
   const { access, limits, quotas } = opts;
   const calls = new CallRunner({ access, limits, quotas, log, metrics, requestTimeoutMs: opts.requestTimeoutMs, streamStallMs: opts.streamStallMs });
   const appends = new AppendHandlers({ ledger, access, limits, quotas, metrics, streamStallMs: opts.streamStallMs });
-  const reads = new ReadHandlers(ledger, access, opts.mirrors);
-  const keys = new KeyHandlers(ledger, opts.mirrors);
+  const reads = new ReadHandlers(ledger, access, opts.mirrors, opts.cosignatures);
+  const witness = new WitnessHandlers(opts.witness);
+  const keys = new KeyHandlers(ledger, opts.mirrors, opts.witnessSpki);
   const federation = new FederationHandlers(opts.federation ?? ownVectorOnly(ledger), access);
   const anchors = new AnchorHandlers(opts.anchorStore ? new StoreAnchorQueries(opts.anchorStore) : undefined, access);
 
@@ -93,6 +101,8 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
     ListAnchors: calls.unary('ListAnchors', (req, caller) => anchors.listAnchors(req, caller)),
     GetAnchorProof: calls.unary('GetAnchorProof', (req, caller) => anchors.getAnchorProof(req, caller)),
     GetFederationStatus: calls.unary('GetFederationStatus', (req, caller) => federation.getFederationStatus(req, caller)),
+    AddCheckpoint: calls.unary('AddCheckpoint', (req, caller) => witness.addCheckpoint(req, caller)),
+    ListWitnessed: calls.unary('ListWitnessed', () => witness.listWitnessed()),
   } satisfies Record<string, grpc.UntypedHandleCall>);
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [LEDGER_SERVICE]: 'NOT_SERVING' });

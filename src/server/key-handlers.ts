@@ -14,10 +14,13 @@ import { wirePublicKey, type Req } from './wire.js';
 export class KeyHandlers {
   readonly #ledger: Ledger;
   readonly #mirrors: MirrorLogs | undefined;
+  readonly #witnessSpki: Uint8Array | undefined;
 
-  constructor(ledger: Ledger, mirrors?: MirrorLogs) {
+  /** `witnessSpki`: the node's witness key, when it witnesses (served with its own key). */
+  constructor(ledger: Ledger, mirrors?: MirrorLogs, witnessSpki?: Uint8Array) {
     this.#ledger = ledger;
     this.#mirrors = mirrors;
+    this.#witnessSpki = witnessSpki;
   }
 
   /**
@@ -27,7 +30,7 @@ export class KeyHandlers {
    */
   async getPublicKey(req: Req = {}): Promise<WirePublicKey> {
     const origin = requestOrigin(req);
-    if (origin === '' || origin === this.#ledger.options.nodeName) return wirePublicKey(this.#ledger);
+    if (origin === '' || origin === this.#ledger.options.nodeName) return { ...wirePublicKey(this.#ledger), witnessSpki: this.#witnessSpki ?? new Uint8Array(0) };
     const pinned = this.#mirrors?.originKeys.get(origin);
     if (!pinned || !this.#mirrors) throw new CairnError('NOT_FOUND', `origin ${origin} is not mirrored here`);
     const chain = this.#mirrors.originKeyChain(origin);

@@ -21,6 +21,10 @@ export class Metrics {
   readonly mirrorEntries: Counter<'origin'>;
   readonly mirrorRejectedBatches: Counter<'peer' | 'origin'>;
   readonly equivocations: Counter<'origin' | 'kind'>;
+  readonly cosignaturesGiven: Counter<'origin'>;
+  readonly witnessRefusals: Counter<'reason'>;
+  readonly cosignaturesReceived: Counter<'witness'>;
+  readonly witnessSubmitFailures: Counter<'witness'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -48,6 +52,10 @@ export class Metrics {
     this.equivocations = new Counter({ name: 'cairn_federation_equivocations_total', help: 'Split views caught: two signed checkpoints of one origin and log that cannot both be true', labelNames: ['origin', 'kind'], registers });
     this.rpcs = new Counter({ name: 'cairn_grpc_requests_total', help: 'gRPC requests by method and status code', labelNames: ['method', 'code'], registers });
     this.logSize = new Gauge({ name: 'cairn_log_size', help: 'Entries in each log (latest durable checkpoint)', labelNames: ['log'], registers });
+    this.cosignaturesGiven = new Counter({ name: 'cairn_witness_cosignatures_total', help: 'Checkpoints this node cosigned as a witness, by origin', labelNames: ['origin'], registers });
+    this.witnessRefusals = new Counter({ name: 'cairn_witness_refusals_total', help: 'AddCheckpoint requests this witness refused, by reason', labelNames: ['reason'], registers });
+    this.cosignaturesReceived = new Counter({ name: 'cairn_cosignatures_received_total', help: 'Cosignatures of this node\'s checkpoints received, by witness', labelNames: ['witness'], registers });
+    this.witnessSubmitFailures = new Counter({ name: 'cairn_witness_submit_failures_total', help: 'Checkpoint submissions to a witness that failed (retried with backoff), by witness', labelNames: ['witness'], registers });
     this.anchorLag = new Histogram({
       name: 'cairn_anchor_lag_seconds',
       help: 'First checkpoint of a window issued to the window committed on the anchor backend',

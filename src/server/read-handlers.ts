@@ -13,6 +13,8 @@ import type { SignedEntry } from '../core/entry.js';
 import { logNotFound, type Ledger, type Proof, type SignedCheckpoint } from '../ledger/ledger.js';
 import { mirrorNotFound, type MirrorLogs } from '../ledger/mirror-logs.js';
 import type { Access, Caller } from './access.js';
+import type { CosignatureSource } from './witness-handlers.js';
+import { MAX_COSIGNATURES } from '../core/cosignature.js';
 import { requestLog, wireCheckpoint, wireConsistencyProof, wireEntry, wireInclusionProof, type Req } from './wire.js';
 
 /**
@@ -56,12 +58,43 @@ export class ReadHandlers {
   readonly #ledger: Ledger;
   readonly #access: Access;
   readonly #mirrors: MirrorLogs | undefined;
+  readonly #cosignatures: CosignatureSource | undefined;
 
-  /** Without `mirrors`, a read naming another origin finds nothing. */
-  constructor(ledger: Ledger, access: Access, mirrors?: MirrorLogs) {
+  /**
+   * Without `mirrors`, a read naming another origin finds nothing.
+   * `cosignatures`: the witnesses' cosignatures this node collected for its
+   * own checkpoints, served with them.
+   */
+  constructor(ledger: Ledger, access: Access, mirrors?: MirrorLogs, cosignatures?: CosignatureSource) {
     this.#ledger = ledger;
     this.#access = access;
     this.#mirrors = mirrors;
+    this.#cosignatures = cosignatures;
+  }
+
+  #own(req: Req): boolean {
+    const origin = requestOrigin(req);
+    return origin === '' || origin === this.#ledger.options.nodeName;
+  }
+
+  /**
+   * A mirrored log's latest checkpoint with `min` cosignatures gathered here,
+   * served only up to what the mirror holds (its entries and proofs must
+   * reach that size).
+   */
+  async #foreignCosigned(origin: string, log: string, min: number, src: LogSource): Promise<WireCheckpoint> {
+    const got = await this.#cosignatures?.foreignCosigned?.(origin, log, min);
+    const held = await src.getCheckpoint(log);
+    if (!got || got.size > held.size) throw new CairnError('NOT_FOUND', `no checkpoint of ${origin}/${log} with ${min} cosignatures is held here yet`);
+    const at = await src.getCheckpoint(log, got.size).catch(() => undefined);
+    return { log, size: String(got.size), rootHash: at?.rootHash ?? new Uint8Array(0), note: got.note, cosignatures: got.lines };
+  }
+
+  /** One of the node's own checkpoints on the wire, with the cosignatures collected for it. */
+  async #cosigned(c: SignedCheckpoint): Promise<WireCheckpoint> {
+    const w = wireCheckpoint(c);
+    if (this.#cosignatures && c.note) w.cosignatures = await this.#cosignatures.cosignatures(c.log, c.size);
+    return w;
   }
 
   async getEntry(req: Req, caller: Caller): Promise<WireEntry> {
@@ -90,8 +123,20 @@ export class ReadHandlers {
   async getCheckpoint(req: Req, caller: Caller): Promise<WireCheckpoint> {
     const log = requestLog(req);
     const size = u64('size', req.size);
+    const min = u64('min_cosignatures', req.minCosignatures);
+    if (min > MAX_COSIGNATURES) throw invalidArgument('min_cosignatures', `must be at most ${MAX_COSIGNATURES}`);
     const src = this.#source(req);
-    return wireCheckpoint(await src.getCheckpoint(this.#readable(caller, log, src), orLatest(size)));
+    const own = this.#own(req);
+    if (min > 0) {
+      if (size !== 0) throw invalidArgument('min_cosignatures', 'asks for the latest cosigned checkpoint: give size 0');
+      const readable = this.#readable(caller, log, src);
+      if (!own) return this.#foreignCosigned(requestOrigin(req), readable, min, src);
+      const at = await this.#cosignatures?.latestCosigned(readable, min);
+      if (at === undefined) throw new CairnError('NOT_FOUND', `log ${log} has no checkpoint with ${min} cosignatures yet`);
+      return this.#cosigned(await this.#ledger.getCheckpoint(readable, at));
+    }
+    const cp = await src.getCheckpoint(this.#readable(caller, log, src), orLatest(size));
+    return own ? this.#cosigned(cp) : wireCheckpoint(cp);
   }
 
   async getInclusionProof(req: Req, caller: Caller): Promise<WireInclusionProof> {
@@ -99,7 +144,8 @@ export class ReadHandlers {
     const seq = u64('seq', req.seq);
     const size = u64('size', req.size);
     const src = this.#source(req);
-    return wireInclusionProof(await src.inclusionProof(this.#readable(caller, log, src), seq, orLatest(size)));
+    const p = await src.inclusionProof(this.#readable(caller, log, src), seq, orLatest(size));
+    return this.#own(req) ? { ...wireInclusionProof(p), checkpoint: await this.#cosigned(p.checkpoint) } : wireInclusionProof(p);
   }
 
   async getConsistencyProof(req: Req, caller: Caller): Promise<WireConsistencyProof> {
@@ -107,7 +153,8 @@ export class ReadHandlers {
     const from = u64('from_size', req.fromSize);
     const to = u64('to_size', req.toSize);
     const src = this.#source(req);
-    return wireConsistencyProof(await src.consistencyProof(this.#readable(caller, log, src), from, orLatest(to)));
+    const p = await src.consistencyProof(this.#readable(caller, log, src), from, orLatest(to));
+    return this.#own(req) ? { ...wireConsistencyProof(p), checkpoint: await this.#cosigned(p.checkpoint) } : wireConsistencyProof(p);
   }
 
   /** Where a request's log lives: the node's own logs, or its mirror of the named origin. */

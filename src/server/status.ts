@@ -47,6 +47,7 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> & { cod
     }
     if (err.field) metadata.set('cairn-field', err.field);
     metadata.set('cairn-code', err.code);
+    for (const [k, v] of Object.entries(err.details ?? {})) metadata.set(`cairn-${k}`, v);
     // INTERNAL messages may name files or wrap library errors: say only what kind of
     // failure it was. CORRUPTION messages name only the log and seq/node at fault.
     // Messages may quote client input cut at any code unit (V8's JSON.parse errors quote a
