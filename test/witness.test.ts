@@ -84,6 +84,18 @@ t.test('two witnesses cosign an origin; verifiers demand their cosignatures', as
   const vb = await runCli(['verify-bundle', bundle, '--pubkey', o.pub, '--witness-key', wk1, '--witness-key', wk2]);
   t.equal(vb.code, 0, vb.stderr);
 
+  // The audit report states the witnesses whose cosignatures verified, from the node and from the bundle.
+  for (const source of [['--server', no.address, '--log', 'prod'], ['--bundle', bundle]]) {
+    const out = join(root.path, `report-${source[0]!.slice(2)}.html`);
+    const rep = await runCli(['report', ...source, '--pubkey', o.pub, '--out', out, '--witness-key', wk1, '--witness-key', wk2, '--min-witnesses', '2']);
+    t.equal(rep.code, 0, rep.stderr);
+    const witnessesRow = /<dt>Witnesses<\/dt><dd>(.*?)<\/dd>/.exec(await readFile(out, 'utf8'))?.[1] ?? '';
+    t.match(witnessesRow, /w1\.test .*cosignature verified.*<br>w2\.test .*cosignature verified/, `report ${source[0]}: both witnesses named as verified`);
+  }
+  const repWrong = await runCli(['report', ...base, '--out', join(root.path, 'report-wrong.html'), '--witness-key', wk1, '--witness-key', o.pub, '--min-witnesses', '2']);
+  t.equal(repWrong.code, 1, 'a report whose witness quorum fails says verification failed');
+  t.match(await readFile(join(root.path, 'report-wrong.html'), 'utf8'), /<title>[^<]*FAILED[^<]*WITNESS_QUORUM/);
+
   // A witness down: appends go on and succeed; the other witness keeps cosigning.
   await nw2.kill9();
   const started = Date.now();

@@ -30,6 +30,7 @@ import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output
 import { receiptJson } from '../core/receipt-json.js';
 import { USAGE } from './usage.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
+import { WITNESS_FLAGS, witnessPolicy } from './witness-flags.js';
 import { createToken } from '../auth/tokens.js';
 import type { FederationStatus } from '../core/federation.js';
 
@@ -127,35 +128,6 @@ async function proveCosigned(c: LedgerClient, log: string, seq: number, pinned: 
   return { verified: true, log, seq, size: opened.size, leafHash: toHex(leafHash(hash)), rootHash: toHex(opened.rootHash), hashes: p.hashes.map(toHex), checkpoint: cp.note, witnesses: quorum.witnesses, receipt };
 }
 
-/** `--witness-key FILE` (repeatable) and `--min-witnesses K`: the cosignatures a checkpoint must carry. */
-const WITNESS_FLAGS: Options = { 'witness-key': { type: 'string', multiple: true }, 'min-witnesses': { type: 'string' } };
-
-/**
- * The pinned witness keys and the quorum, or undefined when no key is
- * pinned. K defaults to every pinned key.
- */
-async function witnessPolicy(v: Values): Promise<{ keys: PinnedWitness[]; min: number } | undefined> {
-  const files = (v['witness-key'] as unknown as string[] | undefined) ?? [];
-  const min = int(v, 'min-witnesses', false);
-  if (files.length === 0) {
-    if (min !== undefined) throw new UsageError('--min-witnesses needs the witnesses\' keys: one --witness-key FILE per pinned witness');
-    return undefined;
-  }
-  const keys = await Promise.all(
-    files.map(async (f) => {
-      let pem: string;
-      try {
-        pem = await readFile(f, 'utf8');
-      } catch (e) {
-        throw new UsageError(`cannot read --witness-key ${f}: ${(e as Error).message}`);
-      }
-      return { spki: pemToDer(pem, 'PUBLIC KEY', '--witness-key'), label: f };
-    }),
-  );
-  const k = min ?? keys.length;
-  if (k < 1 || k > keys.length) throw new UsageError(`--min-witnesses must be from 1 to the number of --witness-key files (${keys.length})`);
-  return { keys, min: k };
-}
 
 /*
  * Loaded on use, so that the commands auditors and CI run often (record, get,

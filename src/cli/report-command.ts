@@ -33,7 +33,8 @@ import { toHex } from '../core/bytes.js';
 import { parsePeriod, parseTime, isoTime, type Period } from '../report/period.js';
 import { ReportSummarizer } from '../report/summarize.js';
 import { renderReportChunks } from '../report/render-report.js';
-import type { ReportAnchors, ReportAnchorWindow, ReportCheckpoint, ReportData, ReportKey, ReportVerification } from '../report/report-data.js';
+import { WITNESS_FLAGS, witnessPolicy, type WitnessPolicy } from './witness-flags.js';
+import type { ReportAnchors, ReportAnchorWindow, ReportCheckpoint, ReportData, ReportKey, ReportVerification, ReportWitness } from '../report/report-data.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -50,6 +51,7 @@ const OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   threads: { type: 'string' },
   'fabric-config': { type: 'string' },
   'generated-at': { type: 'string' },
+  ...WITNESS_FLAGS,
 };
 
 function parse(args: string[]): Values {
@@ -137,11 +139,16 @@ interface Gathered {
   readonly observer: VerifyObserver;
   /** The checkpoint the entries were checked against, once opened. */
   checkpoint(): ReportCheckpoint | undefined;
+  /** Takes the verifier's result once it passed. */
+  verified(r: VerifyResult): void;
+  /** The pinned witnesses whose cosignatures verified (with --witness-key), or undefined. */
+  witnesses(): ReportWitness[] | undefined;
 }
 
 function gather(p: Period, maxRows: number | undefined): Gathered {
   const summarizer = new ReportSummarizer({ period: p, ...(maxRows !== undefined ? { maxRows } : {}) });
   let checkpoint: ReportCheckpoint | undefined;
+  let witnesses: ReportWitness[] | undefined;
   return {
     summarizer,
     observer: {
@@ -151,13 +158,27 @@ function gather(p: Period, maxRows: number | undefined): Gathered {
       },
     },
     checkpoint: () => checkpoint,
+    verified: (r) => {
+      witnesses = r.witnesses?.map((w) => ({ name: w.name, keyId: w.keyId, verified: true }));
+    },
+    witnesses: () => witnesses,
   };
 }
 
+function withWitnesses(w: WitnessPolicy | undefined): { witnesses?: WitnessPolicy } {
+  return w ? { witnesses: w } : {};
+}
+
+function witnessesOf(g: Gathered): { witnesses?: ReportWitness[] } {
+  const w = g.witnesses();
+  return w ? { witnesses: w } : {};
+}
+
 /** Runs a verification; a VerificationError becomes the report's failure, anything else (a connection) is not a report. */
-async function verified(run: () => Promise<VerifyResult>): Promise<ReportVerification> {
+async function verified(gathered: Gathered, run: () => Promise<VerifyResult>): Promise<ReportVerification> {
   try {
     const r = await run();
+    gathered.verified(r);
     return { ok: true, entriesVerified: r.entriesVerified };
   } catch (err) {
     if (isVerificationError(err)) return failure(err);
@@ -175,7 +196,7 @@ async function openFabric(v: Values, origin: () => Promise<string>, log: string)
   return FabricAnchorReader.open(settings, o.slice(0, o.length - log.length - 1));
 }
 
-async function fromNode(v: Values, log: string, key: Uint8Array, gathered: Gathered): Promise<Omit<ReportData, 'summary' | 'generatedAt' | 'generator'>> {
+async function fromNode(v: Values, log: string, key: Uint8Array, gathered: Gathered, witnesses: WitnessPolicy | undefined): Promise<Omit<ReportData, 'summary' | 'generatedAt' | 'generator'>> {
   const nodeName = str(v, 'node-name');
   const c: LedgerClient = connect(v);
   let reader: FabricAnchorReader | undefined;
@@ -201,8 +222,8 @@ async function fromNode(v: Values, log: string, key: Uint8Array, gathered: Gathe
         readFrom = 'the node itself (its anchor store: consistency with past anchors, not independence from the operator; --fabric-config reads a Fabric channel)';
       }
     }
-    const verification = await verified(() =>
-      verifyLogOnline(c, log, { publicKeySpki: key, keyChain, nodeName, signatureThreads: count(v, 'threads', 0), anchors, observer: gathered.observer }),
+    const verification = await verified(gathered, () =>
+      verifyLogOnline(c, log, { publicKeySpki: key, keyChain, nodeName, signatureThreads: count(v, 'threads', 0), anchors, observer: gathered.observer, ...withWitnesses(witnesses) }),
     );
     const size = gathered.checkpoint()?.size ?? 0;
     const windows: ReportAnchorWindow[] = [];
@@ -212,7 +233,7 @@ async function fromNode(v: Values, log: string, key: Uint8Array, gathered: Gathe
       windows.push({ window: a.window, size: cp.size, root: a.root, backend: a.receipt.backend, txId: a.receipt.txId, block: a.receipt.block });
     }
     const anchorsData: ReportAnchors = listed ? { status: 'checked', readFrom, windows } : { status: 'off', readFrom: '', windows: [] };
-    return { log, source: { kind: 'node' }, verification, key: reportKey(key, keyChain), ...(gathered.checkpoint() ? { checkpoint: gathered.checkpoint()! } : {}), anchors: anchorsData };
+    return { log, source: { kind: 'node' }, verification, key: reportKey(key, keyChain), ...(gathered.checkpoint() ? { checkpoint: gathered.checkpoint()! } : {}), anchors: anchorsData, ...witnessesOf(gathered) };
   } finally {
     reader?.close();
     c.close();
@@ -241,7 +262,7 @@ async function bundleHeader(path: string): Promise<BundleHeader | undefined> {
   }
 }
 
-async function fromBundle(v: Values, path: string, key: Uint8Array, gathered: Gathered): Promise<Omit<ReportData, 'summary' | 'generatedAt' | 'generator'>> {
+async function fromBundle(v: Values, path: string, key: Uint8Array, gathered: Gathered, witnesses: WitnessPolicy | undefined): Promise<Omit<ReportData, 'summary' | 'generatedAt' | 'generator'>> {
   const nodeName = str(v, 'node-name');
   const sha256 = await fileSha256(path);
   const header = await bundleHeader(path);
@@ -255,7 +276,7 @@ async function fromBundle(v: Values, path: string, key: Uint8Array, gathered: Ga
   let reader: FabricAnchorReader | undefined;
   try {
     if (header) reader = await openFabric(v, async () => openLogCheckpointWithKeys(header.checkpoint, header.log, followKeyChain(key, chain), nodeName).checkpoint.origin, header.log);
-    const verification = await verified(() => verifyBundleFile(path, { publicKeySpki: key, nodeName, signatureThreads: count(v, 'threads', 0), anchors: reader, observer: gathered.observer }));
+    const verification = await verified(gathered, () => verifyBundleFile(path, { publicKeySpki: key, nodeName, signatureThreads: count(v, 'threads', 0), anchors: reader, observer: gathered.observer, ...withWitnesses(witnesses) }));
     const windows: ReportAnchorWindow[] = [];
     if (verification.ok && header) {
       const keys = followKeyChain(key, chain);
@@ -271,6 +292,7 @@ async function fromBundle(v: Values, path: string, key: Uint8Array, gathered: Ga
       key: reportKey(key, chain),
       ...(gathered.checkpoint() ? { checkpoint: gathered.checkpoint()! } : {}),
       anchors: { status: 'checked', readFrom: reader ? `the bundle's anchor proofs, roots compared with ${reader.describe}` : 'the bundle\'s anchor proofs (with --fabric-config, also compared with the channel)', windows },
+      ...witnessesOf(gathered),
     };
   } finally {
     reader?.close();
@@ -336,8 +358,9 @@ export async function report(args: string[]): Promise<number> {
   count(v, 'threads', 0);
   const at = generatedAt(v);
   const key = await pinned(v);
+  const witnesses = await witnessPolicy(v);
   const gathered = gather(p, maxRows);
-  const facts = bundle !== undefined ? await fromBundle(v, bundle, key, gathered) : await fromNode(v, log!, key, gathered);
+  const facts = bundle !== undefined ? await fromBundle(v, bundle, key, gathered, witnesses) : await fromNode(v, log!, key, gathered, witnesses);
   const summary = gathered.summarizer.finish();
   const data: ReportData = { ...facts, ...(facts.verification.ok ? { summary } : {}), ...(at !== undefined ? { generatedAt: at } : {}), generator: await version() };
   const written = await writeReport(out, data);

@@ -53,6 +53,7 @@ chain is followed from it after key rotations)
   verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
   report (--log NAME | --bundle FILE) --pubkey FILE --out FILE.html [--from TIME] [--to TIME]
          [--max-rows N] [--fabric-config FILE] [--generated-at TIME|now] [--threads N]
+         [--witness-key FILE ... [--min-witnesses K]]
                                verify the log (as verify, or a bundle offline) and write a self-contained
                                HTML audit report: verdict first, key, checkpoint, anchors, summaries, drift
                                episodes, every change in [--from, --to) (RFC 3339 or unix seconds);

@@ -146,7 +146,7 @@ function* verifiedBlock(data: ReportData): Generator<string> {
     yield '<dt>Checkpoint</dt><dd>none verified (verification failed before one was opened)</dd>';
   }
   yield `<dt>Anchors</dt><dd>${anchorsLine(data)}</dd>`;
-  yield `<dt>Witnesses</dt><dd>${data.witnesses && data.witnesses.length > 0 ? data.witnesses.map((w) => `${esc(w.name)} (key id <span class="mono">${esc(w.keyId)}</span>) ${w.verified ? '<span class="badge ok">cosignature verified</span>' : '<span class="badge fail">not verified</span>'}`).join('<br>') : 'none: no witness cosigned this checkpoint'}</dd>`;
+  yield `<dt>Witnesses</dt><dd>${data.witnesses && data.witnesses.length > 0 ? data.witnesses.map((w) => `${esc(w.name)} (key id <span class="mono">${esc(w.keyId)}</span>) ${w.verified ? '<span class="badge ok">cosignature verified</span>' : '<span class="badge fail">not verified</span>'}`).join('<br>') : 'none checked: no witness key was pinned (<span class="mono">--witness-key</span>)'}</dd>`;
   if (data.generatedAt !== undefined) yield `<dt>Generated</dt><dd>${esc(data.generatedAt)}</dd>`;
   yield '</dl>';
   if (cp) yield `<h3>The signed checkpoint</h3><pre>${esc(cp.note)}</pre>`;
