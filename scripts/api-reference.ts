@@ -85,7 +85,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   else {
     const md = await readFile(API_DOC, 'utf8');
     const old = referenceInDoc(md);
-    await writeFile(API_DOC, old === undefined ? `${md.trimEnd()}\n\n${apiReference()}\n` : md.replace(old, apiReference()));
+    await writeFile(API_DOC, old === undefined ? `${md.trimEnd()}\n\n${apiReference()}\n` : md.replace(old, () => apiReference()));
     process.stdout.write(`${API_DOC}: HTTP API reference rewritten\n`);
   }
 }

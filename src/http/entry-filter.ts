@@ -33,6 +33,9 @@ export const FILTER_PARAMS = ['config_id', 'operator', 'identity', 'action', 'co
 /** An RFC 3339 instant in the entries' own form (`2026-01-02T03:04:05.678Z`), so that times compare as strings. */
 function instant(field: string, v: string): string {
   if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v)) throw invalidArgument(field, 'must be an RFC 3339 time (2026-01-02T03:04:05Z) or a date (2026-01-02)');
+  const [y, m, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+  // Date.parse rolls 2026-02-30 over to March 2: check the calendar date itself.
+  if (new Date(Date.UTC(y, m - 1, d)).toISOString().slice(0, 10) !== v.slice(0, 10)) throw invalidArgument(field, 'is not a valid date');
   const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v);
   if (Number.isNaN(t)) throw invalidArgument(field, 'is not a valid time');
   return new Date(t).toISOString();
