@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,console] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -16,6 +16,8 @@
  * - the HTTP JSON API against unary gRPC Append at concurrency 64, both driven by h2load (bench-http.ts)
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
+ * - the console in chromium: a 100,000-entry bundle verified in the browser with WebCrypto and
+ *   with @noble, and the first view of the 10^6-entry log (bench-console.ts)
  */
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { leanAppendStream } from './lean-load.js';
 import { policyBench } from './bench-policy.js';
 import { benchDiff } from './bench-diff.js';
 import { httpBench } from './bench-http.js';
+import { consoleBench } from './bench-console.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -365,7 +368,8 @@ async function anchorBench(): Promise<void> {
   print(table('Anchor lag (first checkpoint of a window issued -> window committed), interval 1 s', ['windows', 'p50 ms', 'p99 ms', 'max ms'], [[String(lags.length), percentile(lags, 50), percentile(lags, 99), lags.at(-1) ?? NaN]]));
 }
 
-async function proofBench(): Promise<void> {
+/** The big log the proofs and console sections read (10^6 entries, 10^5 with --quick), built once into .bench-data/. */
+async function bigLog(): Promise<string> {
   const N = quick ? 100_000 : 1_000_000;
   const dir = join(ROOT, '.bench-data', `log-${N}`);
   if (!existsSync(join(dir, 'ready'))) {
@@ -394,6 +398,11 @@ async function proofBench(): Promise<void> {
     await store.close();
     await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, 'ready'), ''));
   }
+  return dir;
+}
+
+async function proofBench(): Promise<void> {
+  const dir = await bigLog();
   // In-process: proof generation from LevelDB alone (plan, node reads, hashing).
   const roStore = await LedgerStore.open(join(dir, 'ledger'));
   const roLedger = new Ledger(roStore, SigningKey.generate(), { nodeName: 'bench', maxBatch: 1, maxQueue: 1, maxLogs: 10, limits: { maxPayloadBytes: 1 } });
@@ -470,6 +479,7 @@ if (want('http')) {
 }
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
+if (want('console')) for (const c of await consoleBench({ quick, millionDir: await bigLog() })) print(table(c.title, c.header, c.rows));
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 if (outFile) {
   // Blank lines between the printed pieces, so a note after a table is not read as a row of it.

@@ -14,7 +14,8 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Page } from 'puppeteer-core';
-import { ROOT, runCli, startTestNode, tempDir, type TestNode } from './helpers/node.js';
+import { spawn } from 'node:child_process';
+import { CLI, ROOT, runCli, SERVE_NODE_FLAGS, startTestNode, tempDir, type TestNode } from './helpers/node.js';
 import { launchChromium } from './helpers/browser.js';
 import { createToken } from '../src/auth/tokens.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -310,4 +311,36 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     t.ok(nodes.length <= 2);
     t.same(cspViolations, [], 'the page never ran into its own policy');
   });
+});
+
+t.test('cairn serve prints the console address: on stdout, and in the node started log line', async (t) => {
+  const dir = await tempDir('cairn-console-start-');
+  t.teardown(dir.remove);
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--metrics-listen', ''], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  child.channel?.unref();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no console line: ${out} ${err}`)), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const url = /^cairn: the auditor's console is at (http:\/\/127\.0\.0\.1:\d+\/console\/)\n$/.exec(out)?.[1];
+  t.ok(url, `stdout: ${out}`);
+  const started = err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; console?: string }).find((l) => l.msg === 'node started');
+  t.equal(started?.console, url, 'the same address in the JSON log line');
+  const page = await fetch(url!);
+  t.equal(page.status, 200);
+  t.match(await page.text(), /<script defer src="console.js"><\/script>/);
 });

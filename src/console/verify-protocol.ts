@@ -5,18 +5,25 @@
  */
 import { NodeApi, type EntryJson } from './api.js';
 import { primitive, type PrimitiveName } from './crypto.js';
+import { SignatureWorkers } from './signature-workers.js';
+import type { VerifyP256Async } from '../core/async-verifier.js';
 import { failure, parsePinnedKey, verifyBundleText, verifyShown, verifyWholeLog, type Mark, type VerifyOutcome } from './verify-core.js';
 
 export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'auto' } & (
   | { kind: 'shown'; base: string; token: string; log: string; entries: EntryJson[] }
   | { kind: 'log'; base: string; token: string; log: string }
   | { kind: 'bundle'; bundle: Blob | string }
-);
+) & {
+  /** Helper workers for the signatures (default: see helpersFor; 0: checked in line). */
+  helpers?: number;
+};
 
 export type VerifyAnswer = { kind: 'shown'; marks: Mark[] } | { kind: 'outcome'; outcome: VerifyOutcome };
 
 export interface Finished {
   answer: VerifyAnswer;
+  /** Helper workers that checked the signatures (0: in line). */
+  helpers: number;
   /** The P-256 primitive used, and the time the verification took. */
   primitive: PrimitiveName;
   ms: number;
@@ -24,9 +31,34 @@ export interface Finished {
 
 export type WorkerMessage = { id: number; progress: [number, number] } | { id: number; done: Finished } | { id: number; error: string };
 
+/**
+ * Helper workers for the signatures of a whole log or bundle (nested
+ * workers). By default: none for WebCrypto, whose native verification
+ * already runs off this thread and costs more CPU per entry when its
+ * requests are shipped to other workers first; two per core, at least two,
+ * for @noble, which is JavaScript on the thread that calls it (the bench's
+ * console section measures both ways). The page itself (file://, where no
+ * worker starts) checks them in line.
+ */
+function helpersFor(name: PrimitiveName, count: number | undefined): SignatureWorkers | undefined {
+  const inWorker = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
+  const n = count ?? (name === 'webcrypto' ? 0 : Math.min(4, Math.max(2, 2 * (navigator.hardwareConcurrency || 1))));
+  if (!inWorker || n === 0) return undefined;
+  return SignatureWorkers.start(new URL('verify-worker.js', location.href).href, name, n);
+}
+
 export async function serve(req: VerifyRequest, progress: (done: number, total: number) => void): Promise<Finished> {
   const t0 = performance.now();
-  const p = primitive(req.primitive);
+  const chosen = primitive(req.primitive);
+  const helpers = req.kind === 'shown' ? undefined : helpersFor(chosen.name, req.helpers);
+  try {
+    return { ...(await serveWith(req, { name: chosen.name, verify: helpers?.verify ?? chosen.verify }, progress, t0)), helpers: helpers?.count ?? 0 };
+  } finally {
+    helpers?.close();
+  }
+}
+
+async function serveWith(req: VerifyRequest, p: { name: PrimitiveName; verify: VerifyP256Async }, progress: (done: number, total: number) => void, t0: number): Promise<Omit<Finished, 'helpers'>> {
   let answer: VerifyAnswer;
   let pinned: Uint8Array;
   try {

@@ -11,11 +11,13 @@ import { join } from 'node:path';
 
 export const CHROMIUM = process.env.CAIRN_CHROMIUM ?? '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<{ browser: Browser; close(): Promise<void> }> {
+/** `protocolTimeoutMs`: longest a single DevTools call may take (the bench waits minutes for one verification). */
+export async function launchChromium(protocolTimeoutMs = 180_000): Promise<{ browser: Browser; close(): Promise<void> }> {
   const profile = await mkdtemp(join(tmpdir(), 'cairn-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
+    protocolTimeout: protocolTimeoutMs,
     userDataDir: profile,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
