@@ -307,6 +307,7 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     const origins = new Set(requests.map((u) => (u.startsWith('file:') ? 'file:' : new URL(u).origin)));
     const nodes = [...origins].filter((o) => /^http:\/\/127\.0\.0\.1:\d+$/.test(o));
     t.ok(requests.length > 50, `${requests.length} requests seen`);
+    t.ok(requests.some((u) => u.includes('/proofs/inclusion')), 'the worker\'s requests are seen too (only the worker asks for proofs)');
     t.same([...origins].filter((o) => o !== 'file:' && !nodes.includes(o)), [], 'only the node (two runs: two ports) and the saved file');
     t.ok(nodes.length <= 2);
     t.same(cspViolations, [], 'the page never ran into its own policy');
@@ -316,7 +317,7 @@ t.test('the console, against a real node and from a file, in chromium', async (t
 t.test('cairn serve prints the console address: on stdout, and in the node started log line', async (t) => {
   const dir = await tempDir('cairn-console-start-');
   t.teardown(dir.remove);
-  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--metrics-listen', ''], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, CLI, 'serve', '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--metrics-listen', '', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   child.channel?.unref();
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   t.teardown(async () => {

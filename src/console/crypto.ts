@@ -21,12 +21,15 @@ export function webCryptoVerify(): VerifyP256Async | undefined {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) return undefined;
   const keys = new Map<string, Promise<CryptoKey>>();
+  // The verifier passes the same key object for every entry under it: look that up first, the bytes only once per object.
+  const byObject = new WeakMap<Uint8Array, Promise<CryptoKey>>();
   return async (spki, message, der) => {
-    const id = toBase64(spki);
-    let key = keys.get(id);
+    let key = byObject.get(spki);
     if (!key) {
-      key = subtle.importKey('spki', spki as BufferSource, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+      const id = toBase64(spki);
+      key = keys.get(id) ?? subtle.importKey('spki', spki as BufferSource, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
       keys.set(id, key);
+      byObject.set(spki, key);
     }
     let raw: Uint8Array;
     try {
