@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,console] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report,console] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -16,6 +16,7 @@
  * - the HTTP JSON API against unary gRPC Append at concurrency 64, both driven by h2load (bench-http.ts)
  * - full-log verification entries/s, online (gRPC) and offline (bundle)
  * - inclusion and consistency proof latency at 10^6 entries (log cached in .bench-data/)
+ * - audit reports: `cairn report` against `cairn verify` of the same log (bench-report.ts)
  * - the console in chromium: a 100,000-entry bundle verified in the browser with WebCrypto and
  *   with @noble, and the first view of the 10^6-entry log (bench-console.ts)
  */
@@ -32,6 +33,7 @@ import { leanAppendStream } from './lean-load.js';
 import { policyBench } from './bench-policy.js';
 import { benchDiff } from './bench-diff.js';
 import { httpBench } from './bench-http.js';
+import { reportBench } from './bench-report.js';
 import { consoleBench } from './bench-console.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
@@ -479,6 +481,10 @@ if (want('http')) {
 }
 if (want('anchors')) await anchorBench();
 if (want('proofs')) await proofBench();
+if (want('report')) {
+  const r = await reportBench({ entries: quick ? 5_000 : 50_000, payloadJson: PAYLOAD, commit: COMMIT });
+  print(table(r.title, r.header, r.rows));
+}
 if (want('console')) for (const c of await consoleBench({ quick, millionDir: await bigLog() })) print(table(c.title, c.header, c.rows));
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 if (outFile) {

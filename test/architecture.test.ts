@@ -29,7 +29,9 @@ export function parseModuleMap(markdown: string): Record<string, string[]> {
 
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = parseModuleMap(readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8'));
 
-/** Packages core/ may use: pure JavaScript that runs in a browser. `#crypto` picks node:crypto or noble by environment. */
+/** Folders that must run in a browser: no Node built-ins, only the packages below. */
+const PURE_FOLDERS = new Set(['core', 'report']);
+/** Packages pure folders may use: pure JavaScript that runs in a browser. `#crypto` picks node:crypto or noble by environment. */
 const CORE_PACKAGES = new Set(['json-canonicalize', '#crypto', '@noble/curves', '@noble/hashes']);
 /** The one core file that is Node's side of `#crypto` (package.json "imports"). */
 const CORE_NODE_VARIANT = 'crypto-node.ts';
@@ -75,8 +77,8 @@ function problemsOf(file: string, text = readFileSync(file, 'utf8')): Problem[] 
       }
       const to = folderOf(target);
       if (to !== from && !allowed.includes(to)) problems.push({ file: rel, imports: spec, why: `src/${from} may not import src/${to}` });
-    } else if (from === 'core' && !file.endsWith(CORE_NODE_VARIANT) && !CORE_PACKAGES.has(packageName(spec))) {
-      problems.push({ file: rel, imports: spec, why: 'core/ is pure: no Node built-ins, no packages that need Node' });
+    } else if (PURE_FOLDERS.has(from) && !(from === 'core' && file.endsWith(CORE_NODE_VARIANT)) && !CORE_PACKAGES.has(packageName(spec))) {
+      problems.push({ file: rel, imports: spec, why: `${from}/ is pure: no Node built-ins, no packages that need Node` });
     }
   }
   return problems;
@@ -159,7 +161,16 @@ t.test('the check catches an import that points up the map, and a Node built-in 
 t.test('the browser console reaches only browser-safe code, through every import it makes', async (t) => {
   const { problems, reached } = browserProblems();
   t.same(problems, []);
-  t.ok(reached.includes('src/sync/sync-entry.ts') && reached.includes('src/core/crypto-web.ts') === false && reached.includes('src/core/entry.ts'), `followed ${reached.length} files into core and sync`);
+  t.ok(reached.includes('src/sync/diff-format.ts') && reached.includes('src/report/render-report.ts') && reached.includes('src/core/crypto-web.ts') === false && reached.includes('src/core/entry.ts'), `followed ${reached.length} files into core and sync`);
   t.same(runtimeImportsOf("import type { A } from 'node:fs';\nimport { b } from './b.js';"), ['./b.js'], 'type-only imports are erased');
   t.ok(MAY_IMPORT.console?.includes('core'), 'the console may import core');
+});
+
+t.test('report/ is held to core\'s purity: no Node built-in, no folder but core', async (t) => {
+  const inReport = problemsOf(join(SRC, 'report', 'fake.ts'), "import { writeFile } from 'node:fs/promises';\nimport { readSyncEntry } from '../sync/sync-entry.js';\nimport { toHex } from '../core/bytes.js';\nimport { esc } from './format.js';");
+  t.same(inReport, [
+    { file: 'src/report/fake.ts', imports: 'node:fs/promises', why: 'report/ is pure: no Node built-ins, no packages that need Node' },
+    { file: 'src/report/fake.ts', imports: '../sync/sync-entry.js', why: 'src/report may not import src/sync' },
+  ]);
+  t.same(MAY_IMPORT.report, ['core']);
 });

@@ -5,12 +5,14 @@
  * is verified in a Web Worker; filters and paging; the drift diff, timeline
  * and anchor lag chart; "verify the whole log" gives what `cairn verify`
  * gives, before and after one stored byte is changed; and the page opened
- * from a file verifies a good and a tampered bundle with no server. Every
+ * from a file verifies a good and a tampered bundle with no server, and
+ * downloads their audit reports, the bytes `cairn report` writes. Every
  * request the pages make is recorded: none leaves the node (or the file).
  * Screenshots of each view go to test-artifacts/console/.
  */
 import t from 'tap';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Page } from 'puppeteer-core';
@@ -276,6 +278,23 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     await off.click('details summary');
     await off.type('#pin-pem', pem);
     await off.click('#pin');
+    const downloads = join(dir.path, 'downloads');
+    await mkdir(downloads);
+    const session = await browser.target().createCDPSession();
+    await session.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    /** Clicks Download report and returns the file the browser saved. */
+    const downloadedReport = async (what: string): Promise<Buffer> => {
+      const name = await off.$eval('#download-report', (a) => a.getAttribute('download')!);
+      await rm(join(downloads, name), { force: true });
+      await off.click('#download-report');
+      await waitFor(`the ${what} report download`, async () => existsSync(join(downloads, name)) && !existsSync(join(downloads, `${name}.crdownload`)));
+      return readFile(join(downloads, name));
+    };
+    const cliReport = async (path: string, what: string): Promise<Buffer> => {
+      const out = join(dir.path, `cli-${what}.html`);
+      await runCli(['report', '--bundle', path, '--pubkey', tn.pubkeyPath, '--out', out]);
+      return readFile(out);
+    };
     const verifyFile = async (path: string): Promise<Record<string, string | undefined>> => {
       const input = await off.$('#bundle-file');
       await input!.uploadFile(path);
@@ -292,6 +311,7 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     t.same(shown, JSON.parse(cli.stdout), 'what cairn verify-bundle prints');
     t.equal(shown.anchorsVerified, (JSON.parse(lines[0]!) as { anchors: unknown[] }).anchors.length, 'the anchor proofs were checked');
     await shot(off, '10-offline-bundle-ok');
+    t.same(await downloadedReport('good'), await cliReport(bundle, 'good'), 'Download report: byte for byte what cairn report --bundle writes');
     await off.reload();
     await off.waitForSelector('#bundle-file');
     const bad = await verifyFile(badBundle);
@@ -300,6 +320,9 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     const cliBad = await runCli(['verify-bundle', badBundle, '--pubkey', tn.pubkeyPath]);
     t.match(cliBad.stderr, new RegExp(`\\[${bad.code}\\] entry ${TAMPERED}:`), 'the same code and seq as cairn verify-bundle');
     await shot(off, '11-offline-bundle-tampered');
+    const badReport = await downloadedReport('tampered');
+    t.same(badReport, await cliReport(badBundle, 'tampered'), 'a tampered bundle\'s report: the same bytes as the CLI\'s too');
+    t.match(badReport.toString('utf8'), new RegExp(`<title>[^<]*(FAILED|failed)[^<]*</title>`), 'and it says first that verification failed');
     t.ok(requests.filter((u) => u.startsWith('file:')).length >= 3, 'the file page loaded its own files');
   });
 

@@ -510,6 +510,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 
   sync: async (args) => (await import('./sync-commands.js')).sync(args),
   diff: async (args) => (await import('./sync-commands.js')).diff(args),
+  report: async (args) => (await import('./report-command.js')).report(args),
   async help() {
     process.stdout.write(USAGE);
     return EXIT_OK;

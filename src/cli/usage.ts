@@ -46,6 +46,12 @@ chain is followed from it after key rotations)
                                --fabric-config, also against the anchors on the channel)
                                (--threads: signature-checking threads, 0 = inline; default one per core, up to 4)
   verify-receipt FILE --pubkey FILE                     verify a saved 'record' receipt offline
+  report (--log NAME | --bundle FILE) --pubkey FILE --out FILE.html [--from TIME] [--to TIME]
+         [--max-rows N] [--fabric-config FILE] [--generated-at TIME|now] [--threads N]
+                               verify the log (as verify, or a bundle offline) and write a self-contained
+                               HTML audit report: verdict first, key, checkpoint, anchors, summaries, drift
+                               episodes, every change in [--from, --to) (RFC 3339 or unix seconds);
+                               byte-identical for the same data (docs/reports.md)
 
 GitOps sync (desired state: YAML manifests in Git; live: dir, etcd or kubernetes)
   sync --repo PATH_OR_URL [--branch B] [--path P] --target dir:PATH|etcd:ENDPOINTS/PREFIX|kubernetes[:CONTEXT]

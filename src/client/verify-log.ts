@@ -35,7 +35,7 @@ import { verifyAnchorProof, type AnchorRootReader, type WindowCheckpoint } from 
 export type { AnchorRootReader } from '../core/anchor.js';
 import { isVerificationError } from '../core/errors.js';
 import { checkFinalKey, checkSignerAt, compareWithAnchors, hexKeyId as hexId, openBundleAnchor, type AnchoredCheckpoint } from '../core/log-checks.js';
-import type { SignedEntry } from '../core/entry.js';
+import type { EntryBody, SignedEntry } from '../core/entry.js';
 
 export interface VerifyState {
   log: string;
@@ -104,6 +104,20 @@ export interface VerifyOptions {
    * ledger, and the log still hashes to the anchored root at that size.
    */
   anchors?: AnchorRootReader;
+  /** Sees what the verifier reads, as it reads it (reports: src/report/). */
+  observer?: VerifyObserver;
+}
+
+/**
+ * What a report needs from a verification, taken from the verifier itself
+ * rather than from a second fetch that could differ: each entry once its
+ * in-order checks passed (body, chain link, entry hash; its signature may
+ * still be pending on another thread, and a bad one fails the whole run),
+ * and the signed checkpoint the entries are checked against, once opened.
+ */
+export interface VerifyObserver {
+  entry?(body: EntryBody, entry: SignedEntry): void;
+  checkpoint?(note: string, checkpoint: Checkpoint): void;
 }
 
 
@@ -221,14 +235,15 @@ const CHUNK = 512;
  * Pushes every entry through the in-order verifier while signatures are
  * checked on other threads; reports the lowest bad seq, whichever check found it.
  */
-async function verifyEntries(verifier: LogVerifier, entries: AsyncIterable<SignedEntry>, pool: SignaturePool | undefined, bar: Progress): Promise<void> {
+async function verifyEntries(verifier: LogVerifier, entries: AsyncIterable<SignedEntry>, pool: SignaturePool | undefined, bar: Progress, observer?: VerifyObserver): Promise<void> {
   let chunk: SignedEntry[] = [];
   let keys: Uint8Array[] = [];
   let pushing: SignedEntry | undefined;
   try {
     for await (const e of entries) {
       pushing = e;
-      verifier.push(e);
+      const body = verifier.push(e);
+      observer?.entry?.(body, e);
       if (!pool) {
         if ((verifier.size & 1023) === 0) bar.update(verifier.size);
         continue;
@@ -291,6 +306,7 @@ async function verifyServedLog(client: LedgerClient, log: string, opts: VerifyOp
   }
   const latest = await client.getCheckpoint(log);
   const { checkpoint: cp } = openServedCheckpoint(latest.note, log, latest.size, keys, opts.nodeName, 'the latest checkpoint');
+  opts.observer?.checkpoint?.(latest.note, cp);
 
   let oldSigner: Uint8Array | undefined;
   if (state) {
@@ -319,7 +335,7 @@ async function verifyServedLog(client: LedgerClient, log: string, opts: VerifyOp
   const bar = createProgress(`verify ${log}`, cp.size, opts.progress === false ? ({ isTTY: false } as NodeJS.WriteStream) : process.stderr);
   const ends: { first?: Uint8Array; last?: Uint8Array } = {};
   try {
-    await verifyEntries(verifier, entriesFromNode(client, log, cp.size, ends), pool, bar);
+    await verifyEntries(verifier, entriesFromNode(client, log, cp.size, ends), pool, bar, opts.observer);
   } finally {
     await pool?.close();
   }
@@ -450,7 +466,7 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
     }
   }
   try {
-    await verifyEntries(verifier, entries(), pool, bar);
+    await verifyEntries(verifier, entries(), pool, bar, opts.observer);
   } finally {
     await pool?.close();
     await lines.return(undefined);
@@ -459,6 +475,7 @@ export async function verifyBundleFile(path: string, opts: VerifyOptions): Promi
   // Anchors first, as online: a rewrite re-signed with the node's key passes the checkpoint check.
   compareWithAnchors(header.log, verifier, anchored, verifier.size);
   const cp = verifier.finish(header.checkpoint);
+  opts.observer?.checkpoint?.(header.checkpoint, cp);
   // Only a bundle that states its node's chain can say where the log must end; bundles from before rotation state none.
   if (opts.keyChain !== undefined || header.keyChain !== undefined) checkFinalKey(header.log, verifier, keys);
   return {

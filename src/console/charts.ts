@@ -31,7 +31,7 @@ function axis(y: number, t0: number, t1: number): SVGElement {
 
 /** One row per episode of one target; open episodes run to `now` and are drawn as open. */
 export function driftTimeline(episodes: readonly Episode[], now: number): SVGElement {
-  const times = episodes.flatMap((e) => [Date.parse(e.opened), e.closed ? Date.parse(e.closed) : now]);
+  const times = episodes.flatMap((e) => [Date.parse(e.openedAt), e.closedAt ? Date.parse(e.closedAt) : now]);
   const t0 = Math.min(...times);
   const t1 = Math.max(now, ...times);
   const span = Math.max(1, t1 - t0);
@@ -45,10 +45,10 @@ export function driftTimeline(episodes: readonly Episode[], now: number): SVGEle
   });
   for (const e of episodes) {
     const y = 10 + keys.indexOf(e.key) * ROW;
-    const a = Date.parse(e.opened);
-    const b = e.closed ? Date.parse(e.closed) : now;
-    const bar = svg('rect', { x: x(a), y: y + 3, width: Math.max(3, x(b) - x(a)), height: ROW - 8, class: e.closed ? 'bar resolved' : 'bar open' });
-    bar.append(svg('title', {}, `${e.key}: ${e.status}, opened ${e.opened} (#${e.openedSeq}), ${e.closed ? `resolved ${e.closed} (#${e.closedSeq}) after ${durationText(b - a)}` : `open for ${durationText(now - a)}`}`));
+    const a = Date.parse(e.openedAt);
+    const b = e.closedAt ? Date.parse(e.closedAt) : now;
+    const bar = svg('rect', { x: x(a), y: y + 3, width: Math.max(3, x(b) - x(a)), height: ROW - 8, class: e.closedAt ? 'bar resolved' : 'bar open' });
+    bar.append(svg('title', {}, `${e.key}: ${e.status}, opened ${e.openedAt} (#${e.openedSeq}), ${e.closedAt ? `resolved ${e.closedAt} (#${e.closedSeq}) after ${durationText(b - a)}` : `open for ${durationText(now - a)}`}`));
     chart.append(bar);
   }
   chart.append(axis(10 + keys.length * ROW + 4, t0, t1));

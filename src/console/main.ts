@@ -9,7 +9,7 @@
  */
 import { ecdsaKeyId } from '../core/note.js';
 import type { EntryBody } from '../core/entry.js';
-import { readSyncEntry } from '../sync/sync-entry.js';
+import { readSyncRecord } from '../core/sync-record.js';
 import { describeOps } from '../sync/diff-format.js';
 import type { JsonPatchOp } from '../sync/diff.js';
 import { ApiError, logPath, NodeApi, type AnchorJson, type CheckpointJson, type EntryJson, type EntryPageJson } from './api.js';
@@ -326,11 +326,12 @@ function showEntry(detail: HTMLElement, e: EntryJson, rows: Map<number, HTMLTabl
   for (const r of rows.values()) r.classList.remove('selected');
   rows.get(e.seq)?.classList.add('selected');
   const f = e.fields as unknown as EntryBody | null;
-  const sync = f ? readSyncEntry(f) : undefined;
+  const sync = f ? readSyncRecord(f) : undefined;
+  const payload = sync?.payload as { patch?: JsonPatchOp[] | null; truncated?: boolean; error?: string } | undefined;
   const fieldRows = f
     ? (['time', 'action', 'configId', 'operator', 'identity', 'source', 'commit', 'requestId', 'prevHash'] as const).map((k) => h('tr', {}, h('th', {}, k), h('td', { class: 'wrap mono' }, String(f[k] ?? ''))))
     : [h('tr', {}, h('td', { class: 'error' }, 'the body does not decode'))];
-  const patch = sync?.payload.patch as JsonPatchOp[] | null | undefined;
+  const patch = payload?.patch;
   clear(
     detail,
     h('h3', {}, `Entry #${e.seq}`),
@@ -346,7 +347,7 @@ function showEntry(detail: HTMLElement, e: EntryJson, rows: Map<number, HTMLTabl
                 { class: 'diff' },
                 describeOps(patch).map((d) => h('span', { class: d.sign === '+' ? 'add' : d.sign === '-' ? 'del' : 'mod' }, `${d.sign} ${d.text}\n`)),
               )
-            : h('p', { class: 'muted' }, sync.payload.truncated ? 'the patch was left out to fit the payload limit' : sync.payload.error ?? 'no patch'),
+            : h('p', { class: 'muted' }, payload?.truncated ? 'the patch was left out to fit the payload limit' : payload?.error ?? 'no patch'),
           sync.payload.resolves !== undefined ? h('p', {}, `closes the drift recorded at #${sync.payload.resolves}`) : null,
         )
       : null,
@@ -386,14 +387,14 @@ async function driftView(log: string): Promise<void> {
     h('p', { class: 'muted' }, `From the last ${bodies.length.toLocaleString('en')} entries.`),
     targets.map((t) => {
       const mine = episodes.filter((e) => e.target === t);
-      const open = mine.filter((e) => !e.closed);
+      const open = mine.filter((e) => !e.closedAt);
       return h(
         'section',
         { class: 'target', 'data-target': t },
         h('h3', {}, `Target ${t}`),
         h('h4', {}, `Open drifts now: ${open.length}`),
         open.length > 0
-          ? h('table', { class: 'open-drifts' }, h('thead', {}, h('tr', {}, h('th', {}, 'object'), h('th', {}, 'status'), h('th', {}, 'since'), h('th', {}, 'open for'))), h('tbody', {}, open.map((e) => h('tr', {}, h('td', {}, h('a', { href: logHref(log, '', new URLSearchParams({ config_id: e.key })) }, e.key)), h('td', {}, e.status), h('td', {}, `${e.opened} (#${e.openedSeq})`), h('td', {}, durationText(now - Date.parse(e.opened)))))))
+          ? h('table', { class: 'open-drifts' }, h('thead', {}, h('tr', {}, h('th', {}, 'object'), h('th', {}, 'status'), h('th', {}, 'since'), h('th', {}, 'open for'))), h('tbody', {}, open.map((e) => h('tr', {}, h('td', {}, h('a', { href: logHref(log, '', new URLSearchParams({ config_id: e.key })) }, e.key)), h('td', {}, e.status), h('td', {}, `${e.openedAt} (#${e.openedSeq})`), h('td', {}, durationText(now - Date.parse(e.openedAt)))))))
           : null,
         h('h4', {}, 'Timeline'),
         driftTimeline(mine, now),
@@ -527,6 +528,12 @@ function offlineView(): void {
         box.dataset.ms = String(Math.round(done.ms));
         box.dataset.primitive = done.primitive;
         box.dataset.helpers = String(done.helpers);
+        const report = done.answer.report;
+        if (report) {
+          // The report as `cairn report --bundle` writes it, rendered here from what was just verified.
+          const link = h('a', { id: 'download-report', class: 'button', download: report.name, href: URL.createObjectURL(new Blob([report.html], { type: 'text/html' })) }, 'Download report');
+          box.append(h('p', {}, link, ' ', h('span', { class: 'muted' }, `the audit report of this bundle (${report.name}), byte for byte what cairn report --bundle writes`)));
+        }
         clear(result, box);
       },
       (err: unknown) => clear(result, errorBox(err)),

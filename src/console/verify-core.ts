@@ -10,7 +10,8 @@
  *   inclusion in the latest checkpoint signed by that chain.
  * - The whole log: the checks of `cairn verify` (src/client/verify-log.ts)
  *   in the same order, with the same result and the same first bad seq.
- * - A bundle: the checks of `cairn verify-bundle` (core/bundle-verifier.ts).
+ * - A bundle: the checks of `cairn verify-bundle` (core/bundle-verifier.ts),
+ *   with its report (bundle-report.ts).
  */
 import { decodeBody, entryHash, type EntryBody } from '../core/entry.js';
 import { followKeyChain, parseKeyLinks } from '../core/key-chain.js';
@@ -21,7 +22,6 @@ import { isVerificationError, VerificationError } from '../core/errors.js';
 import { pemToDer, spkiToRawP256 } from '../core/ecdsa-der.js';
 import { checkEntrySignatureAsync, verifyEntriesAsync, type VerifyP256Async } from '../core/async-verifier.js';
 import { checkFinalKey } from '../core/log-checks.js';
-import { bundleLines, verifyBundleLines } from '../core/bundle-verifier.js';
 import type { Checkpoint } from '../core/checkpoint.js';
 import type { SignedEntry } from '../core/entry.js';
 import { ApiError, logPath, NodeApi, signedEntryOf, type CheckpointJson, type EntryJson } from './api.js';
@@ -190,17 +190,6 @@ export async function verifyWholeLog(api: NodeApi, log: string, pinned: Uint8Arr
       }
     }
     return { ok: true, log, size: cp.size, rootHash: toHex(cp.rootHash), entriesVerified: verifier.size };
-  } catch (err) {
-    return failure(err);
-  }
-}
-
-/** An exported bundle's text, as `cairn verify-bundle` checks it. */
-export async function verifyBundleText(text: string, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<VerifyOutcome> {
-  let total = 0;
-  try {
-    const r = await verifyBundleLines(bundleLines(text), { publicKeySpki: pinned, verify, onHeader: (h) => (total = h.size), onProgress: (n) => progress(n, total) });
-    return { ok: true, ...r };
   } catch (err) {
     return failure(err);
   }

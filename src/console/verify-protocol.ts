@@ -7,7 +7,8 @@ import { NodeApi, type EntryJson } from './api.js';
 import { primitive, type PrimitiveName } from './crypto.js';
 import { SignatureWorkers } from './signature-workers.js';
 import type { VerifyP256Async } from '../core/async-verifier.js';
-import { failure, parsePinnedKey, verifyBundleText, verifyShown, verifyWholeLog, type Mark, type VerifyOutcome } from './verify-core.js';
+import { failure, parsePinnedKey, verifyShown, verifyWholeLog, type Mark, type VerifyOutcome } from './verify-core.js';
+import { verifyAndReport } from './bundle-report.js';
 
 export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'auto' } & (
   | { kind: 'shown'; base: string; token: string; log: string; entries: EntryJson[] }
@@ -18,7 +19,8 @@ export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'aut
   helpers?: number;
 };
 
-export type VerifyAnswer = { kind: 'shown'; marks: Mark[] } | { kind: 'outcome'; outcome: VerifyOutcome };
+/** `report`: the audit report of a verified bundle, as `cairn report --bundle` renders it. */
+export type VerifyAnswer = { kind: 'shown'; marks: Mark[] } | { kind: 'outcome'; outcome: VerifyOutcome; report?: { html: string; name: string } };
 
 export interface Finished {
   answer: VerifyAnswer;
@@ -71,8 +73,8 @@ async function serveWith(req: VerifyRequest, p: { name: PrimitiveName; verify: V
   } else if (req.kind === 'log') {
     answer = { kind: 'outcome', outcome: await verifyWholeLog(new NodeApi(req.base, req.token), req.log, pinned, p.verify, progress) };
   } else {
-    const text = typeof req.bundle === 'string' ? req.bundle : await req.bundle.text();
-    answer = { kind: 'outcome', outcome: await verifyBundleText(text, pinned, p.verify, progress) };
+    const bytes = typeof req.bundle === 'string' ? new TextEncoder().encode(req.bundle) : new Uint8Array(await req.bundle.arrayBuffer());
+    answer = { kind: 'outcome', ...(await verifyAndReport(bytes, pinned, p.verify, progress)) };
   }
   return { answer, primitive: p.name, ms: performance.now() - t0 };
 }

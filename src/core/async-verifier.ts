@@ -10,7 +10,7 @@
  *
  * Pure module: no Node-only imports; the primitive is injected.
  */
-import type { SignedEntry } from './entry.js';
+import type { EntryBody, SignedEntry } from './entry.js';
 import { isLowS } from './ecdsa-der.js';
 import { toHex } from './bytes.js';
 import { isVerificationError, VerificationError } from './errors.js';
@@ -37,6 +37,8 @@ export interface AsyncVerifyOptions {
   inFlight?: number;
   /** Called with the number of entries verified in order so far. */
   onProgress?: (size: number) => void;
+  /** Called with each entry's decoded body once its in-order checks passed (its signature may still fail). */
+  onEntry?: (body: EntryBody) => void;
 }
 
 /**
@@ -77,7 +79,8 @@ export async function verifyEntriesAsync(verifier: LogVerifier, entries: Iterabl
   try {
     for await (const e of entries) {
       pushing = e;
-      verifier.push(e);
+      const body = verifier.push(e);
+      opts.onEntry?.(body);
       chunk.push({ e, key: verifier.signatureKeyOf(e.seq)! });
       if (chunk.length >= chunkSize) {
         await submit();

@@ -13,6 +13,7 @@ import { MAX_BUNDLE_LINE, parseBundleEntry, parseBundleHeader, type BundleHeader
 import { isVerificationError, VerificationError } from './errors.js';
 import { toHex } from './bytes.js';
 import type { SignedEntry } from './entry.js';
+import type { Checkpoint } from './checkpoint.js';
 import { checkFinalKey, compareWithAnchors, openBundleAnchor } from './log-checks.js';
 import { verifyEntriesAsync, type AsyncVerifyOptions, type VerifyP256Async } from './async-verifier.js';
 
@@ -32,6 +33,8 @@ export interface BundleVerifyOptions extends AsyncVerifyOptions {
   nodeName?: string;
   /** Called once the header is read, with the entries it announces. */
   onHeader?: (header: BundleHeader) => void;
+  /** Called with the bundle's checkpoint once the rebuilt tree matched it. */
+  onCheckpoint?: (note: string, checkpoint: Checkpoint) => void;
 }
 
 /** The lines of a bundle's text, one at a time (no copy of the whole file as an array). */
@@ -83,6 +86,7 @@ export async function verifyBundleLines(lines: Iterable<string>, opts: BundleVer
   // Anchors first, as verifyBundleFile: a rewrite re-signed with the node's key passes the checkpoint check.
   compareWithAnchors(header.log, verifier, anchored, verifier.size);
   const cp = verifier.finish(header.checkpoint);
+  opts.onCheckpoint?.(header.checkpoint, cp);
   // Only a bundle that states its node's chain can say where the log must end.
   if (header.keyChain !== undefined) checkFinalKey(header.log, verifier, keys);
   return {

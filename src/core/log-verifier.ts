@@ -98,9 +98,10 @@ export class LogVerifier {
 
   /**
    * Verifies the next entry (seq must be `size`).
+   * @returns its decoded body
    * @throws VerificationError naming the seq and what differs
    */
-  push(entry: SignedEntry): void {
+  push(entry: SignedEntry): EntryBody {
     const seq = this.#range.size;
     if (entry.seq !== seq) {
       throw new VerificationError('ENTRY_BODY_MISMATCH', `expected entry ${seq}, got entry ${entry.seq}`, { log: this.log, seq, expected: String(seq), actual: String(entry.seq) });
@@ -120,7 +121,7 @@ export class LogVerifier {
       this.#signatureKey = { seq, key };
       return key;
     };
-    const { hash } = verifyEntry(entry, { log: this.log, seq, prevHash: this.#prevHash }, keyFor, { deferSignature: this.#opts.deferSignatures === true });
+    const { hash, body } = verifyEntry(entry, { log: this.log, seq, prevHash: this.#prevHash }, keyFor, { deferSignature: this.#opts.deferSignatures === true });
     this.#range.append(leafHash(hash));
     this.#prevHash = hash;
     this.#key = next;
@@ -128,6 +129,7 @@ export class LogVerifier {
       this.#captured.set(seq + 1, this.#range.root());
       this.#capturedKeys.set(seq + 1, next);
     }
+    return body;
   }
 
   /**

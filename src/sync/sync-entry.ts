@@ -25,11 +25,11 @@ import { sha256 } from '#crypto';
 import { toHex, utf8 } from '../core/bytes.js';
 import type { AppendInput } from '../core/append-request.js';
 import type { EntryBody } from '../core/entry.js';
+import { readSyncRecord, SYNC_OPERATOR_PREFIX, type SyncAction, type SyncStatus } from '../core/sync-record.js';
 import type { DriftStatus, JsonPatchOp } from './diff.js';
 import type { ObjectKey } from './live-source.js';
 
-export type SyncAction = 'drift.added_in_cluster' | 'drift.removed_from_cluster' | 'drift.modified' | 'drift.resolved' | 'sync.applied' | 'sync.error';
-export type SyncStatus = DriftStatus | 'RESOLVED' | 'ERROR';
+export type { SyncAction, SyncStatus } from '../core/sync-record.js';
 
 export const DRIFT_ACTION: Readonly<Record<DriftStatus, SyncAction>> = {
   ADDED_IN_CLUSTER: 'drift.added_in_cluster',
@@ -57,7 +57,7 @@ export interface SyncPayload {
   truncated?: true;
 }
 
-export const SYNC_OPERATOR_PREFIX = 'cairn-sync/';
+export { SYNC_OPERATOR_PREFIX } from '../core/sync-record.js';
 export const TARGET_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const CONFIG_ID_MAX = 256;
 const SOURCE_MAX = 512;
@@ -119,13 +119,7 @@ export interface SyncRecord {
   payload: SyncPayload;
 }
 
-const ACTIONS = new Set<string>(['drift.added_in_cluster', 'drift.removed_from_cluster', 'drift.modified', 'drift.resolved', 'sync.applied', 'sync.error']);
-
-/** A decoded entry as a sync record, or undefined when it is not one (another writer shares the log). */
+/** A decoded entry as a sync record, or undefined when it is not one (read by core/sync-record.ts, the one reader). */
 export function readSyncEntry(body: EntryBody): SyncRecord | undefined {
-  if (!body.operator.startsWith(SYNC_OPERATOR_PREFIX) || !ACTIONS.has(body.action)) return undefined;
-  const p = body.payload as Partial<SyncPayload> | null;
-  if (p === null || typeof p !== 'object' || typeof p.target !== 'string' || typeof p.patchDigest !== 'string' || typeof p.status !== 'string') return undefined;
-  if (p.key !== null && typeof p.key !== 'string') return undefined;
-  return { seq: body.seq, time: body.time, target: body.operator.slice(SYNC_OPERATOR_PREFIX.length), action: body.action as SyncAction, commit: body.commit, payload: p as SyncPayload };
+  return readSyncRecord(body) as SyncRecord | undefined;
 }

@@ -1,0 +1,102 @@
+/**
+ * The audit report of a bundle the console verified, rendered in the
+ * browser by the same pure renderer `cairn report` uses (src/report/), from
+ * the same facts gathered the same way (src/cli/report-command.ts, its
+ * `fromBundle`): for the same bundle, key and options, the same bytes.
+ */
+import { sha256 } from '#crypto';
+import { toHex } from '../core/bytes.js';
+import { ecdsaKeyId } from '../core/note.js';
+import { followKeyChain, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
+import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
+import { parseBundleHeader, type BundleHeader } from '../core/bundle.js';
+import { bundleLines, verifyBundleLines } from '../core/bundle-verifier.js';
+import { isVerificationError, type VerificationError } from '../core/errors.js';
+import type { VerifyP256Async } from '../core/async-verifier.js';
+import { ReportSummarizer } from '../report/summarize.js';
+import { renderReport } from '../report/render-report.js';
+import type { ReportAnchorWindow, ReportCheckpoint, ReportData, ReportKey, ReportVerification } from '../report/report-data.js';
+import { failure, type Progress, type VerifyOutcome } from './verify-core.js';
+
+/** `cairn <version>`, as the CLI names itself in a report (set by the build from package.json). */
+declare const CAIRN_VERSION: string;
+
+const keyIdHex = (spki: Uint8Array): string => ecdsaKeyId(spki).toString(16).padStart(8, '0');
+
+function reportKey(spki: Uint8Array, chain: readonly KeyLink[]): ReportKey {
+  let keys: Uint8Array[] = [spki];
+  try {
+    keys = followKeyChain(spki, chain);
+  } catch {
+    // Reported by the verifier, which follows the same chain.
+  }
+  return { fingerprint: toHex(sha256(spki)), keyId: keyIdHex(spki), rotatedTo: keys.slice(1).map((k) => ({ fingerprint: toHex(sha256(k)), keyId: keyIdHex(k) })) };
+}
+
+function reportFailure(err: VerificationError): ReportVerification {
+  const evidence: Record<string, string | number> = {};
+  for (const [k, x] of Object.entries(err.evidence)) if (typeof x === 'string' || typeof x === 'number') evidence[k] = x;
+  return { ok: false, code: err.code, message: err.message, ...(typeof err.evidence.seq === 'number' ? { seq: err.evidence.seq } : {}), evidence };
+}
+
+function headerOf(text: string): BundleHeader | undefined {
+  const first = bundleLines(text).next();
+  try {
+    return first.done ? undefined : parseBundleHeader(first.value);
+  } catch {
+    return undefined; // the verifier reads it again and reports what is wrong with it
+  }
+}
+
+/** Verifies the bundle's bytes and renders its report; the outcome is what `cairn verify-bundle` gives. */
+export async function verifyAndReport(bytes: Uint8Array, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<{ outcome: VerifyOutcome; report?: { html: string; name: string } }> {
+  const text = new TextDecoder().decode(bytes);
+  const header = headerOf(text);
+  let chain: KeyLink[] = [];
+  try {
+    chain = header?.keyChain === undefined ? [] : parseKeyLinks(header.keyChain);
+  } catch {
+    // The verifier reports a malformed chain.
+  }
+  const summarizer = new ReportSummarizer({});
+  let checkpoint: ReportCheckpoint | undefined;
+  let total = 0;
+  let outcome: VerifyOutcome;
+  let verification: ReportVerification;
+  try {
+    const r = await verifyBundleLines(bundleLines(text), {
+      publicKeySpki: pinned,
+      verify,
+      onHeader: (h) => (total = h.size),
+      onProgress: (n) => progress(n, total),
+      onEntry: (body) => summarizer.add(body),
+      onCheckpoint: (note, cp) => (checkpoint = { origin: cp.origin, size: cp.size, rootHash: toHex(cp.rootHash), note }),
+    });
+    outcome = { ok: true, ...r };
+    verification = { ok: true, entriesVerified: r.entriesVerified };
+  } catch (err) {
+    outcome = failure(err);
+    if (!isVerificationError(err)) return { outcome };
+    verification = reportFailure(err);
+  }
+  const windows: ReportAnchorWindow[] = [];
+  if (verification.ok && header) {
+    const keys = followKeyChain(pinned, chain);
+    for (const a of header.anchors ?? []) {
+      const size = openLogCheckpointWithKeys(a.checkpoint, header.log, keys).checkpoint.size;
+      windows.push({ window: a.window, size, root: a.root, backend: a.backend, txId: a.txId, block: a.block });
+    }
+  }
+  const log = header?.log ?? '(unreadable bundle)';
+  const data: ReportData = {
+    log,
+    source: { kind: 'bundle', sha256: toHex(sha256(bytes)) },
+    verification,
+    key: reportKey(pinned, chain),
+    ...(checkpoint ? { checkpoint } : {}),
+    anchors: { status: 'checked', readFrom: 'the bundle\'s anchor proofs (with --fabric-config, also compared with the channel)', windows },
+    ...(verification.ok ? { summary: summarizer.finish() } : {}),
+    generator: CAIRN_VERSION,
+  };
+  return { outcome, report: { html: renderReport(data), name: `${log.replace(/[^a-z0-9._-]/g, '_')}-report.html` } };
+}
