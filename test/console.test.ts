@@ -3,10 +3,11 @@
  * against a real node: the page loads without a credential, then reads the
  * API with the token the user gives; with the pinned key every entry shown
  * is verified in a Web Worker; filters and paging; the drift diff, timeline
- * and anchor lag chart; "verify the whole log" gives what `cairn verify`
- * gives, before and after one stored byte is changed; and the page opened
- * from a file verifies a good and a tampered bundle with no server, and
- * downloads their audit reports, the bytes `cairn report` writes. Every
+ * and anchor lag chart; "verify the whole log" gives what `cairn verify
+ * --anchors` gives, before and after one stored byte is changed; the page
+ * opened from a file verifies a good and a tampered bundle with no server;
+ * and each verification's audit report downloads as the very bytes
+ * `cairn report` writes for the same log or bundle. Every
  * request the pages make is recorded: none leaves the node (or the file).
  * Screenshots of each view go to test-artifacts/console/.
  */
@@ -108,6 +109,24 @@ t.test('the console, against a real node and from a file, in chromium', async (t
   await page.setViewport({ width: 1280, height: 900 });
   watch(page);
 
+  const downloads = join(dir.path, 'downloads');
+  await mkdir(downloads);
+  const session = await browser.target().createCDPSession();
+  await session.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  /** Clicks Download report and returns the file the browser saved. */
+  const downloadedReport = async (p: Page, what: string): Promise<Buffer> => {
+    const name = await p.$eval('#download-report', (a) => a.getAttribute('download')!);
+    await rm(join(downloads, name), { force: true });
+    await p.click('#download-report');
+    await waitFor(`the ${what} report download`, async () => existsSync(join(downloads, name)) && !existsSync(join(downloads, `${name}.crdownload`)));
+    return readFile(join(downloads, name));
+  };
+  /** What `cairn report` writes for `source` (`--bundle FILE` or `--log NAME --server ADDRESS`). */
+  const cliReport = async (source: string[], what: string): Promise<Buffer> => {
+    const out = join(dir.path, `cli-${what}.html`);
+    await runCli(['report', ...source, '--pubkey', tn.pubkeyPath, '--out', out], cliEnv);
+    return readFile(out);
+  };
   await t.test('the page loads without a credential, with the strict policy, and asks for one', async (t) => {
     const res = await page.goto(`${base}/console/`, { waitUntil: 'load' });
     t.equal(res?.status(), 200);
@@ -211,13 +230,15 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     return p.$eval('.outcome', (e) => ({ ...(e as unknown as El).dataset, text: e.textContent }));
   };
 
-  await t.test('verify the whole log: the same result as cairn verify', async (t) => {
+  await t.test('verify the whole log: the same result as cairn verify --anchors, and the same report as cairn report', async (t) => {
     const o = await verifyInPage(page, base);
     t.equal(o.outcome, 'ok');
-    const cli = await runCli(['verify', '--server', tn.node.grpcAddress, '--log', 'prod', '--pubkey', tn.pubkeyPath], cliEnv);
+    const cli = await runCli(['verify', '--server', tn.node.grpcAddress, '--log', 'prod', '--pubkey', tn.pubkeyPath, '--anchors'], cliEnv);
     t.equal(cli.code, 0);
     const shown = JSON.parse(await page.$eval('.outcome pre', (e) => e.textContent!)) as Record<string, unknown>;
-    t.same(shown, JSON.parse(cli.stdout), 'field for field what cairn verify prints');
+    t.same(shown, JSON.parse(cli.stdout), 'field for field what cairn verify --anchors prints');
+    t.ok((shown.anchorsVerified as number) > 0, 'the anchor windows were checked');
+    t.same(await downloadedReport(page, 'log'), await cliReport(['--log', 'prod', '--server', tn.node.grpcAddress], 'log'), 'Download report: byte for byte what cairn report --log writes');
     t.equal(await page.$eval('#progress', (e) => [(e as unknown as Bar).value, (e as unknown as Bar).max].join('/')), `${N}/${N}`, 'the progress bar ran to the end');
     await shot(page, '7-verify-ok');
   });
@@ -250,13 +271,14 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     await page.type('#pin-pem', pem);
     await page.click('#pin');
     const o = await verifyInPage(page, base);
-    const cli = await runCli(['verify', '--server', tn.node.grpcAddress, '--log', 'prod', '--pubkey', tn.pubkeyPath], cliEnv);
+    const cli = await runCli(['verify', '--server', tn.node.grpcAddress, '--log', 'prod', '--pubkey', tn.pubkeyPath, '--anchors'], cliEnv);
     t.equal(cli.code, 1);
     t.equal(o.outcome, 'failed');
     t.equal(o.seq, String(TAMPERED), `names entry ${TAMPERED}`);
     t.match(cli.stderr, new RegExp(`\\[${o.code}\\] entry ${TAMPERED}:`), 'the same code and seq as cairn verify');
     t.match(o.text, new RegExp(`VERIFICATION FAILED \\[SIGNATURE_INVALID\\] at entry ${TAMPERED}`));
     await shot(page, '8-verify-tampered');
+    t.same(await downloadedReport(page, 'tampered log'), await cliReport(['--log', 'prod', '--server', tn.node.grpcAddress], 'tampered-log'), 'the tampered log\'s report: the CLI\'s bytes too');
     await page.goto(`${base}/console/#/log/prod?config_id=cfg/${TAMPERED}`);
     await page.waitForSelector(`tr.entry[data-seq="${TAMPERED}"][data-verified]`);
     t.match(await page.$eval(`tr.entry[data-seq="${TAMPERED}"] td.mark`, (e) => e.textContent), /^✗ signature/, 'the entry shown is marked, naming the check');
@@ -278,23 +300,6 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     await off.click('details summary');
     await off.type('#pin-pem', pem);
     await off.click('#pin');
-    const downloads = join(dir.path, 'downloads');
-    await mkdir(downloads);
-    const session = await browser.target().createCDPSession();
-    await session.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-    /** Clicks Download report and returns the file the browser saved. */
-    const downloadedReport = async (what: string): Promise<Buffer> => {
-      const name = await off.$eval('#download-report', (a) => a.getAttribute('download')!);
-      await rm(join(downloads, name), { force: true });
-      await off.click('#download-report');
-      await waitFor(`the ${what} report download`, async () => existsSync(join(downloads, name)) && !existsSync(join(downloads, `${name}.crdownload`)));
-      return readFile(join(downloads, name));
-    };
-    const cliReport = async (path: string, what: string): Promise<Buffer> => {
-      const out = join(dir.path, `cli-${what}.html`);
-      await runCli(['report', '--bundle', path, '--pubkey', tn.pubkeyPath, '--out', out]);
-      return readFile(out);
-    };
     const verifyFile = async (path: string): Promise<Record<string, string | undefined>> => {
       const input = await off.$('#bundle-file');
       await input!.uploadFile(path);
@@ -311,7 +316,7 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     t.same(shown, JSON.parse(cli.stdout), 'what cairn verify-bundle prints');
     t.equal(shown.anchorsVerified, (JSON.parse(lines[0]!) as { anchors: unknown[] }).anchors.length, 'the anchor proofs were checked');
     await shot(off, '10-offline-bundle-ok');
-    t.same(await downloadedReport('good'), await cliReport(bundle, 'good'), 'Download report: byte for byte what cairn report --bundle writes');
+    t.same(await downloadedReport(off, 'good'), await cliReport(['--bundle', bundle], 'good'), 'Download report: byte for byte what cairn report --bundle writes');
     await off.reload();
     await off.waitForSelector('#bundle-file');
     const bad = await verifyFile(badBundle);
@@ -320,8 +325,8 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     const cliBad = await runCli(['verify-bundle', badBundle, '--pubkey', tn.pubkeyPath]);
     t.match(cliBad.stderr, new RegExp(`\\[${bad.code}\\] entry ${TAMPERED}:`), 'the same code and seq as cairn verify-bundle');
     await shot(off, '11-offline-bundle-tampered');
-    const badReport = await downloadedReport('tampered');
-    t.same(badReport, await cliReport(badBundle, 'tampered'), 'a tampered bundle\'s report: the same bytes as the CLI\'s too');
+    const badReport = await downloadedReport(off, 'tampered');
+    t.same(badReport, await cliReport(['--bundle', badBundle], 'tampered'), 'a tampered bundle\'s report: the same bytes as the CLI\'s too');
     t.match(badReport.toString('utf8'), new RegExp(`<title>[^<]*(FAILED|failed)[^<]*</title>`), 'and it says first that verification failed');
     t.ok(requests.filter((u) => u.startsWith('file:')).length >= 3, 'the file page loaded its own files');
   });

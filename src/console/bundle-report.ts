@@ -6,38 +6,17 @@
  */
 import { sha256 } from '#crypto';
 import { toHex } from '../core/bytes.js';
-import { ecdsaKeyId } from '../core/note.js';
 import { followKeyChain, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
+import { GENERATOR, reportFailure, reportKey, reportName } from './report-facts.js';
 import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { parseBundleHeader, type BundleHeader } from '../core/bundle.js';
 import { bundleLines, verifyBundleLines } from '../core/bundle-verifier.js';
-import { isVerificationError, type VerificationError } from '../core/errors.js';
+import { isVerificationError } from '../core/errors.js';
 import type { VerifyP256Async } from '../core/async-verifier.js';
 import { ReportSummarizer } from '../report/summarize.js';
 import { renderReport } from '../report/render-report.js';
-import type { ReportAnchorWindow, ReportCheckpoint, ReportData, ReportKey, ReportVerification } from '../report/report-data.js';
+import type { ReportAnchorWindow, ReportCheckpoint, ReportData, ReportVerification } from '../report/report-data.js';
 import { failure, type Progress, type VerifyOutcome } from './verify-core.js';
-
-/** `cairn <version>`, as the CLI names itself in a report (set by the build from package.json). */
-declare const CAIRN_VERSION: string;
-
-const keyIdHex = (spki: Uint8Array): string => ecdsaKeyId(spki).toString(16).padStart(8, '0');
-
-function reportKey(spki: Uint8Array, chain: readonly KeyLink[]): ReportKey {
-  let keys: Uint8Array[] = [spki];
-  try {
-    keys = followKeyChain(spki, chain);
-  } catch {
-    // Reported by the verifier, which follows the same chain.
-  }
-  return { fingerprint: toHex(sha256(spki)), keyId: keyIdHex(spki), rotatedTo: keys.slice(1).map((k) => ({ fingerprint: toHex(sha256(k)), keyId: keyIdHex(k) })) };
-}
-
-function reportFailure(err: VerificationError): ReportVerification {
-  const evidence: Record<string, string | number> = {};
-  for (const [k, x] of Object.entries(err.evidence)) if (typeof x === 'string' || typeof x === 'number') evidence[k] = x;
-  return { ok: false, code: err.code, message: err.message, ...(typeof err.evidence.seq === 'number' ? { seq: err.evidence.seq } : {}), evidence };
-}
 
 function headerOf(text: string): BundleHeader | undefined {
   const first = bundleLines(text).next();
@@ -96,7 +75,7 @@ export async function verifyAndReport(bytes: Uint8Array, pinned: Uint8Array, ver
     ...(checkpoint ? { checkpoint } : {}),
     anchors: { status: 'checked', readFrom: 'the bundle\'s anchor proofs (with --fabric-config, also compared with the channel)', windows },
     ...(verification.ok ? { summary: summarizer.finish() } : {}),
-    generator: CAIRN_VERSION,
+    generator: GENERATOR,
   };
-  return { outcome, report: { html: renderReport(data), name: `${log.replace(/[^a-z0-9._-]/g, '_')}-report.html` } };
+  return { outcome, report: { html: renderReport(data), name: reportName(log) } };
 }

@@ -474,6 +474,12 @@ function rateText(o: VerifyOutcome, done: Finished): string {
   return `${entries.toLocaleString('en')} entries in ${(ms / 1000).toFixed(2)} s (${Math.round((entries * 1000) / Math.max(1, ms)).toLocaleString('en')} entries/s), ${by}`;
 }
 
+/** The report rendered here from what was just verified: the file `cli` writes for the same data. */
+function reportLink(report: { html: string; name: string }, cli: string): HTMLElement {
+  const link = h('a', { id: 'download-report', class: 'button', download: report.name, href: URL.createObjectURL(new Blob([report.html], { type: 'text/html' })) }, 'Download report');
+  return h('p', {}, link, ' ', h('span', { class: 'muted' }, `the audit report of what was verified (${report.name}), byte for byte what ${cli} writes`));
+}
+
 function verifyView(log: string): void {
   const result = h('section', { id: 'result' });
   const button = h('button', { id: 'verify-log', type: 'button', disabled: !state.pinnedPem }, 'Verify the whole log');
@@ -485,7 +491,9 @@ function verifyView(log: string): void {
       (done) => {
         if (done.answer.kind === 'outcome') {
           const o = done.answer.outcome;
-          clear(result, outcomeBox(o, rateText(o, done)));
+          const box = outcomeBox(o, rateText(o, done));
+          if (done.answer.report) box.append(reportLink(done.answer.report, 'cairn report --log'));
+          clear(result, box);
         }
         button.removeAttribute('disabled');
       },
@@ -498,7 +506,7 @@ function verifyView(log: string): void {
   clear(
     view,
     tabs(log, 'verify'),
-    h('p', {}, 'Checks every entry from its raw bytes against the pinned key, as ', h('code', {}, 'cairn verify'), ' does: signatures, chain links, the rebuilt Merkle tree against the latest signed checkpoint, key rotations, and the node\'s frontier.'),
+    h('p', {}, 'Checks every entry from its raw bytes against the pinned key, as ', h('code', {}, 'cairn verify --anchors'), ' does: signatures, chain links, the rebuilt Merkle tree against the latest signed checkpoint and every anchored root, key rotations, and the node\'s frontier; then offers the audit report.'),
     state.pinnedPem ? null : h('p', { class: 'warn' }, 'Pin the node\'s first public key above first.'),
     button,
     p.el,
@@ -528,12 +536,7 @@ function offlineView(): void {
         box.dataset.ms = String(Math.round(done.ms));
         box.dataset.primitive = done.primitive;
         box.dataset.helpers = String(done.helpers);
-        const report = done.answer.report;
-        if (report) {
-          // The report as `cairn report --bundle` writes it, rendered here from what was just verified.
-          const link = h('a', { id: 'download-report', class: 'button', download: report.name, href: URL.createObjectURL(new Blob([report.html], { type: 'text/html' })) }, 'Download report');
-          box.append(h('p', {}, link, ' ', h('span', { class: 'muted' }, `the audit report of this bundle (${report.name}), byte for byte what cairn report --bundle writes`)));
-        }
+        if (done.answer.report) box.append(reportLink(done.answer.report, 'cairn report --bundle'));
         clear(result, box);
       },
       (err: unknown) => clear(result, errorBox(err)),

@@ -8,8 +8,9 @@
  *   starts at the pinned key), its chain link (its signed prevHash is the
  *   hash recomputed from the previous entry's bytes), its entry hash, and its
  *   inclusion in the latest checkpoint signed by that chain.
- * - The whole log: the checks of `cairn verify` (src/client/verify-log.ts)
- *   in the same order, with the same result and the same first bad seq.
+ * - The whole log: the checks of `cairn verify` (src/client/verify-log.ts),
+ *   with `--anchors` where the node anchors, in the same order, with the
+ *   same result and the same first bad seq, and its report (log-report.ts).
  * - A bundle: the checks of `cairn verify-bundle` (core/bundle-verifier.ts),
  *   with its report (bundle-report.ts).
  */
@@ -21,10 +22,11 @@ import { bytesEqual, fromHex, toHex } from '../core/bytes.js';
 import { isVerificationError, VerificationError } from '../core/errors.js';
 import { pemToDer, spkiToRawP256 } from '../core/ecdsa-der.js';
 import { checkEntrySignatureAsync, verifyEntriesAsync, type VerifyP256Async } from '../core/async-verifier.js';
-import { checkFinalKey } from '../core/log-checks.js';
+import { checkFinalKey, compareWithAnchors, type AnchoredCheckpoint } from '../core/log-checks.js';
+import { verifyAnchorProof } from '../core/anchor.js';
 import type { Checkpoint } from '../core/checkpoint.js';
 import type { SignedEntry } from '../core/entry.js';
-import { ApiError, logPath, NodeApi, signedEntryOf, type CheckpointJson, type EntryJson } from './api.js';
+import { ApiError, logPath, NodeApi, signedEntryOf, type AnchorJson, type CheckpointJson, type EntryJson } from './api.js';
 
 /** The checks a shown entry goes through, named as the page shows them. */
 export type Check = 'body' | 'signature' | 'chain link' | 'entry hash' | 'inclusion';
@@ -142,17 +144,60 @@ export interface Progress {
   (done: number, total: number): void;
 }
 
+/** Where the console reads anchored roots from: the node's own anchor store, as `cairn verify --anchors` without --fabric-config. */
+export const LOCAL_ANCHORS = 'the node\'s local anchor store';
+
 /**
- * The whole log, as `cairn verify --log` checks it (without a state file or
- * anchors): the latest checkpoint opened with the chain from the pinned key,
- * every entry, the rebuilt root, the final key, and the node's frontier.
+ * The log's anchor windows as `cairn verify --anchors` checks them
+ * (src/client/verify-log.ts, checkAnchors): each committed window's
+ * checkpoint of this log is signed by the key chain and proven into the
+ * window's root, and that root is the one the node's anchor store holds.
  */
-export async function verifyWholeLog(api: NodeApi, log: string, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<VerifyOutcome> {
-  try {
+async function checkAnchorsOnline(api: NodeApi, log: string, keys: readonly Uint8Array[], listed: readonly AnchorJson[]): Promise<AnchoredCheckpoint[]> {
+  const out: AnchoredCheckpoint[] = [];
+  for (const a of listed) {
+    if (a.state !== 'committed') continue;
+    const c = a.checkpoints.find((x) => x.log === log);
+    if (!c) continue;
+    const { checkpoint: cp, key } = openLogCheckpointWithKeys(c.note, log, keys);
+    const proof = await api.get<{ window: number; root: string; index: number; count: number; path: string[]; checkpoint: { note: string } }>(logPath(log, '/anchors/proof'), { size: c.size });
+    if (proof.window !== a.window || proof.checkpoint.note !== c.note) {
+      throw new VerificationError('INCLUSION_PROOF_INVALID', `anchor window ${a.window}: the node's proof is for another window or checkpoint`, { log, window: a.window });
+    }
+    verifyAnchorProof(c.note, proof);
+    const external = (await api.get<AnchorJson>(`/v1/anchors/${a.window}`).catch(() => undefined))?.root;
+    if (external === undefined) throw new VerificationError('INCLUSION_PROOF_INVALID', `anchor window ${a.window} is not on ${LOCAL_ANCHORS}`, { log, window: a.window });
+    if (external !== proof.root) {
+      throw new VerificationError('ROOT_MISMATCH', `anchor window ${a.window}: root on ${LOCAL_ANCHORS} differs from the node's`, { log, window: a.window, expected: external, actual: proof.root });
+    }
+    out.push({ window: a.window, size: cp.size, root: cp.rootHash, key });
+  }
+  return out;
+}
+
+export interface WholeLogOptions {
+  /** The log's anchor windows (oldest first), to check as `cairn verify --anchors` does; undefined: anchors are not checked. */
+  anchors?: readonly AnchorJson[];
+  onEntry?: (body: EntryBody) => void;
+  onCheckpoint?: (note: string, checkpoint: Checkpoint) => void;
+}
+
+/**
+ * The whole log, as `cairn verify --log` checks it (with `--anchors` when
+ * `opts.anchors` is given; no state file): the latest checkpoint opened with
+ * the chain from the pinned key, the anchor windows, every entry, the rebuilt
+ * root against every anchored root and the checkpoint, the final key, and the
+ * node's frontier.
+ * @throws VerificationError for the first failed check; ApiError when the node refuses
+ */
+export async function checkWholeLog(api: NodeApi, log: string, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress, opts: WholeLogOptions = {}): Promise<Extract<VerifyOutcome, { ok: true }>> {
+  {
     const keys = await chainKeys(api, pinned, log);
     const latest = await api.get<CheckpointJson>(logPath(log, '/checkpoint'));
     const cp = openServed(latest.note, log, latest.size, keys);
-    const verifier = new LogVerifier(log, pinned, { deferSignatures: true });
+    opts.onCheckpoint?.(latest.note, cp);
+    const anchored = opts.anchors ? await checkAnchorsOnline(api, log, keys, opts.anchors) : [];
+    const verifier = new LogVerifier(log, pinned, { deferSignatures: true, captureRootsAt: anchored.map((a) => a.size) });
     const ends: { first?: Uint8Array; last?: Uint8Array } = {};
     async function* entries(): AsyncGenerator<SignedEntry> {
       let next = 0;
@@ -179,7 +224,9 @@ export async function verifyWholeLog(api: NodeApi, log: string, pinned: Uint8Arr
         throw new VerificationError('CORRUPTION', `log ${log}, after entry ${next - 1}: the node's stored data contradicts itself (the node said: ${err.message})`, { log, seq: next });
       }
     }
-    await verifyEntriesAsync(verifier, entries(), verify, { onProgress: (n) => progress(n, cp.size) });
+    await verifyEntriesAsync(verifier, entries(), verify, { onProgress: (n) => progress(n, cp.size), ...(opts.onEntry ? { onEntry: opts.onEntry } : {}) });
+    // Anchors first, as `cairn verify`: a rewrite re-signed with the node's key passes the checkpoint check.
+    compareWithAnchors(log, verifier, anchored, cp.size);
     verifier.finish(latest.note);
     checkFinalKey(log, verifier, keys);
     // The node's frontier, through the audit paths of the first and last leaf (as `cairn verify`).
@@ -189,9 +236,7 @@ export async function verifyWholeLog(api: NodeApi, log: string, pinned: Uint8Arr
         verifyInclusion(leafHash(hash), seq, cp.size, p.hashes.map((x) => fromHex(x, 'hash')), cp.rootHash);
       }
     }
-    return { ok: true, log, size: cp.size, rootHash: toHex(cp.rootHash), entriesVerified: verifier.size };
-  } catch (err) {
-    return failure(err);
+    return { ok: true, log, size: cp.size, rootHash: toHex(cp.rootHash), entriesVerified: verifier.size, ...(opts.anchors ? { anchorsVerified: anchored.length, anchoredSize: anchored.at(-1)?.size ?? 0 } : {}) };
   }
 }
 

@@ -7,7 +7,8 @@ import { NodeApi, type EntryJson } from './api.js';
 import { primitive, type PrimitiveName } from './crypto.js';
 import { SignatureWorkers } from './signature-workers.js';
 import type { VerifyP256Async } from '../core/async-verifier.js';
-import { failure, parsePinnedKey, verifyShown, verifyWholeLog, type Mark, type VerifyOutcome } from './verify-core.js';
+import { failure, parsePinnedKey, verifyShown, type Mark, type VerifyOutcome } from './verify-core.js';
+import { verifyLogAndReport } from './log-report.js';
 import { verifyAndReport } from './bundle-report.js';
 
 export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'auto' } & (
@@ -19,7 +20,7 @@ export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'aut
   helpers?: number;
 };
 
-/** `report`: the audit report of a verified bundle, as `cairn report --bundle` renders it. */
+/** `report`: the audit report of what was verified, as `cairn report` renders it. */
 export type VerifyAnswer = { kind: 'shown'; marks: Mark[] } | { kind: 'outcome'; outcome: VerifyOutcome; report?: { html: string; name: string } };
 
 export interface Finished {
@@ -71,7 +72,7 @@ async function serveWith(req: VerifyRequest, p: { name: PrimitiveName; verify: V
   if (req.kind === 'shown') {
     answer = { kind: 'shown', marks: await verifyShown(new NodeApi(req.base, req.token), req.log, req.entries, pinned, p.verify) };
   } else if (req.kind === 'log') {
-    answer = { kind: 'outcome', outcome: await verifyWholeLog(new NodeApi(req.base, req.token), req.log, pinned, p.verify, progress) };
+    answer = { kind: 'outcome', ...(await verifyLogAndReport(new NodeApi(req.base, req.token), req.log, pinned, p.verify, progress)) };
   } else {
     const bytes = typeof req.bundle === 'string' ? new TextEncoder().encode(req.bundle) : new Uint8Array(await req.bundle.arrayBuffer());
     answer = { kind: 'outcome', ...(await verifyAndReport(bytes, pinned, p.verify, progress)) };
