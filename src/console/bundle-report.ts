@@ -1,6 +1,6 @@
 /**
- * The audit report of a bundle the console verified, rendered in the
- * browser by the same pure renderer `cairn report` uses (src/report/), from
+ * The audit report's facts for a bundle the console verified, rendered in
+ * the browser by the same pure renderer `cairn report` uses (src/report/), from
  * the same facts gathered the same way (src/cli/report-command.ts, its
  * `fromBundle`): for the same bundle, key and options, the same bytes.
  */
@@ -14,9 +14,14 @@ import { bundleLines, verifyBundleLines } from '../core/bundle-verifier.js';
 import { isVerificationError } from '../core/errors.js';
 import type { VerifyP256Async } from '../core/async-verifier.js';
 import { ReportSummarizer } from '../report/summarize.js';
-import { renderReport } from '../report/render-report.js';
 import type { ReportAnchorWindow, ReportCheckpoint, ReportData, ReportVerification } from '../report/report-data.js';
 import { failure, type Progress, type VerifyOutcome } from './verify-core.js';
+
+/** SHA-256 of the file, natively where the page has WebCrypto (a bundle is tens of megabytes). */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const subtle = globalThis.crypto?.subtle;
+  return toHex(subtle ? new Uint8Array(await subtle.digest('SHA-256', bytes as BufferSource)) : sha256(bytes));
+}
 
 function headerOf(text: string): BundleHeader | undefined {
   const first = bundleLines(text).next();
@@ -28,7 +33,7 @@ function headerOf(text: string): BundleHeader | undefined {
 }
 
 /** Verifies the bundle's bytes and renders its report; the outcome is what `cairn verify-bundle` gives. */
-export async function verifyAndReport(bytes: Uint8Array, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<{ outcome: VerifyOutcome; report?: { html: string; name: string } }> {
+export async function verifyAndReport(bytes: Uint8Array, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<{ outcome: VerifyOutcome; report?: { data: ReportData; name: string } }> {
   const text = new TextDecoder().decode(bytes);
   const header = headerOf(text);
   let chain: KeyLink[] = [];
@@ -69,7 +74,7 @@ export async function verifyAndReport(bytes: Uint8Array, pinned: Uint8Array, ver
   const log = header?.log ?? '(unreadable bundle)';
   const data: ReportData = {
     log,
-    source: { kind: 'bundle', sha256: toHex(sha256(bytes)) },
+    source: { kind: 'bundle', sha256: await sha256Hex(bytes) },
     verification,
     key: reportKey(pinned, chain),
     ...(checkpoint ? { checkpoint } : {}),
@@ -77,5 +82,5 @@ export async function verifyAndReport(bytes: Uint8Array, pinned: Uint8Array, ver
     ...(verification.ok ? { summary: summarizer.finish() } : {}),
     generator: GENERATOR,
   };
-  return { outcome, report: { html: renderReport(data), name: reportName(log) } };
+  return { outcome, report: { data, name: reportName(log) } };
 }

@@ -10,7 +10,6 @@ import { parseKeyLinks } from '../core/key-chain.js';
 import { isVerificationError } from '../core/errors.js';
 import type { VerifyP256Async } from '../core/async-verifier.js';
 import { ReportSummarizer } from '../report/summarize.js';
-import { renderReport } from '../report/render-report.js';
 import type { ReportAnchors, ReportAnchorWindow, ReportCheckpoint, ReportData, ReportVerification } from '../report/report-data.js';
 import { ApiError, logPath, type AnchorJson, type NodeApi } from './api.js';
 import { checkWholeLog, failure, type Progress, type VerifyOutcome } from './verify-core.js';
@@ -37,7 +36,7 @@ async function listAnchors(api: NodeApi, log: string): Promise<AnchorJson[] | un
   }
 }
 
-export async function verifyLogAndReport(api: NodeApi, log: string, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<{ outcome: VerifyOutcome; report?: { html: string; name: string } }> {
+export async function verifyLogAndReport(api: NodeApi, log: string, pinned: Uint8Array, verify: VerifyP256Async, progress: Progress): Promise<{ outcome: VerifyOutcome; report?: { data: ReportData; name: string } }> {
   let listed: AnchorJson[] | undefined;
   let chain;
   try {
@@ -83,5 +82,5 @@ export async function verifyLogAndReport(api: NodeApi, log: string, pinned: Uint
     ...(verification.ok ? { summary: summarizer.finish() } : {}),
     generator: GENERATOR,
   };
-  return { outcome, report: { html: renderReport(data), name: reportName(log) } };
+  return { outcome, report: { data, name: reportName(log) } };
 }

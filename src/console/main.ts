@@ -18,6 +18,8 @@ import { driftEpisodes, durationText } from './drift.js';
 import { driftTimeline, lagChart } from './charts.js';
 import { VerifyClient } from './verify-client.js';
 import type { Finished } from './verify-protocol.js';
+import { renderReport } from '../report/render-report.js';
+import type { ReportData } from '../report/report-data.js';
 import { parsePinnedKey, type Mark, type VerifyOutcome } from './verify-core.js';
 import type { PrimitiveName } from './crypto.js';
 
@@ -474,9 +476,17 @@ function rateText(o: VerifyOutcome, done: Finished): string {
   return `${entries.toLocaleString('en')} entries in ${(ms / 1000).toFixed(2)} s (${Math.round((entries * 1000) / Math.max(1, ms)).toLocaleString('en')} entries/s), ${by}`;
 }
 
-/** The report rendered here from what was just verified: the file `cli` writes for the same data. */
-function reportLink(report: { html: string; name: string }, cli: string): HTMLElement {
-  const link = h('a', { id: 'download-report', class: 'button', download: report.name, href: URL.createObjectURL(new Blob([report.html], { type: 'text/html' })) }, 'Download report');
+/**
+ * The report of what was just verified, rendered here when asked for (a
+ * report of a large log is tens of megabytes): the file `cli` writes for the
+ * same data.
+ */
+function reportLink(report: { data: ReportData; name: string }, cli: string): HTMLElement {
+  const link = h('a', { id: 'download-report', class: 'button', download: report.name, href: '#' }, 'Download report');
+  link.addEventListener('click', () => {
+    // Set before the click's default action runs, which downloads what href names then.
+    if (link.getAttribute('href') === '#') link.href = URL.createObjectURL(new Blob([renderReport(report.data)], { type: 'text/html' }));
+  });
   return h('p', {}, link, ' ', h('span', { class: 'muted' }, `the audit report of what was verified (${report.name}), byte for byte what ${cli} writes`));
 }
 

@@ -9,6 +9,7 @@ import { SignatureWorkers } from './signature-workers.js';
 import type { VerifyP256Async } from '../core/async-verifier.js';
 import { failure, parsePinnedKey, verifyShown, type Mark, type VerifyOutcome } from './verify-core.js';
 import { verifyLogAndReport } from './log-report.js';
+import type { ReportData } from '../report/report-data.js';
 import { verifyAndReport } from './bundle-report.js';
 
 export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'auto' } & (
@@ -20,8 +21,8 @@ export type VerifyRequest = { pinnedPem: string; primitive: PrimitiveName | 'aut
   helpers?: number;
 };
 
-/** `report`: the audit report of what was verified, as `cairn report` renders it. */
-export type VerifyAnswer = { kind: 'shown'; marks: Mark[] } | { kind: 'outcome'; outcome: VerifyOutcome; report?: { html: string; name: string } };
+/** `report`: the facts of the audit report of what was verified, as `cairn report` gathers them (rendered when asked for). */
+export type VerifyAnswer = { kind: 'shown'; marks: Mark[] } | { kind: 'outcome'; outcome: VerifyOutcome; report?: { data: ReportData; name: string } };
 
 export interface Finished {
   answer: VerifyAnswer;
