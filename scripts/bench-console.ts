@@ -103,7 +103,7 @@ export async function consoleBench(opts: { quick: boolean; millionDir: string })
       await pin(page, pem);
       const rows: (string | number)[][] = [];
       const pid = browser.process()?.pid;
-      for (const [primitive, helpers] of [['webcrypto', ''], ['webcrypto', '4'], ['noble', '']] as const) {
+      for (const [primitive, helpers] of [['webcrypto', ''], ['webcrypto', '0'], ['noble', '']] as const) {
         await page.goto(`${node.httpAddress}/console/#/offline${helpers ? `?helpers=${helpers}` : ''}`);
         await page.reload();
         await page.waitForSelector('#bundle-file');

@@ -2,9 +2,7 @@
  * Entry signatures checked on several workers at once: the verification
  * worker keeps the in-order checks (hashes, chain, tree) and hands the
  * signatures to helper workers (nested workers: the same script,
- * verify-worker.js) in batches. It pays for @noble, which is JavaScript on
- * the calling thread; WebCrypto already verifies off the calling thread, and
- * shipping its requests first costs more than it saves (docs/design.md has
+ * verify-worker.js) in batches, so that both cores work (docs/design.md has
  * the figures).
  *
  * It is a VerifyP256Async like any other: the core's verifier does not know

@@ -37,16 +37,15 @@ export type WorkerMessage = { id: number; progress: [number, number] } | { id: n
 
 /**
  * Helper workers for the signatures of a whole log or bundle (nested
- * workers). By default: none for WebCrypto, whose native verification
- * already runs off this thread and costs more CPU per entry when its
- * requests are shipped to other workers first; two per core, at least two,
- * for @noble, which is JavaScript on the thread that calls it (the bench's
- * console section measures both ways). The page itself (file://, where no
- * worker starts) checks them in line.
+ * workers): two per core, at least two, whichever the primitive. With a core
+ * free they verify faster than the verification worker alone (WebCrypto
+ * 7,612 entries/s against 5,233 in line on this machine), at some more CPU
+ * per entry, so under heavy load they are about even (docs/design.md). The
+ * page itself (file://, where no worker starts) checks them in line.
  */
 function helpersFor(name: PrimitiveName, count: number | undefined): SignatureWorkers | undefined {
   const inWorker = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
-  const n = count ?? (name === 'webcrypto' ? 0 : Math.min(4, Math.max(2, 2 * (navigator.hardwareConcurrency || 1))));
+  const n = count ?? Math.min(4, Math.max(2, 2 * (navigator.hardwareConcurrency || 1)));
   if (!inWorker || n === 0) return undefined;
   return SignatureWorkers.start(new URL('verify-worker.js', location.href).href, name, n);
 }
