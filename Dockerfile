@@ -59,6 +59,8 @@ RUN --mount=type=cache,target=/root/.npm \
 
 # Application files stay owned by root: the node cannot modify its own code.
 COPY --from=build /src/dist/src ./dist/src
+# The auditor's console (docs/console.md), served at /console/.
+COPY --from=build /src/dist/console ./dist/console
 COPY --from=build /src/bin ./bin
 COPY --from=build /src/proto ./proto
 

@@ -2,7 +2,7 @@
  * `npm run bench`: the figures docs/benchmarks.md holds, measured on this
  * machine in one run, alternatives side by side as ratios.
  *
- *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report,federation,witness] [--out FILE]
+ *   node dist/scripts/bench.js [--quick] [--only crypto,merkle,policy,diff,append,http,anchors,proofs,report,federation,witness,console] [--out FILE]
  *
  * A full run (no --quick, no --only) writes its tables, headed by the commit,
  * date, Node version and CPU, between the bench markers of docs/benchmarks.md.
@@ -19,6 +19,8 @@
  * - audit reports: `cairn report` against `cairn verify` of the same log (bench-report.ts)
  * - federation (bench-federation.ts): the five-node ring's convergence over 50-200 ms links,
  *   a mirror's verified entries/s, the origin's appends/s with 0 and 4 mirrors
+ * - the console in chromium: a 100,000-entry bundle verified in the browser with WebCrypto and
+ *   with @noble, and the first view of the 10^6-entry log (bench-console.ts)
  */
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -36,6 +38,7 @@ import { httpBench } from './bench-http.js';
 import { reportBench } from './bench-report.js';
 import { witnessBench } from './bench-witness.js';
 import { federationBench } from './bench-federation.js';
+import { consoleBench } from './bench-console.js';
 import { LedgerClient } from '../src/client/ledger-client.js';
 import { CompactRange, leafHash, verifyInclusion, rootFromLeafHashes } from '../src/core/merkle.js';
 import { LedgerStore } from '../src/storage/ledger-store.js';
@@ -371,7 +374,8 @@ async function anchorBench(): Promise<void> {
   print(table('Anchor lag (first checkpoint of a window issued -> window committed), interval 1 s', ['windows', 'p50 ms', 'p99 ms', 'max ms'], [[String(lags.length), percentile(lags, 50), percentile(lags, 99), lags.at(-1) ?? NaN]]));
 }
 
-async function proofBench(): Promise<void> {
+/** The big log the proofs and console sections read (10^6 entries, 10^5 with --quick), built once into .bench-data/. */
+async function bigLog(): Promise<string> {
   const N = quick ? 100_000 : 1_000_000;
   const dir = join(ROOT, '.bench-data', `log-${N}`);
   if (!existsSync(join(dir, 'ready'))) {
@@ -400,6 +404,11 @@ async function proofBench(): Promise<void> {
     await store.close();
     await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, 'ready'), ''));
   }
+  return dir;
+}
+
+async function proofBench(): Promise<void> {
+  const dir = await bigLog();
   // In-process: proof generation from LevelDB alone (plan, node reads, hashing).
   const roStore = await LedgerStore.open(join(dir, 'ledger'));
   const roLedger = new Ledger(roStore, SigningKey.generate(), { nodeName: 'bench', maxBatch: 1, maxQueue: 1, maxLogs: 10, limits: { maxPayloadBytes: 1 } });
@@ -482,6 +491,7 @@ if (want('report')) {
 }
 if (want('witness')) print(await witnessBench(quick));
 if (want('federation')) for (const f of await federationBench(quick)) print(table(f.title, f.header, f.rows));
+if (want('console')) for (const c of await consoleBench({ quick, millionDir: await bigLog() })) print(table(c.title, c.header, c.rows));
 print(`\n(${quick ? 'quick' : 'full'} run; numbers vary up to 1.5x between runs on this machine: compare ratios within a run)`);
 if (outFile) {
   // Blank lines between the printed pieces, so a note after a table is not read as a row of it.

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/test-deps.sh
 
 npx tsc -p tsconfig.json
+# The auditor's console, which test/console.test.ts opens in a real browser.
+node scripts/build-console.mjs
 
 log=$(mktemp)
 slow=$(mktemp)

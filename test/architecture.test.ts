@@ -84,6 +84,32 @@ function problemsOf(file: string, text = readFileSync(file, 'utf8')): Problem[] 
   return problems;
 }
 
+/** Static imports that stay in the built code (`import type` is erased by the compiler). */
+function runtimeImportsOf(text: string): string[] {
+  return importsOf(text.replace(/^\s*import\s+type\s[^;]*;/gm, ''));
+}
+
+/**
+ * Every file the browser console reaches, through its runtime imports:
+ * the console's own files, and the modules of `core` and `sync` it uses.
+ * Each must be browser-safe: no Node built-in, no package but the pure ones.
+ */
+function browserProblems(): { problems: Problem[]; reached: string[] } {
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const spec of runtimeImportsOf(text)) {
+      if (spec.startsWith('.')) visit(resolve(dirname(file), spec).replace(/\.js$/, '.ts'));
+      else if (!CORE_PACKAGES.has(packageName(spec))) problems.push({ file: relative(ROOT, file), imports: spec, why: 'the console runs in a browser: no Node built-ins, no packages that need Node' });
+    }
+  };
+  for (const f of sourceFiles(join(SRC, 'console'))) visit(f);
+  return { problems, reached: [...seen].map((f) => relative(ROOT, f)) };
+}
+
 t.test('the import scanner sees every form of import the code uses', async (t) => {
   const text = [
     "import { a } from '../core/a.js';",
@@ -130,6 +156,14 @@ t.test('the check catches an import that points up the map, and a Node built-in 
   t.same(inCore.map((p) => p.imports), ['../ledger/ledger.js', 'node:fs']);
   const inLedger = problemsOf(join(SRC, 'ledger', 'fake.ts'), "import { startNode } from '../node/node.js';\nimport { LedgerStore } from '../storage/ledger-store.js';");
   t.same(inLedger, [{ file: 'src/ledger/fake.ts', imports: '../node/node.js', why: 'src/ledger may not import src/node' }]);
+});
+
+t.test('the browser console reaches only browser-safe code, through every import it makes', async (t) => {
+  const { problems, reached } = browserProblems();
+  t.same(problems, []);
+  t.ok(reached.includes('src/sync/diff-format.ts') && reached.includes('src/report/render-report.ts') && reached.includes('src/core/crypto-web.ts') === false && reached.includes('src/core/entry.ts'), `followed ${reached.length} files into core and sync`);
+  t.same(runtimeImportsOf("import type { A } from 'node:fs';\nimport { b } from './b.js';"), ['./b.js'], 'type-only imports are erased');
+  t.ok(MAY_IMPORT.console?.includes('core'), 'the console may import core');
 });
 
 t.test('report/ is held to core\'s purity: no Node built-in, no folder but core', async (t) => {

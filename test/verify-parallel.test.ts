@@ -10,6 +10,8 @@ import { startTestNode, runCli, tempDir } from './helpers/node.js';
 import { verifyBundleFile } from '../src/client/verify-log.js';
 import { pemToDer } from '../src/core/ecdsa-der.js';
 import { fromBase64, toBase64 } from '../src/core/bytes.js';
+import { bundleLines, verifyBundleLines } from '../src/core/bundle-verifier.js';
+import { verifyP256 } from '#crypto';
 
 const LOG = 'par';
 const N = 1300;
@@ -72,4 +74,20 @@ for (const threads of [0, 2]) {
     }
   });
 }
+
+t.test('the pure bundle verifier with an asynchronous primitive (what the browser console runs) gives the same answers', async (t) => {
+  // Resolved on a later turn, as WebCrypto's answers are: checks finish out of order.
+  const verify = (k: Uint8Array, m: Uint8Array, s: Uint8Array): Promise<boolean> => new Promise((r) => setImmediate(() => r(verifyP256(k, m, s))));
+  const ok = await verifyBundleLines(bundleLines(await readFile(bundle, 'utf8')), { publicKeySpki: key, verify, chunk: 64 });
+  const cli = await verifyBundleFile(bundle, { publicKeySpki: key, signatureThreads: 0, progress: false });
+  t.same(ok, cli, 'the same result as verifyBundleFile');
+  for (const [edits, seq, code] of [[{ 700: badSig }, 700, 'SIGNATURE_INVALID'], [{ 611: badSig, 1100: badBody }, 611, 'SIGNATURE_INVALID'], [{ 300: badBody, 1200: badSig }, 300, ''], [{ 1299: badSig }, 1299, 'SIGNATURE_INVALID']] as const) {
+    const p = await edited(`async-${seq}.jsonl`, edits);
+    const expected = await verifyBundleFile(p, { publicKeySpki: key, signatureThreads: 0, progress: false }).then(() => undefined, (e: unknown) => e as { code: string; evidence: { seq?: number } });
+    const err = await verifyBundleLines(bundleLines(await readFile(p, 'utf8')), { publicKeySpki: key, verify, chunk: 64 }).then(() => undefined, (e: unknown) => e as { code: string; evidence: { seq?: number } });
+    t.equal(err?.evidence.seq, seq, `names seq ${seq}`);
+    if (code) t.equal(err?.code, code);
+    t.same([err?.code, err?.evidence.seq], [expected?.code, expected?.evidence.seq], 'as verifyBundleFile');
+  }
+});
 });

@@ -205,6 +205,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const { startNode } = await import('../node/node.js');
     const node = await startNode(config, logger);
     process.stderr.write(`cairn: serving gRPC on ${node.grpcAddress}${node.httpAddress ? `, the HTTP API on ${node.httpAddress}` : ''}${node.metricsAddress ? `, metrics and health on http://${node.metricsAddress}` : ''} (data ${config.dataDir}, key ${node.key.keyIdHex})\n`);
+    // On stdout: the one line a person starting a node looks for.
+    if (node.consoleUrl) process.stdout.write(`cairn: the auditor's console is at ${node.consoleUrl}\n`);
     const stop = async (signal: string): Promise<void> => {
       logger.info('shutting down', { signal });
       await node.close();

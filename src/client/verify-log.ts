@@ -23,7 +23,6 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { readLines } from './line-reader.js';
 import { LogVerifier, openLogCheckpointWithKeys } from '../core/log-verifier.js';
 import { followKeyChain, keyIndex, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
-import { ecdsaKeyId } from '../core/note.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { CairnError, VerificationError, type Evidence } from '../core/errors.js';
 import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../core/bytes.js';
@@ -36,6 +35,7 @@ import { SignaturePool } from './signature-pool.js';
 import { verifyAnchorProof, type AnchorRootReader, type WindowCheckpoint } from '../core/anchor.js';
 export type { AnchorRootReader } from '../core/anchor.js';
 import { isVerificationError } from '../core/errors.js';
+import { checkFinalKey, checkSignerAt, compareWithAnchors, hexKeyId as hexId, openBundleAnchor, type AnchoredCheckpoint } from '../core/log-checks.js';
 import type { EntryBody, SignedEntry } from '../core/entry.js';
 
 export interface VerifyState {
@@ -149,43 +149,6 @@ export interface VerifyObserver {
   checkpoint?(note: string, checkpoint: Checkpoint): void;
 }
 
-interface AnchoredCheckpoint {
-  window: number;
-  size: number;
-  root: Uint8Array;
-  /** The key that signed the anchored checkpoint: must be the key in force at its size. */
-  key: Uint8Array;
-}
-
-function hexId(spki: Uint8Array): string {
-  return ecdsaKeyId(spki).toString(16).padStart(8, '0');
-}
-
-/** A checkpoint's signer must be the key the entries put in force at its size. */
-function checkSignerAt(log: string, verifier: LogVerifier, size: number, signer: Uint8Array, what: string): void {
-  const expected = verifier.keyAt(size);
-  if (expected && !bytesEqual(expected, signer)) {
-    throw new VerificationError('KEY_CHAIN_BROKEN', `${what} at size ${size} is signed by key ${hexId(signer)}, but the log's entries put key ${hexId(expected)} in force at that size`, {
-      log,
-      size,
-      expected: hexId(expected),
-      actual: hexId(signer),
-    });
-  }
-}
-
-/** After the last entry, the key in force must be the chain's last: a log cannot stay behind its node's rotation. */
-function checkFinalKey(log: string, verifier: LogVerifier, keys: readonly Uint8Array[]): void {
-  const last = keys[keys.length - 1]!;
-  if (!bytesEqual(verifier.currentKey, last)) {
-    throw new VerificationError('KEY_CHAIN_BROKEN', `log ${log} ends under key ${hexId(verifier.currentKey)} but the node's key chain leads to ${hexId(last)}: a rotation entry is missing`, {
-      log,
-      size: verifier.size,
-      expected: hexId(last),
-      actual: hexId(verifier.currentKey),
-    });
-  }
-}
 
 async function checkAnchors(client: LedgerClient, log: string, keys: readonly Uint8Array[], opts: VerifyOptions, reader: AnchorRootReader): Promise<AnchoredCheckpoint[]> {
   const out: AnchoredCheckpoint[] = [];
@@ -216,29 +179,6 @@ async function checkAnchors(client: LedgerClient, log: string, keys: readonly Ui
     out.push({ window: a.window, size: cp.size, root: cp.rootHash, key });
   }
   return out;
-}
-
-/** Every anchored size must still hash to its anchored root; a difference is a rewrite of [previous anchored size, size). */
-function compareWithAnchors(log: string, verifier: LogVerifier, anchored: AnchoredCheckpoint[], size: number): void {
-  let prev = 0;
-  for (const a of anchored) {
-    if (a.size > size) {
-      throw new VerificationError('ROLLBACK', `log ${log} has ${size} entries but anchor window ${a.window} anchored ${a.size}`, { log, window: a.window, expected: `>= ${a.size}`, actual: String(size) });
-    }
-    checkSignerAt(log, verifier, a.size, a.key, `the checkpoint anchored in window ${a.window}`);
-    const rebuilt = verifier.rootAt(a.size)!;
-    if (!bytesEqual(rebuilt, a.root)) {
-      throw new VerificationError('ROOT_MISMATCH', `log ${log} was rewritten after anchoring: entries ${prev}..${a.size - 1} no longer hash to the root anchored in window ${a.window}`, {
-        log,
-        window: a.window,
-        seqFrom: prev,
-        seqTo: a.size - 1,
-        expected: toHex(a.root),
-        actual: toHex(rebuilt),
-      });
-    }
-    prev = a.size;
-  }
 }
 
 /**
@@ -491,8 +431,7 @@ export async function collectAnchorProofs(client: LedgerClient, log: string, siz
 async function checkBundleAnchors(log: string, size: number, anchors: readonly BundleAnchor[], keys: readonly Uint8Array[], opts: VerifyOptions): Promise<AnchoredCheckpoint[]> {
   const byWindow = new Map<number, AnchoredCheckpoint>();
   for (const a of anchors) {
-    const { checkpoint: cp, key } = openLogCheckpointWithKeys(a.checkpoint, log, keys, opts.nodeName);
-    verifyAnchorProof(a.checkpoint, a);
+    const opened = openBundleAnchor(log, a, keys, opts.nodeName);
     const reader = opts.anchors;
     if (reader) {
       const external = await reader.root(a.window);
@@ -501,7 +440,7 @@ async function checkBundleAnchors(log: string, size: number, anchors: readonly B
         throw new VerificationError('ROOT_MISMATCH', `anchor window ${a.window}: root on ${reader.describe} differs from the bundle's`, { log, window: a.window, expected: external, actual: a.root });
       }
     }
-    byWindow.set(a.window, { window: a.window, size: cp.size, root: cp.rootHash, key });
+    byWindow.set(a.window, opened);
   }
   if (opts.anchors?.checkpointsFor) {
     for (const e of await opts.anchors.checkpointsFor(log)) {

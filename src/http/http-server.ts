@@ -22,6 +22,7 @@ import { operations, type Operation, type OperationId } from './openapi.js';
 import { credentialsOf, queryReq } from './request.js';
 import { errorReply } from './status.js';
 import type { Answer, Route, RouteContext } from './routes.js';
+import { registerConsole } from './console-assets.js';
 
 export interface HttpTls {
   /** The TLS files in force; `onReload` follows the same files as gRPC. */
@@ -46,6 +47,8 @@ export interface HttpServerOptions {
   /** A stream whose reader accepts no data for this long is ended. */
   streamStallMs: number;
   tls?: HttpTls | undefined;
+  /** Where the built console is (default dist/console/); served at /console/. */
+  consoleDir?: string;
 }
 
 /** `/v1/logs/{log}` -> `/v1/logs/:log`. */
@@ -113,6 +116,7 @@ export class HttpApi {
     this.app.setNotFoundHandler((request, reply) =>
       this.#fail(reply, 'unknown', new CairnError('NOT_FOUND', `no operation ${request.method} ${request.url.split('?')[0]!.slice(0, 200).toWellFormed()} (see /v1/openapi.json)`), request),
     );
+    registerConsole(this.app, opts.consoleDir);
     for (const op of operations()) {
       const route = opts.routes[op.operationId];
       this.app.route({ method: op.method, url: routePath(op.path), handler: (request, reply) => this.#run(op, route, request, reply) });

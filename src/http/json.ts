@@ -60,7 +60,15 @@ function anchorCheckpointJson(c: Json): Json {
 
 /** An anchor window from `wireAnchor` (hashes are hex there already). */
 export function anchorJson(a: Json): Json {
-  return { ...a, window: Number(a.window), block: Number(a.block), checkpoints: (a.checkpoints as Json[]).map(anchorCheckpointJson) };
+  return {
+    ...a,
+    window: Number(a.window),
+    block: Number(a.block),
+    checkpoints: (a.checkpoints as Json[]).map(anchorCheckpointJson),
+    createdAtMs: Number(a.createdAtMs),
+    committedAtMs: Number(a.committedAtMs),
+    oldestCheckpointAtMs: Number(a.oldestCheckpointAtMs),
+  };
 }
 
 export function anchorProofJson(a: Json): Json {

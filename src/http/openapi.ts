@@ -29,6 +29,9 @@ const originParam: Json = {
   description: 'Another node\'s name: read this node\'s verified mirror of that origin\'s log (docs/federation.md); absent or this node\'s own name: its own log.',
   schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$' },
 };
+function textQuery(name: string, description: string): Json {
+  return { name, in: 'query', required: false, description, schema: { type: 'string', minLength: 1, maxLength: 512 } };
+}
 const hookLogParam: Json = { name: 'log', in: 'query', required: true, description: 'The log the event is recorded in.', schema: { type: 'string' } };
 
 /** The error statuses every authenticated operation may answer. */
@@ -80,12 +83,26 @@ export const OPENAPI = {
       },
       get: {
         operationId: 'listEntries',
-        summary: 'Entries in [start, end): a page as JSON, or every entry as a JSON Lines stream',
+        summary: 'Entries in [start, end): a page as JSON (filtered, either order), or every entry as a JSON Lines stream',
         description:
           'With `Accept: application/jsonl` the answer is one entry per line until `end` (or the log\'s size); ' +
           'a failure after the first line ends the stream with one line `{"error": {code, message, field}}`. ' +
           'Otherwise a page of at most `limit` entries, and `next`, the `start` of the next page (null at the end).',
-        parameters: [logParam, query('start', 'First seq (default 0).'), query('end', 'Seq to stop before; 0 or absent: the log\'s size.'), query('limit', 'Entries in one page, 1 to 1000 (default 100); JSON only.'), originParam],
+        parameters: [
+          logParam,
+          query('start', 'First seq (default 0).'),
+          query('end', 'Seq to stop before; 0 or absent: the log\'s size.'),
+          query('limit', 'Entries in one page, 1 to 1000 (default 100); JSON only.'),
+          { name: 'order', in: 'query', required: false, description: '`asc` (default): oldest first, `next` is the next page\'s `start`; `desc`: newest first from `end`, `next` is the next page\'s `end` (a log of any size pages from its end without a scan). JSON only.', schema: { enum: ['asc', 'desc'] } },
+          textQuery('config_id', 'Only entries of this config id. JSON only, as the filters below; a filtered page scans at most 10000 entries, so it may hold fewer than `limit` (even none) with a `next` to continue from.'),
+          textQuery('operator', 'Only entries by this operator (the client\'s claim).'),
+          textQuery('identity', 'Only entries whose authenticated identity is this (`token:ci`).'),
+          textQuery('action', 'Only entries with this action.'),
+          textQuery('commit', 'Only entries whose commit starts with this (an abbreviated hash matches).'),
+          textQuery('since', 'Only entries at or after this RFC 3339 time or date.'),
+          textQuery('until', 'Only entries before this RFC 3339 time or date.'),
+          originParam,
+        ],
         responses: ok('the entries', {
           'application/json': { schema: ref('EntryPage') },
           'application/jsonl': { schema: { type: 'string' }, 'x-line-schema': ref('EntryLine') },
@@ -283,7 +300,7 @@ export const OPENAPI = {
         type: 'object',
         additionalProperties: false,
         required: ['entries', 'next'],
-        properties: { entries: { type: 'array', items: ref('Entry') }, next: { type: ['integer', 'null'], minimum: 0, description: 'The start of the next page; null: no more.' } },
+        properties: { entries: { type: 'array', items: ref('Entry') }, next: { type: ['integer', 'null'], minimum: 0, description: 'The start of the next page (with order=desc: its end); null: no more.' } },
       },
       EntryLine: {
         description: 'One line of the JSON Lines stream: an entry, or the error that ended the stream.',
@@ -425,7 +442,7 @@ export const OPENAPI = {
       Anchor: {
         type: 'object',
         additionalProperties: false,
-        required: ['window', 'root', 'node', 'checkpoints', 'state', 'txId', 'block', 'backend'],
+        required: ['window', 'root', 'node', 'checkpoints', 'state', 'txId', 'block', 'backend', 'createdAtMs', 'committedAtMs', 'oldestCheckpointAtMs'],
         properties: {
           window: u64('Window number.'),
           root: hex32('Window root (docs/anchoring.md)'),
@@ -435,6 +452,9 @@ export const OPENAPI = {
           txId: { type: 'string', description: 'Where the window landed; empty until committed.' },
           block: u64('Block number; 0 until committed.'),
           backend: { type: 'string' },
+          createdAtMs: u64('When the window was built (Unix ms).'),
+          committedAtMs: u64('When it was committed (Unix ms); 0 while pending.'),
+          oldestCheckpointAtMs: u64('When its oldest checkpoint was issued (Unix ms): the anchor lag is committedAtMs minus this.'),
         },
       },
       Anchors: { type: 'object', additionalProperties: false, required: ['anchors'], properties: { anchors: { type: 'array', items: ref('Anchor') } } },

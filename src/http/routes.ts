@@ -21,7 +21,8 @@ import { toHex } from '../core/bytes.js';
 import { CairnError } from '../core/errors.js';
 import type { Req } from '../server/wire.js';
 import { OPENAPI, type OperationId } from './openapi.js';
-import { appendReq, jsonObject, preferredType } from './request.js';
+import { appendReq, camelCase, jsonObject, preferredType } from './request.js';
+import { ascendingPage, descendingPage, entryFilterOf, FILTER_PARAMS, type ReadRange } from './entry-filter.js';
 import { anchorJson, anchorProofJson, checkpointJson, consistencyProofJson, entryFromWire, inclusionProofJson, keyChainJson, publicKeyJson, receiptFromWire } from './json.js';
 import { argocdAppendReq } from './argocd-event.js';
 import { fluxAppendReq } from './flux-event.js';
@@ -109,14 +110,25 @@ export function createRoutes(d: RouteDeps): Record<OperationId, Route> {
       authenticated: true,
       handle: async (ctx, caller) => {
         const type = preferredType(ctx.headers.accept, [JSON_TYPE, JSONL_TYPE]);
-        const req = { ...ctx.query, log: ctx.params.log };
+        const filter = entryFilterOf(ctx.query);
+        const order = ctx.query.order ?? 'asc';
+        if (order !== 'asc' && order !== 'desc') throw invalidArgument('order', 'must be asc or desc');
+        const range = { log: ctx.params.log, start: ctx.query.start, end: ctx.query.end };
         if (type === JSONL_TYPE) {
           if (ctx.query.limit !== undefined) throw invalidArgument('limit', 'pages the JSON answer; a JSON Lines stream runs to `end`');
-          return { lines: entryLines(d.reads.listEntries(req, ctx.signal, caller)) };
+          if (filter || order !== 'asc') throw invalidArgument(filter ? FILTER_PARAMS.find((n) => ctx.query[camelCase(n)] !== undefined)! : 'order', 'pages the JSON answer; a JSON Lines stream is every entry in order');
+          return { lines: entryLines(d.reads.listEntries(range, ctx.signal, caller)) };
         }
         const limit = u64('limit', ctx.query.limit) || DEFAULT_PAGE;
         if (limit > MAX_PAGE) throw invalidArgument('limit', `must be 1 to ${MAX_PAGE}`);
-        return { json: await page(d.reads.listEntries(req, ctx.signal, caller), limit) };
+        if (!filter && order === 'asc') return { json: await page(d.reads.listEntries(range, ctx.signal, caller), limit) };
+        const start = u64('start', ctx.query.start);
+        let end = u64('end', ctx.query.end);
+        // 0: the log's size, from its latest checkpoint (which also checks the caller may read the log).
+        if (end === 0) end = Number((await d.reads.getCheckpoint({ log: ctx.params.log }, caller)).size);
+        if (end < start) throw invalidArgument('end', 'must be 0 or at least start');
+        const read: ReadRange = (a, b) => d.reads.listEntries({ log: ctx.params.log, start: String(a), end: String(b) }, ctx.signal, caller);
+        return { json: await (order === 'desc' ? descendingPage : ascendingPage)(read, start, end, limit, filter) };
       },
     },
     getEntry: {

@@ -39,6 +39,7 @@ import { loadOrCreateMaskKey, MASK_KEY_FILE } from '../sync/mask-key.js';
 import { createSyncMetrics } from '../sync/metrics.js';
 import { Disposers } from './disposers.js';
 import { HttpApi } from '../http/http-server.js';
+import { CONSOLE_PATH } from '../http/console-assets.js';
 import { createRoutes } from '../http/routes.js';
 import { HmacKey } from '../http/hmac-key.js';
 import { AppendHandlers, APPEND_DEADLINE_HINT } from '../server/append-handlers.js';
@@ -71,6 +72,8 @@ export interface RunningNode {
   readonly grpcAddress: string;
   /** `http://host:port` or `https://...` of the HTTP API; undefined when http_listen is empty. */
   readonly httpAddress: string | undefined;
+  /** The auditor's console (`<httpAddress>/console/`, docs/console.md); undefined when http_listen is empty. */
+  readonly consoleUrl: string | undefined;
   readonly metricsAddress: string | undefined;
   /** The anchoring stage, unless anchor_backend is off. */
   readonly anchors: AnchorPipeline | undefined;
@@ -162,8 +165,9 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     await releaseInOrder([stopSync, witnessing?.stop, stopFederation, anchoring?.closePipeline, ledger.closeLedger, ledger.closeChain, server.shutdown, http?.shutdown]);
   });
 
+  const consoleUrl = http ? `${http.address}${CONSOLE_PATH}` : undefined;
   logger.info('node started', {
-    grpc: server.address, http: http?.address, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
+    grpc: server.address, http: http?.address, console: consoleUrl, metrics: metricsAddress, dataDir: config.dataDir, nodeName, keyId: storage.key.keyIdHex,
     keySource: storage.keySource, rotations: storage.keyChain.length, tls: tls !== undefined, auth: access.enabled, peers: config.peers.length,
   });
   if (!access.enabled) {
@@ -182,7 +186,7 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
     })();
     return closing;
   };
-  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, metricsAddress, anchors: pipeline, federation, mirrors, witnessing, reloadAuth, close };
+  return { config, ledger: ledger.ledger, key: storage.key, metrics, logger, grpcAddress: server.address, httpAddress: http?.address, consoleUrl, metricsAddress, anchors: pipeline, federation, mirrors, witnessing, reloadAuth, close };
 }
 
 /**

@@ -102,6 +102,9 @@ export function wireAnchor(w: StoredWindow, visible: (log: string) => boolean = 
     checkpoints: w.window.checkpoints.filter((c) => visible(c.log)).map(wireWindowCheckpoint),
     state: w.state,
     ...wireAnchorReceipt(w),
+    createdAtMs: String(w.createdAtMs),
+    committedAtMs: String(w.committedAtMs ?? 0),
+    oldestCheckpointAtMs: String(w.oldestCheckpointAtMs),
   };
 }
 
