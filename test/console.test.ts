@@ -154,7 +154,7 @@ t.test('the console, against a real node and from a file, in chromium', async (t
     t.match(row[2], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(/, 'last change');
     t.match(row[3], new RegExp(`^${N} entries, window \\d+$`), 'anchored size and window');
     t.match(row[4], /^\d+\.\d s$/, 'anchor lag');
-    t.equal(row[5], '', 'no witnesses column data until federation exists');
+    t.equal(row[5], '—', 'no witness cosigned this node\'s checkpoints: a dash, not a claim');
     await shot(page, '1-logs');
   });
 

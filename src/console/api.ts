@@ -23,6 +23,8 @@ export interface CheckpointJson {
   size: number;
   rootHash: string;
   note: string;
+  /** Witness cosignature lines (docs/format.md section 9); absent when none was collected. */
+  cosignatures?: string[];
 }
 
 export interface AnchorJson {

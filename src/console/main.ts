@@ -10,6 +10,7 @@
 import { ecdsaKeyId } from '../core/note.js';
 import type { EntryBody } from '../core/entry.js';
 import { readSyncRecord } from '../core/sync-record.js';
+import { parseCosignatureLines } from '../core/cosignature.js';
 import { describeOps } from '../sync/diff-format.js';
 import type { JsonPatchOp } from '../sync/diff.js';
 import { ApiError, logPath, NodeApi, type AnchorJson, type CheckpointJson, type EntryJson, type EntryPageJson } from './api.js';
@@ -164,7 +165,7 @@ async function logsView(): Promise<void> {
   const table = h(
     'table',
     { id: 'logs' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'log'), h('th', { class: 'num' }, 'size'), h('th', {}, 'last change'), h('th', {}, 'anchored'), h('th', {}, 'anchor lag'), h('th', { title: 'needs federation, not yet in Cairn' }, 'witnesses'))),
+    h('thead', {}, h('tr', {}, h('th', {}, 'log'), h('th', { class: 'num' }, 'size'), h('th', {}, 'last change'), h('th', {}, 'anchored'), h('th', {}, 'anchor lag'), h('th', { title: 'witnesses whose cosignature the node serves with its latest checkpoint; the console does not check them (cairn verify --witness-key does)' }, 'witnesses'))),
     body,
   );
   clear(view, h('h2', {}, 'Logs'), logs.length === 0 ? h('p', {}, 'No logs yet.') : table);
@@ -173,7 +174,12 @@ async function logsView(): Promise<void> {
     const last = h('td', {}, '…');
     const anchored = h('td', {}, '…');
     const lag = h('td', {}, '…');
-    body.append(h('tr', { 'data-log': l.log }, h('td', {}, h('a', { href: logHref(l.log) }, l.log)), h('td', { class: 'num' }, l.size.toLocaleString('en')), last, anchored, lag, h('td', { class: 'muted' }, '')));
+    const witnesses = h('td', { class: 'muted' }, '…');
+    body.append(h('tr', { 'data-log': l.log }, h('td', {}, h('a', { href: logHref(l.log) }, l.log)), h('td', { class: 'num' }, l.size.toLocaleString('en')), last, anchored, lag, witnesses));
+    void api()
+      .get<CheckpointJson>(logPath(l.log, '/checkpoint'))
+      .then((cp) => clear(witnesses, cosignerNames(cp.cosignatures ?? [])))
+      .catch(() => clear(witnesses, '?'));
     void api()
       .get<EntryPageJson>(logPath(l.log, '/entries'), { order: 'desc', limit: 1 })
       .then((p) => {
@@ -194,6 +200,20 @@ async function logsView(): Promise<void> {
         clear(lag, '—');
       },
     );
+  }
+}
+
+/**
+ * The names on the cosignature lines the node serves, as claims: checking
+ * them needs the witnesses' pinned keys (cairn verify --witness-key), which
+ * the console does not hold.
+ */
+function cosignerNames(lines: readonly string[]): string {
+  if (lines.length === 0) return '—';
+  try {
+    return `${parseCosignatureLines(lines).map((s) => s.name).join(', ')} (unchecked)`;
+  } catch {
+    return 'malformed cosignature lines';
   }
 }
 
