@@ -78,6 +78,8 @@ export interface FedNode {
   dataDir: string;
   /** The node's own first public key (pinned by its peers). */
   pubkeyPath: string;
+  /** Its witness key's public half (written when the node first starts with peers). */
+  witnessKeyPath: string;
   port: number;
   proc: NodeProcess;
   client: LedgerClient;
@@ -99,14 +101,24 @@ export interface PeerLink {
  * every other's), every node pinning every other origin; `links` says who
  * follows whom (others are pinned with follow: false, no endpoint).
  */
-export async function startFederation(names: readonly string[], links: readonly PeerLink[], opts: { pollMs?: number; env?: Record<string, NodeJS.ProcessEnv>; delay?: [number, number] } = {}): Promise<{ nodes: Map<string, FedNode>; proxies: DelayProxy[]; close(): Promise<void> }> {
+export async function startFederation(
+  names: readonly string[],
+  links: readonly PeerLink[],
+  opts: {
+    pollMs?: number;
+    env?: Record<string, NodeJS.ProcessEnv>;
+    delay?: [number, number];
+    /** Who asks whom to witness its checkpoints (`from` is the origin), each through a delay proxy; with any, witnessing is tuned for tests. */
+    witnesses?: readonly PeerLink[];
+  } = {},
+): Promise<{ nodes: Map<string, FedNode>; proxies: DelayProxy[]; close(): Promise<void> }> {
   const root = await tempDir('cairn-fed-');
   const nodes = new Map<string, FedNode>();
   for (const name of names) {
     const dataDir = join(root.path, name);
     const key = SigningKey.generate();
     const files = await writeKeyFiles(dataDir, key);
-    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, port: await freePort(), configPath: join(root.path, `${name}.json`) } as FedNode);
+    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, witnessKeyPath: join(dataDir, 'witness-key.pub.pem'), port: await freePort(), configPath: join(root.path, `${name}.json`) } as FedNode);
   }
   const proxies: DelayProxy[] = [];
   for (const n of nodes.values()) {
@@ -114,19 +126,21 @@ export async function startFederation(names: readonly string[], links: readonly 
     for (const other of nodes.values()) {
       if (other === n) continue;
       const link = links.find((l) => l.from === n.name && l.to === other.name);
-      if (!link) {
+      const witness = opts.witnesses?.find((l) => l.from === n.name && l.to === other.name);
+      if (!link && !witness) {
         peers.push({ name: other.name, public_key_file: other.pubkeyPath, follow: false, witness: false });
         continue;
       }
       let endpoint = `127.0.0.1:${other.port}`;
-      if (link.delayed !== false) {
+      if ((link ?? witness)!.delayed !== false) {
         const p = await delayProxy(endpoint, ...(opts.delay ?? [50, 200]));
         proxies.push(p);
         endpoint = p.address;
       }
-      peers.push({ name: other.name, endpoint, public_key_file: other.pubkeyPath, witness: false });
+      peers.push({ name: other.name, endpoint, public_key_file: other.pubkeyPath, follow: link !== undefined, witness: witness !== undefined });
     }
-    await writeFile(n.configPath, JSON.stringify({ node_name: n.name, peers, federation_poll_ms: opts.pollMs ?? 300, anchor_backend: 'off' }));
+    const witnessing = opts.witnesses?.length ? { witness_exchange_ms: 500, witness_submit_interval_ms: 200 } : {};
+    await writeFile(n.configPath, JSON.stringify({ node_name: n.name, peers, federation_poll_ms: opts.pollMs ?? 300, anchor_backend: 'off', ...witnessing }));
   }
   for (const n of nodes.values()) {
     n.start = async (env?: NodeJS.ProcessEnv) => {
