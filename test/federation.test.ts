@@ -14,7 +14,7 @@ import type { LedgerClient } from '../src/client/ledger-client.js';
 import { verifyLogOnline } from '../src/client/verify-log.js';
 import { pemToDer } from '../src/core/ecdsa-der.js';
 import type { PinnedWitness } from '../src/core/cosignature.js';
-import { startFederation, waitConverged } from './helpers/federation.js';
+import { ringWitnesses, startFederation, waitConverged } from './helpers/federation.js';
 
 const NAMES = ['a', 'b', 'c', 'd', 'e'];
 const LOG = 'ring';
@@ -26,7 +26,7 @@ t.test('the ring of five: 1,000 concurrent appends, then every node holds every 
   // a follows b, b follows c, ..., e follows a.
   const links = NAMES.map((from, i) => ({ from, to: NAMES[(i + 1) % NAMES.length]! }));
   // Each origin asks the next two to witness it: a cosigns e's and d's checkpoints.
-  const witnesses = NAMES.flatMap((from, i) => [1, 2].map((k) => ({ from, to: NAMES[(i + k) % NAMES.length]! })));
+  const witnesses = ringWitnesses(NAMES, MIN_WITNESSES);
   let t0 = Date.now();
   const phase = (what: string): void => {
     t.comment(`${what}: ${Date.now() - t0} ms`);

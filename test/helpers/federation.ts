@@ -23,7 +23,7 @@ export interface DelayProxy {
  * A TCP proxy to `target` that holds each chunk, in each direction, for a
  * random delay in [minMs, maxMs] and keeps the order of the stream.
  */
-export async function delayProxy(target: string, minMs = 50, maxMs = 200): Promise<DelayProxy> {
+export async function delayProxy(target: string, minMs = 50, maxMs = 200, avoid: ReadonlySet<number> = new Set()): Promise<DelayProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const sockets = new Set<Socket>();
   // One queue and one timer per direction: chunks leave in the order they came, each no earlier than its own delay.
@@ -61,7 +61,12 @@ export async function delayProxy(target: string, minMs = 50, maxMs = 200): Promi
     relay(client, upstream);
     relay(upstream, client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  // Port 0 may hand out a port picked (free, not yet bound) for a node that has not started: try again then.
+  for (;;) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    if (!avoid.has((server.address() as { port: number }).port)) break;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
   const addr = server.address() as { port: number };
   return {
     address: `127.0.0.1:${addr.port}`,
@@ -96,6 +101,11 @@ export interface PeerLink {
   delayed?: boolean;
 }
 
+/** In a ring of `names`, each node asks the next `k` to witness its checkpoints. */
+export function ringWitnesses(names: readonly string[], k: number): PeerLink[] {
+  return names.flatMap((from, i) => Array.from({ length: k }, (_, j) => ({ from, to: names[(i + j + 1) % names.length]! })));
+}
+
 /**
  * Nodes named `names`, each with a key made up front (so every peer can pin
  * every other's), every node pinning every other origin; `links` says who
@@ -118,9 +128,13 @@ export async function startFederation(
     const dataDir = join(root.path, name);
     const key = SigningKey.generate();
     const files = await writeKeyFiles(dataDir, key);
-    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, witnessKeyPath: join(dataDir, 'witness-key.pub.pem'), port: await freePort(), configPath: join(root.path, `${name}.json`) } as FedNode);
+    let port = await freePort();
+    // Each port free a moment ago, and not one already picked for another node.
+    while ([...nodes.values()].some((n) => n.port === port)) port = await freePort();
+    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, witnessKeyPath: join(dataDir, 'witness-key.pub.pem'), port, configPath: join(root.path, `${name}.json`) } as FedNode);
   }
   const proxies: DelayProxy[] = [];
+  const nodePorts = new Set([...nodes.values()].map((n) => n.port));
   for (const n of nodes.values()) {
     const peers: unknown[] = [];
     for (const other of nodes.values()) {
@@ -133,7 +147,7 @@ export async function startFederation(
       }
       let endpoint = `127.0.0.1:${other.port}`;
       if ((link ?? witness)!.delayed !== false) {
-        const p = await delayProxy(endpoint, ...(opts.delay ?? [50, 200]));
+        const p = await delayProxy(endpoint, ...(opts.delay ?? [50, 200]), nodePorts);
         proxies.push(p);
         endpoint = p.address;
       }
