@@ -176,7 +176,10 @@ export async function startFederation(
     await Promise.all(proxies.map((p) => p.close()));
     await root.remove();
   };
-  const started = await Promise.allSettled([...nodes.values()].map((n) => n.start()));
+  // Two at a time: five node processes loading at once on a small, busy machine each took over 20 s to start.
+  const all = [...nodes.values()];
+  const started: PromiseSettledResult<void>[] = [];
+  for (let i = 0; i < all.length; i += 2) started.push(...(await Promise.allSettled(all.slice(i, i + 2).map((n) => n.start()))));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     await close();
