@@ -49,6 +49,11 @@ export interface FederationOptions {
   backoffBaseMs: number;
   backoffMaxMs: number;
   hooks?: FederationHooks;
+  /**
+   * Where the witnesses' cosignatures of a mirrored checkpoint go (Witness.noteCosignatures; node.ts wires it):
+   * those served with a checkpoint the mirror accepts, and those re-read for it afterwards.
+   */
+  noteCosignatures?(note: string, lines: readonly string[], by: string): Promise<void>;
   /** Called once per caught split view, after its evidence is stored (status shows it from then on); node.ts wires it. */
   onConflict?(e: Equivocation): void | Promise<void>;
 }
@@ -72,10 +77,20 @@ interface Follower {
   restart?: AbortController;
   /** The position last seen moving, and when. */
   seen: { size: number; at: number };
+  /** Re-reading the cosignatures of the latest accepted checkpoint: its note, how many lines the peer gave for it, when one last was new. */
+  cosigned: { note: string; fromPeer: number; newAt: number };
+  rereading?: Promise<void>;
 }
 
 /** A mirror behind its peer that has not moved for this long is restarted (a stream that stalled without failing). */
 const STALL_MS = 30_000;
+
+/**
+ * How long a mirror keeps re-reading its peer's cosignatures of its latest
+ * accepted checkpoint after the last new one arrived (docs/federation.md,
+ * "Cosignatures of mirrored logs").
+ */
+export const COSIGNATURE_REREAD_MS = 60_000;
 
 /** Delay before retry `attempt`: uniform in [0, min(max, base * 2^attempt)] (full jitter). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
@@ -266,6 +281,7 @@ export class Federation {
         running.seen = { size, at: Date.now() };
         running.restart?.abort();
       }
+      this.#rereadCosignatures(running, client, v);
       return;
     }
     if (v.origin !== peer.name && this.#o.mirrors.originKeyChain(v.origin).length === 0) {
@@ -280,7 +296,7 @@ export class Federation {
         }
       }
     }
-    const f: Follower = { peer: peer.name, stop: new AbortController(), done: Promise.resolve(), seen: { size: 0, at: Date.now() } };
+    const f: Follower = { peer: peer.name, stop: new AbortController(), done: Promise.resolve(), seen: { size: 0, at: Date.now() }, cosigned: { note: '', fromPeer: 0, newAt: 0 } };
     this.#followers.set(k, f);
     f.done = this.#follow(f, client, v.origin, v.log, pinned);
   }
@@ -327,6 +343,7 @@ export class Federation {
         const m = new LogMirror(peerName, source, this.#o.mirrors, origin, logName, pinned, {
           maxBatch: this.#o.maxBatch,
           stored: (n) => this.#o.hooks?.stored?.(origin, n),
+          accepted: (note, lines) => this.#noteCosignatures(note, lines, peerName),
         });
         const before = m.size;
         f.restart = new AbortController();
@@ -353,6 +370,44 @@ export class Federation {
     } finally {
       this.#followers.delete(vectorKey(origin, logName));
     }
+  }
+
+  /** Hands cosignature lines on (not awaited by the mirror: they are gathered again if lost). */
+  #noteCosignatures(note: string, lines: readonly string[], peer: string): void {
+    if (lines.length === 0 || !this.#o.noteCosignatures) return;
+    this.#o.noteCosignatures(note, lines, `mirror:${peer}`).catch((err: unknown) => this.#o.logger.warn('cosignatures of a mirrored checkpoint not kept', { peer, reason: message(err) }));
+  }
+
+  /**
+   * The witnesses cosign a checkpoint after the origin made it, so the one
+   * a mirror accepted last may reach it before its cosignatures do. While
+   * the mirror holds the peer's latest checkpoint, it asks the peer (at each
+   * vector poll, one call at a time) for that checkpoint with more
+   * cosignatures than the peer gave so far (GetCheckpoint
+   * min_cosignatures: the origin's own, or those a relay gathered), until
+   * none is new for COSIGNATURE_REREAD_MS. Each hop of a relay chain does
+   * the same, so the lines travel down the chain after the log.
+   */
+  #rereadCosignatures(f: Follower, client: LedgerClient, v: VectorEntry): void {
+    const head = this.#o.mirrors.head(v.origin, v.log);
+    if (!this.#o.noteCosignatures || f.rereading || !head || head.checkpoint.note === '' || head.checkpoint.note !== v.note) return;
+    if (f.cosigned.note !== v.note) f.cosigned = { note: v.note, fromPeer: 0, newAt: Date.now() };
+    const c = f.cosigned;
+    if (Date.now() - c.newAt > COSIGNATURE_REREAD_MS) return;
+    const source = v.origin === f.peer ? client : client.withOrigin(v.origin);
+    f.rereading = (async () => {
+      try {
+        const cp = await source.getCosignedCheckpoint(v.log, c.fromPeer + 1);
+        if (cp.note !== c.note || cp.cosignatures.length <= c.fromPeer) return;
+        await this.#o.noteCosignatures!(cp.note, cp.cosignatures, `mirror:${f.peer}`);
+        c.fromPeer = cp.cosignatures.length;
+        c.newAt = Date.now();
+      } catch {
+        // NOT_FOUND: the peer has no more for it yet (or the call failed): asked again at the next poll.
+      } finally {
+        f.rereading = undefined;
+      }
+    })();
   }
 
   async #recordConflict(e: Equivocation): Promise<void> {

@@ -39,6 +39,8 @@ export interface MirrorOptions {
   maxBatch: number;
   /** After each durable batch: entries stored, and the checkpoint size accepted with them (undefined: none). */
   stored?(entries: number, acceptedSize: number | undefined): void;
+  /** After a checkpoint is accepted and stored: its note and the witnesses' cosignature lines the peer served with it (unchecked). */
+  accepted?(note: string, cosignatures: readonly string[]): void;
 }
 
 /** A batch a peer sent that does not verify: nothing of it was stored. */
@@ -92,6 +94,8 @@ export class LogMirror {
   #acceptedAtMs = 0;
   /** The newest checkpoint seen from the peer, verified against the accepted one, not yet reached. */
   #target: Accepted | undefined;
+  /** The cosignature lines served with {@link #target}, handed on when it is accepted. */
+  #targetCosignatures: readonly string[] = [];
 
   /** `client` reads `origin`'s logs on the peer (LedgerClient.withOrigin unless the peer is the origin). */
   constructor(peer: string, client: LedgerClient, mirrors: MirrorLogs, origin: string, log: string, pinned: Uint8Array, opts: MirrorOptions) {
@@ -205,6 +209,7 @@ export class LogMirror {
       head: { size: state.size, prevHash: state.prevHash, key: state.key, frontier: state.frontier, checkpoint: this.#accepted, acceptedAtMs: this.#acceptedAtMs },
     });
     this.#opts.stored?.(batch.length, checkpoint?.size);
+    if (checkpoint) this.#opts.accepted?.(checkpoint.note, this.#targetCosignatures);
   }
 
   /** The rebuilt tree must be the signed one: a signed root its own signed entries do not rebuild is a split view. */
@@ -226,21 +231,23 @@ export class LogMirror {
    */
   async #fetchTarget(): Promise<Accepted> {
     const acc = this.#accepted;
-    let note: string;
+    let served: { note: string; cosignatures: string[] };
     let proof: Uint8Array[] | undefined;
     if (acc.size === 0) {
-      note = (await this.#client.getCheckpoint(this.log)).note;
+      served = await this.#client.getCheckpoint(this.log);
     } else {
       try {
         const p = await this.#client.consistencyProof(this.log, acc.size, 0);
-        note = p.checkpoint.note;
+        served = p.checkpoint;
         proof = p.hashes;
       } catch (err) {
         // INVALID_ARGUMENT: the peer's tree is smaller than the accepted one; its checkpoint says by how much.
         if ((err as { code?: number }).code !== 3) throw err;
-        note = (await this.#client.getCheckpoint(this.log)).note;
+        served = await this.#client.getCheckpoint(this.log);
       }
     }
+    const note = served.note;
+    this.#targetCosignatures = served.cosignatures;
     const cp = this.#open(note);
     if (!cp) {
       // Signed by a key the log's rotation entries have not handed over yet: checked by #finish once they have.

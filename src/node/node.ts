@@ -123,8 +123,12 @@ async function start(config: Readonly<NodeConfig>, logger: Logger, disposers: Di
   }, disposers);
   const anchoring = config.anchorBackend === 'off' ? undefined : await startAnchoring(config, nodeName, ledger.ledger, metrics, logger, disposers);
   // A split view a mirror meets is recorded as the witness's are: one place keeps the evidence (federation/witness-evidence.ts).
-  const { mirrors, federation } = await openFederation(config, nodeName, peerKeys, storage.store, ledger.ledger, metrics, logger, (e) => {
-    void witnessing?.recorder.record(evidenceFromMirror(e), `mirror:${e.peer}`).catch((err: unknown) => logger.error('split view from a mirror not recorded', { origin: e.origin, log: e.log, err: (err as Error).message }));
+  const { mirrors, federation } = await openFederation(config, nodeName, peerKeys, storage.store, ledger.ledger, metrics, logger, {
+    conflict: (e) => {
+      void witnessing?.recorder.record(evidenceFromMirror(e), `mirror:${e.peer}`).catch((err: unknown) => logger.error('split view from a mirror not recorded', { origin: e.origin, log: e.log, err: (err as Error).message }));
+    },
+    // Cosignatures that come with mirrored checkpoints are gathered where the witness keeps its own (served with the mirror's checkpoints).
+    cosignatures: (note, lines, by) => witnessing?.witness.noteCosignatures(note, lines, by) ?? Promise.resolve(),
   });
   pipeline = anchoring?.pipeline;
   witnessing = await startWitnessing(config, nodeName, ledger.ledger, peerKeys, metrics, logger, disposers);
@@ -215,7 +219,7 @@ async function openFederation(
   ledger: Ledger,
   metrics: Metrics,
   logger: Logger,
-  reportConflict: (e: Equivocation) => void,
+  report: { conflict(e: Equivocation): void; cosignatures(note: string, lines: readonly string[], by: string): Promise<void> },
 ): Promise<{ mirrors: MirrorLogs; federation: Federation }> {
   const mirrors = await MirrorLogs.open(store, { originKeys: peerKeys, ...testHooks(logger) });
   const log = logger.child({ component: 'federation' });
@@ -238,8 +242,9 @@ async function openFederation(
     onConflict: (e) => {
       metrics.equivocations.inc({ origin: e.origin, kind: e.kind });
       log.error('split view caught: stopped mirroring this log; both signed checkpoints kept', { origin: e.origin, log: e.log, kind: e.kind, peer: e.peer, reason: e.reason });
-      reportConflict(e);
+      report.conflict(e);
     },
+    noteCosignatures: (note, lines, by) => report.cosignatures(note, lines, by),
   });
   return { mirrors, federation };
 }

@@ -59,6 +59,7 @@ function sizeKey(n: number): string {
 
 export class WitnessStore {
   readonly #db: Level<string, string>;
+  readonly #foreignLocks = new Map<string, Promise<unknown>>();
 
   private constructor(db: Level<string, string>) {
     this.#db = db;
@@ -154,9 +155,24 @@ export class WitnessStore {
    */
   async addForeignCosignature(origin: string, size: number, note: string, text: string, by: string, line: string): Promise<void> {
     const key = `${F}${origin}\u0000${sizeKey(size)}`;
+    // Read-modify-write: lines for one checkpoint arrive at once from the witness, the exchange and the mirrors; none may be lost.
+    const prev = this.#foreignLocks.get(key) ?? Promise.resolve();
+    const run = prev.then(() => this.#addForeign(key, note, text, by, line));
+    const tail = run.catch(() => undefined);
+    this.#foreignLocks.set(key, tail);
+    try {
+      await run;
+    } finally {
+      if (this.#foreignLocks.get(key) === tail) this.#foreignLocks.delete(key);
+    }
+  }
+
+  async #addForeign(key: string, note: string, text: string, by: string, line: string): Promise<void> {
     const cur = (await this.#json<{ note: string; text: string; lines: Record<string, string> }>(key)) ?? { note, text, lines: {} };
-    if (cur.text !== text || cur.lines[by] === line || Object.keys(cur.lines).length >= 100) return;
-    cur.lines[by] = line;
+    // One line reaches a node along several paths (its witness, the exchange, each mirror hop): kept once.
+    if (cur.text !== text || Object.values(cur.lines).includes(line) || Object.keys(cur.lines).length >= 100) return;
+    // Another line vouched for by the same peer (another witness's, relayed) is kept beside the first, never over it.
+    cur.lines[cur.lines[by] === undefined ? by : `${by}#${Object.keys(cur.lines).length}`] = line;
     await this.#db.put(key, JSON.stringify(cur));
   }
 

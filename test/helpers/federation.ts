@@ -23,7 +23,7 @@ export interface DelayProxy {
  * A TCP proxy to `target` that holds each chunk, in each direction, for a
  * random delay in [minMs, maxMs] and keeps the order of the stream.
  */
-export async function delayProxy(target: string, minMs = 50, maxMs = 200): Promise<DelayProxy> {
+export async function delayProxy(target: string, minMs = 50, maxMs = 200, avoid: ReadonlySet<number> = new Set()): Promise<DelayProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const sockets = new Set<Socket>();
   // One queue and one timer per direction: chunks leave in the order they came, each no earlier than its own delay.
@@ -61,7 +61,12 @@ export async function delayProxy(target: string, minMs = 50, maxMs = 200): Promi
     relay(client, upstream);
     relay(upstream, client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  // Port 0 may hand out a port picked (free, not yet bound) for a node that has not started: try again then.
+  for (;;) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    if (!avoid.has((server.address() as { port: number }).port)) break;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
   const addr = server.address() as { port: number };
   return {
     address: `127.0.0.1:${addr.port}`,
@@ -78,6 +83,8 @@ export interface FedNode {
   dataDir: string;
   /** The node's own first public key (pinned by its peers). */
   pubkeyPath: string;
+  /** Its witness key's public half (written when the node first starts with peers). */
+  witnessKeyPath: string;
   port: number;
   proc: NodeProcess;
   client: LedgerClient;
@@ -94,39 +101,60 @@ export interface PeerLink {
   delayed?: boolean;
 }
 
+/** In a ring of `names`, each node asks the next `k` to witness its checkpoints. */
+export function ringWitnesses(names: readonly string[], k: number): PeerLink[] {
+  return names.flatMap((from, i) => Array.from({ length: k }, (_, j) => ({ from, to: names[(i + j + 1) % names.length]! })));
+}
+
 /**
  * Nodes named `names`, each with a key made up front (so every peer can pin
  * every other's), every node pinning every other origin; `links` says who
  * follows whom (others are pinned with follow: false, no endpoint).
  */
-export async function startFederation(names: readonly string[], links: readonly PeerLink[], opts: { pollMs?: number; env?: Record<string, NodeJS.ProcessEnv>; delay?: [number, number] } = {}): Promise<{ nodes: Map<string, FedNode>; proxies: DelayProxy[]; close(): Promise<void> }> {
+export async function startFederation(
+  names: readonly string[],
+  links: readonly PeerLink[],
+  opts: {
+    pollMs?: number;
+    env?: Record<string, NodeJS.ProcessEnv>;
+    delay?: [number, number];
+    /** Who asks whom to witness its checkpoints (`from` is the origin), each through a delay proxy; with any, witnessing is tuned for tests. */
+    witnesses?: readonly PeerLink[];
+  } = {},
+): Promise<{ nodes: Map<string, FedNode>; proxies: DelayProxy[]; close(): Promise<void> }> {
   const root = await tempDir('cairn-fed-');
   const nodes = new Map<string, FedNode>();
   for (const name of names) {
     const dataDir = join(root.path, name);
     const key = SigningKey.generate();
     const files = await writeKeyFiles(dataDir, key);
-    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, port: await freePort(), configPath: join(root.path, `${name}.json`) } as FedNode);
+    let port = await freePort();
+    // Each port free a moment ago, and not one already picked for another node.
+    while ([...nodes.values()].some((n) => n.port === port)) port = await freePort();
+    nodes.set(name, { name, dataDir, pubkeyPath: files.publicPath, witnessKeyPath: join(dataDir, 'witness-key.pub.pem'), port, configPath: join(root.path, `${name}.json`) } as FedNode);
   }
   const proxies: DelayProxy[] = [];
+  const nodePorts = new Set([...nodes.values()].map((n) => n.port));
   for (const n of nodes.values()) {
     const peers: unknown[] = [];
     for (const other of nodes.values()) {
       if (other === n) continue;
       const link = links.find((l) => l.from === n.name && l.to === other.name);
-      if (!link) {
+      const witness = opts.witnesses?.find((l) => l.from === n.name && l.to === other.name);
+      if (!link && !witness) {
         peers.push({ name: other.name, public_key_file: other.pubkeyPath, follow: false, witness: false });
         continue;
       }
       let endpoint = `127.0.0.1:${other.port}`;
-      if (link.delayed !== false) {
-        const p = await delayProxy(endpoint, ...(opts.delay ?? [50, 200]));
+      if ((link ?? witness)!.delayed !== false) {
+        const p = await delayProxy(endpoint, ...(opts.delay ?? [50, 200]), nodePorts);
         proxies.push(p);
         endpoint = p.address;
       }
-      peers.push({ name: other.name, endpoint, public_key_file: other.pubkeyPath, witness: false });
+      peers.push({ name: other.name, endpoint, public_key_file: other.pubkeyPath, follow: link !== undefined, witness: witness !== undefined });
     }
-    await writeFile(n.configPath, JSON.stringify({ node_name: n.name, peers, federation_poll_ms: opts.pollMs ?? 300, anchor_backend: 'off' }));
+    const witnessing = opts.witnesses?.length ? { witness_exchange_ms: 500, witness_submit_interval_ms: 200 } : {};
+    await writeFile(n.configPath, JSON.stringify({ node_name: n.name, peers, federation_poll_ms: opts.pollMs ?? 300, anchor_backend: 'off', ...witnessing }));
   }
   for (const n of nodes.values()) {
     n.start = async (env?: NodeJS.ProcessEnv) => {
@@ -148,7 +176,10 @@ export async function startFederation(names: readonly string[], links: readonly 
     await Promise.all(proxies.map((p) => p.close()));
     await root.remove();
   };
-  const started = await Promise.allSettled([...nodes.values()].map((n) => n.start()));
+  // Two at a time: five node processes loading at once on a small, busy machine each took over 20 s to start.
+  const all = [...nodes.values()];
+  const started: PromiseSettledResult<void>[] = [];
+  for (let i = 0; i < all.length; i += 2) started.push(...(await Promise.allSettled(all.slice(i, i + 2).map((n) => n.start()))));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     await close();

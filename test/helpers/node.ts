@@ -83,7 +83,11 @@ export async function spawnNode(dataDir: string, extra: string[] = []): Promise<
   child.channel?.unref();
   const { address, httpAddress } = await new Promise<{ address: string; httpAddress: string }>((resolve, reject) => {
     let err = '';
-    const t = setTimeout(() => reject(new Error(`node did not start: ${err}`)), 20_000);
+    const t = setTimeout(() => {
+      // Not left running: its stderr pipe would hold the test process open until tap's timeout.
+      child.kill('SIGKILL');
+      reject(new Error(`node did not start: ${err}`));
+    }, 20_000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /serving gRPC on (\S+?)[,\s]/.exec(err);
