@@ -174,7 +174,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'federationPollMs', file: 'federation_poll_ms', env: 'CAIRN_FEDERATION_POLL_MS', flag: 'federation-poll-ms', kind: 'int', min: 50, max: 3_600_000, meaning: 'How often each followed peer\'s version vector is read (GetFederationStatus): new logs are found at this pace; their entries arrive pushed, on a Watch (docs/federation.md).' },
   { key: 'mirrorMaxBatch', file: 'mirror_max_batch', env: 'CAIRN_MIRROR_MAX_BATCH', flag: 'mirror-max-batch', kind: 'int', min: 1, max: 100_000, meaning: 'Most entries of a mirrored log verified and stored in one synced batch.' },
   { key: 'fluxHmacKeyFile', file: 'flux_hmac_key_file', env: 'CAIRN_FLUX_HMAC_KEY_FILE', flag: 'flux-hmac-key-file', kind: 'path?', meaning: 'The key of Flux\'s `generic-hmac` provider (docs/integrations/flux.md); `POST /v1/hooks/flux` is off without it.' },
-  { key: 'witnessKeyFile', file: 'witness_key_file', env: 'CAIRN_WITNESS_KEY_FILE', flag: 'witness-key-file', kind: 'string', meaning: 'The witness key that cosigns peers\' checkpoints (PKCS#8 PEM, mode 0600; docs/federation.md#witnessing). Unset: `<data_dir>/witness-key.pem`, created with `witness-key.pub.pem` beside it when the node has peers; another path must exist.' },
+  { key: 'witnessKeyFile', file: 'witness_key_file', env: 'CAIRN_WITNESS_KEY_FILE', flag: 'witness-key-file', kind: 'path?', meaning: 'The witness key that cosigns peers\' checkpoints (PKCS#8 PEM, mode 0600; docs/federation.md#witnessing). Unset: `<data_dir>/witness-key.pem`, created with `witness-key.pub.pem` beside it when the node has peers; another path must exist.' },
   { key: 'witnessExchangeMs', file: 'witness_exchange_ms', env: 'CAIRN_WITNESS_EXCHANGE_MS', flag: 'witness-exchange-ms', kind: 'int', min: 100, max: 3_600_000, meaning: 'How often the node asks each peer what it last cosigned, to catch an origin that shows different histories to different witnesses.' },
   { key: 'witnessSubmitIntervalMs', file: 'witness_submit_interval_ms', env: 'CAIRN_WITNESS_SUBMIT_INTERVAL_MS', flag: 'witness-submit-interval-ms', kind: 'int', min: 10, max: 3_600_000, meaning: 'Least time between two rounds of submissions of the node\'s checkpoints to one witness: the checkpoints a busy log makes meanwhile coalesce into one (docs/design.md, "Witnesses are asked after the commit").' },
 ];
@@ -368,7 +368,7 @@ export async function loadConfig(src: ConfigSources = {}): Promise<Readonly<Node
   cfg.dataDir = resolve(cfg.dataDir);
   // Absolute, like dataDir: node.ts recognises the default key location by path.
   cfg.keyFile = cfg.keyFile ? resolve(cfg.keyFile) : resolve(cfg.dataDir, 'signing-key.pem');
-  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile', 'fluxHmacKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
+  for (const k of ['fabricTlsCaFile', 'fabricCertFile', 'fabricKeyFile', 'tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'policyFile', 'tokensFile', 'fluxHmacKeyFile', 'witnessKeyFile'] as const) if (cfg[k]) cfg[k] = resolve(cfg[k]);
   if (cfg.anchorBackend === 'fabric') requireFabric(cfg, 'anchor_backend is fabric');
   const self = cfg.peers.findIndex((p) => p.name === cfg.nodeName);
   if (self >= 0) throw new CairnError('INVALID_ARGUMENT', `setting peers[${self}].name: "${cfg.nodeName}" is this node's own node_name`, { field: `peers[${self}].name` });
