@@ -30,7 +30,7 @@ import { EXIT_OK, UsageError, entryJson, printJson, reportError } from './output
 import { receiptJson } from '../core/receipt-json.js';
 import { USAGE } from './usage.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
-import { WITNESS_FLAGS, witnessPolicy } from './witness-flags.js';
+import { WITNESS_FLAGS, readPinnedKey, witnessPolicy } from './witness-flags.js';
 import { createToken } from '../auth/tokens.js';
 import type { FederationStatus } from '../core/federation.js';
 
@@ -73,15 +73,7 @@ function client(v: Values): LedgerClient {
 }
 
 async function pinnedKey(v: Values): Promise<Uint8Array> {
-  const path = (v.pubkey as string | undefined) || process.env.CAIRN_PUBKEY;
-  if (!path) throw new UsageError('--pubkey FILE is required: verification uses a pinned key, never the server\'s word');
-  let pem: string;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read --pubkey ${path}: ${(e as Error).message}`);
-  }
-  return pemToDer(pem, 'PUBLIC KEY', '--pubkey');
+  return readPinnedKey((v.pubkey as string | undefined) || process.env.CAIRN_PUBKEY, 'verification uses a pinned key, never the server\'s word');
 }
 
 /**

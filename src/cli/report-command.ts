@@ -23,7 +23,6 @@ import { verifyBundleFile, verifyLogOnline, type AnchorRootReader, type VerifyOb
 import { readLines } from '../client/line-reader.js';
 import type { LedgerClient } from '../client/ledger-client.js';
 import type { FabricAnchorReader } from '../anchoring/fabric-reader.js';
-import { pemToDer } from '../core/ecdsa-der.js';
 import { ecdsaKeyId } from '../core/note.js';
 import { followKeyChain, parseKeyLinks, type KeyLink } from '../core/key-chain.js';
 import { openLogCheckpointWithKeys } from '../core/log-verifier.js';
@@ -33,7 +32,7 @@ import { toHex } from '../core/bytes.js';
 import { parsePeriod, parseTime, isoTime, type Period } from '../report/period.js';
 import { ReportSummarizer } from '../report/summarize.js';
 import { renderReportChunks } from '../report/render-report.js';
-import { WITNESS_FLAGS, witnessPolicy, type WitnessPolicy } from './witness-flags.js';
+import { WITNESS_FLAGS, readPinnedKey, witnessPolicy, type WitnessPolicy } from './witness-flags.js';
 import type { ReportAnchors, ReportAnchorWindow, ReportCheckpoint, ReportData, ReportKey, ReportVerification, ReportWitness } from '../report/report-data.js';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -102,15 +101,7 @@ function generatedAt(v: Values): string | undefined {
 }
 
 async function pinned(v: Values): Promise<Uint8Array> {
-  const path = str(v, 'pubkey') ?? process.env.CAIRN_PUBKEY;
-  if (!path) throw new UsageError('--pubkey FILE is required: a report states what verified against a pinned key, never the server\'s word');
-  let pem: string;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read --pubkey ${path}: ${(e as Error).message}`);
-  }
-  return pemToDer(pem, 'PUBLIC KEY', '--pubkey');
+  return readPinnedKey(str(v, 'pubkey') ?? process.env.CAIRN_PUBKEY, 'a report states what verified against a pinned key, never the server\'s word');
 }
 
 const keyIdHex = (spki: Uint8Array): string => ecdsaKeyId(spki).toString(16).padStart(8, '0');

@@ -11,6 +11,21 @@ import type { PinnedWitness } from '../core/cosignature.js';
 import { pemToDer } from '../core/ecdsa-der.js';
 import { UsageError } from './output.js';
 
+/**
+ * Reads a pinned public key (`--pubkey FILE`, or $CAIRN_PUBKEY): every
+ * verifying command takes the key from the auditor, never from the server.
+ */
+export async function readPinnedKey(path: string | undefined, why: string): Promise<Uint8Array> {
+  if (!path) throw new UsageError(`--pubkey FILE is required: ${why}`);
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read --pubkey ${path}: ${(e as Error).message}`);
+  }
+  return pemToDer(pem, 'PUBLIC KEY', '--pubkey');
+}
+
 export const WITNESS_FLAGS: NonNullable<ParseArgsConfig['options']> = { 'witness-key': { type: 'string', multiple: true }, 'min-witnesses': { type: 'string' } };
 
 export interface WitnessPolicy {
