@@ -8,9 +8,17 @@
  *   link, low-S signature, key rotations, the rebuilt RFC 6962 tree), never
  *   trusted because of who relayed it. A batch with one bad entry is
  *   refused whole ({@link MirrorRejected} names origin, log and seq).
- * - A newer checkpoint is accepted only with a consistency proof from the
- *   last accepted one (RFC 6962 section 2.1.2, checked before any entry is
- *   read), and only once the entries up to its size rebuild its root.
+ * - Signatures are checked on worker threads (client/signature-pool.ts, one
+ *   pool for every mirrored log of the node) while the main thread checks
+ *   the rest in order, as `cairn verify` does; a batch is stored only after
+ *   all its signatures verified, each under the key in force at its seq.
+ * - A newer checkpoint is accepted only once the entries up to its size,
+ *   verified on top of the accepted tree, rebuild its root: it then extends
+ *   the accepted one by construction. The checkpoint comes with the Watch
+ *   stream (on the last entry of each group, ledger.proto Entry.checkpoint),
+ *   so following costs no call per group; from a peer that sends none, it is
+ *   asked for with a consistency proof from the accepted one (RFC 6962
+ *   section 2.1.2), checked before any entry is read.
  * - Entries, the tree nodes they complete, the checkpoint accepted with them
  *   and the new position go to storage in ONE synced batch per verified
  *   batch (storage/mirror-store.ts): after kill -9 the mirror resumes from
@@ -32,11 +40,14 @@ import { isVerificationError, VerificationError } from '../core/errors.js';
 import type { SignedEntry } from '../core/entry.js';
 import type { Equivocation, EquivocationKind } from '../core/federation.js';
 import type { LedgerClient } from '../client/ledger-client.js';
+import type { SignaturePool } from '../client/signature-pool.js';
 import type { MirrorLogs } from '../ledger/mirror-logs.js';
 
 export interface MirrorOptions {
   /** Entries verified and stored per batch at most. */
   maxBatch: number;
+  /** Checks entry signatures off the main thread (shared by the node's mirrors); without it they are checked inline. */
+  signatures?: SignaturePool;
   /** After each durable batch: entries stored, and the checkpoint size accepted with them (undefined: none). */
   stored?(entries: number, acceptedSize: number | undefined): void;
 }
@@ -76,6 +87,9 @@ interface Accepted {
   note: string;
 }
 
+/** Entries handed to the signature workers at once (each check splits them over the threads). */
+const SIGNATURE_CHUNK = 256;
+
 /** Batches waiting to be verified before the stream is paused. */
 const QUEUED_BATCHES = 4;
 
@@ -92,6 +106,8 @@ export class LogMirror {
   #acceptedAtMs = 0;
   /** The newest checkpoint seen from the peer, verified against the accepted one, not yet reached. */
   #target: Accepted | undefined;
+  /** The latest signed note the Watch stream carried, not opened yet. */
+  #offered: string | undefined;
 
   /** `client` reads `origin`'s logs on the peer (LedgerClient.withOrigin unless the peer is the origin). */
   constructor(peer: string, client: LedgerClient, mirrors: MirrorLogs, origin: string, log: string, pinned: Uint8Array, opts: MirrorOptions) {
@@ -126,8 +142,9 @@ export class LogMirror {
     signal.addEventListener('abort', onAbort, { once: true });
     const pump = (async () => {
       try {
-        for await (const e of this.#client.watch(this.log, this.#verifier.size, stop.signal)) {
-          queue.push(e);
+        for await (const { entry, checkpointNote } of this.#client.watchWithCheckpoints(this.log, this.#verifier.size, stop.signal)) {
+          queue.push(entry);
+          if (checkpointNote) this.#offered = checkpointNote;
           wake?.();
           if (queue.length >= QUEUED_BATCHES * this.#opts.maxBatch) await new Promise<void>((r) => (room = r));
         }
@@ -166,28 +183,23 @@ export class LogMirror {
 
   #resume(): void {
     const head = this.#mirrors.head(this.origin, this.log);
-    const opts = { nodeName: this.origin };
+    const opts = { nodeName: this.origin, deferSignatures: this.#opts.signatures !== undefined };
     this.#verifier = head ? LogVerifier.resume(this.log, head, opts) : new LogVerifier(this.log, this.#pinned, opts);
     this.#accepted = head ? head.checkpoint : { size: 0, rootHash: EMPTY_ROOT, note: '' };
     this.#acceptedAtMs = head?.acceptedAtMs ?? 0;
     this.#target = undefined;
+    this.#offered = undefined;
   }
 
   /** Verifies `batch` (entries from the position on) and stores it with its checkpoint, if it reaches one. */
   async #apply(batch: SignedEntry[], queue: SignedEntry[]): Promise<void> {
     const v = this.#verifier;
     const end = v.size + batch.length;
-    if (!this.#target || this.#target.size < end) this.#target = await this.#fetchTarget();
+    if (!this.#target || this.#target.size < end) this.#target = this.#takeOffered(end) ?? (await this.#fetchTarget());
     const target = this.#target;
     // The stream ran ahead of the checkpoint just read: the rest waits for the next one.
     if (target.size < end) queue.unshift(...batch.splice(Math.max(0, target.size - v.size)));
-    const nodes: { id: NodeId; hash: Uint8Array }[] = [];
-    try {
-      for (const e of batch) for (const n of v.push(e).nodes) nodes.push(n);
-    } catch (err) {
-      if (isVerificationError(err)) throw new MirrorRejected(this.#peer, this.origin, this.log, err);
-      throw err;
-    }
+    const nodes = await this.#verify(batch);
     let checkpoint: { size: number; note: string } | undefined;
     if (v.size === target.size && target.size > this.#accepted.size) {
       this.#finish(target);
@@ -207,6 +219,58 @@ export class LogMirror {
     this.#opts.stored?.(batch.length, checkpoint?.size);
   }
 
+  /**
+   * Pushes `batch` through the in-order verifier and, with a pool, has its
+   * signatures checked on the workers, chunk by chunk as the in-order checks
+   * reach them: resolves only when every check passed.
+   * @returns the tree nodes the batch completed
+   * @throws MirrorRejected naming the lowest seq that fails, whichever check found it
+   */
+  async #verify(batch: SignedEntry[]): Promise<{ id: NodeId; hash: Uint8Array }[]> {
+    const v = this.#verifier;
+    const pool = this.#opts.signatures;
+    const nodes: { id: NodeId; hash: Uint8Array }[] = [];
+    const keys: Uint8Array[] = [];
+    const checks: Promise<SignedEntry | undefined>[] = [];
+    let from = 0;
+    let i = 0;
+    try {
+      for (; i < batch.length; i++) {
+        const e = batch[i]!;
+        for (const n of v.push(e).nodes) nodes.push(n);
+        if (!pool) continue;
+        keys.push(v.signatureKeyOf(e.seq)!);
+        // The workers start on a chunk while the main thread goes on with the next.
+        if (keys.length - from === SIGNATURE_CHUNK) {
+          checks.push(pool.check(batch.slice(from, keys.length), keys.slice(from)));
+          from = keys.length;
+        }
+      }
+      if (pool) checks.push(pool.check(batch.slice(from, keys.length), keys.slice(from)));
+    } catch (err) {
+      if (!isVerificationError(err)) throw err;
+      if (pool) {
+        // Inline, an entry's signature is checked after its body and chain link but before its hash:
+        // report whichever an inline check would have hit first.
+        const failing = batch[i]!;
+        const failedKey = err.code === 'ENTRY_HASH_MISMATCH' ? v.signatureKeyOf(failing.seq) : undefined;
+        const upTo = failedKey ? [...keys.slice(from), failedKey] : keys.slice(from);
+        checks.push(pool.check(batch.slice(from, from + upTo.length), upTo));
+        const bad = await firstBad(checks);
+        if (bad) throw this.#badSignature(bad);
+      }
+      throw new MirrorRejected(this.#peer, this.origin, this.log, err);
+    }
+    const bad = await firstBad(checks);
+    if (bad) throw this.#badSignature(bad);
+    return nodes;
+  }
+
+  #badSignature(e: SignedEntry): MirrorRejected {
+    const err = new VerificationError('SIGNATURE_INVALID', `entry ${e.seq}: signature does not verify under the key in force at this seq`, { log: this.log, seq: e.seq, actual: toHex(e.signature) });
+    return new MirrorRejected(this.#peer, this.origin, this.log, err);
+  }
+
   /** The rebuilt tree must be the signed one: a signed root its own signed entries do not rebuild is a split view. */
   #finish(target: Accepted): void {
     try {
@@ -216,6 +280,19 @@ export class LogMirror {
       if (err.code === 'ROOT_MISMATCH') this.#conflict('inconsistent', `the checkpoint at size ${target.size} does not hold the origin's own signed entries (rebuilt root ${err.evidence.actual})`, target.note);
       throw new MirrorRejected(this.#peer, this.origin, this.log, err);
     }
+  }
+
+  /**
+   * The checkpoint the Watch stream carried, if it covers the entries up to
+   * `end`: checked like a fetched one, without a consistency proof (the
+   * entries up to its size must rebuild its root on top of the accepted
+   * tree, which {@link #finish} checks before anything is stored).
+   */
+  #takeOffered(end: number): Accepted | undefined {
+    const note = this.#offered;
+    this.#offered = undefined;
+    if (note === undefined || openedSizeHint(note) < end) return undefined;
+    return this.#checkTarget(note, undefined);
   }
 
   /**
@@ -241,6 +318,12 @@ export class LogMirror {
         note = (await this.#client.getCheckpoint(this.log)).note;
       }
     }
+    return this.#checkTarget(note, proof);
+  }
+
+  /** Opens `note` and checks it against the accepted checkpoint (and `proof`, when given: consistency from the accepted size). */
+  #checkTarget(note: string, proof: Uint8Array[] | undefined): Accepted {
+    const acc = this.#accepted;
     const cp = this.#open(note);
     if (!cp) {
       // Signed by a key the log's rotation entries have not handed over yet: checked by #finish once they have.
@@ -248,9 +331,9 @@ export class LogMirror {
     }
     if (cp.size < acc.size) this.#conflict('rollback', `the peer's checkpoint has ${cp.size} entries, fewer than the ${acc.size} accepted before`, note);
     if (cp.size === acc.size && !bytesEqual(cp.rootHash, acc.rootHash)) this.#conflict('fork', `two signed roots at size ${cp.size}: ${toHex(acc.rootHash)} accepted, ${toHex(cp.rootHash)} now`, note);
-    if (acc.size > 0 && cp.size > acc.size) {
+    if (proof && acc.size > 0 && cp.size > acc.size) {
       try {
-        verifyConsistency(acc.size, cp.size, proof ?? [], acc.rootHash, cp.rootHash);
+        verifyConsistency(acc.size, cp.size, proof, acc.rootHash, cp.rootHash);
       } catch (err) {
         if (!isVerificationError(err)) throw err;
         this.#conflict('inconsistent', `the checkpoint at size ${cp.size} is not consistent with the one accepted at size ${acc.size} (${err.message})`, note);
@@ -274,6 +357,12 @@ export class LogMirror {
   #conflict(kind: EquivocationKind, reason: string, conflictingNote: string): never {
     throw new MirrorConflict({ origin: this.origin, log: this.log, kind, reason, acceptedNote: this.#accepted.note, conflictingNote, peer: this.#peer, atMs: Date.now() });
   }
+}
+
+/** Lowest-seq bad entry of chunks checked in seq order. */
+async function firstBad(checks: Promise<SignedEntry | undefined>[]): Promise<SignedEntry | undefined> {
+  for (const bad of await Promise.all(checks)) if (bad) return bad;
+  return undefined;
 }
 
 /** The size line of an unopened checkpoint (second line, C2SP tlog-checkpoint), as a target only: #finish verifies it. */

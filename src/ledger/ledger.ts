@@ -227,6 +227,13 @@ export class Ledger {
     let next = start;
     while (!signal?.aborted && !this.#closed) {
       const size = s.size;
+      const tip = s.lastGroup;
+      if (next < size && tip.length > 0 && next >= tip[0]!.seq && size === tip[tip.length - 1]!.seq + 1) {
+        // At the tip: the group just made durable, from memory; every follower gets the same objects (encoded once, server/wire.ts).
+        yield tip.slice(next - tip[0]!.seq);
+        next = size;
+        continue;
+      }
       if (next < size) {
         for await (const chunk of this.store.readEntries(log, next, size)) {
           yield chunk;

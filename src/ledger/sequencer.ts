@@ -158,6 +158,8 @@ export class LogSequencer {
   #heldAt = -1;
   #closed = false;
   readonly #waiters = new Set<() => void>();
+  /** The last durable group's entries, for followers at the tip (Ledger.follow): one group, so memory stays bounded. */
+  #lastGroup: readonly SignedEntry[] = [];
 
   private constructor(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, loaded: Loaded) {
     this.log = log;
@@ -174,6 +176,7 @@ export class LogSequencer {
     this.#nextSeq = loaded.state.size;
     this.#lastTimeMs = loaded.state.lastTimeMs;
     this.#committed = loaded.checkpoint;
+    this.#lastGroup = [];
     this.#headKey = loaded.headKey;
     this.#broken = loaded.broken;
     chain.reset(log, loaded.state.lastHash);
@@ -236,6 +239,14 @@ export class LogSequencer {
 
   get size(): number {
     return this.#committed.size;
+  }
+
+  /**
+   * The entries of the last durable group, or none: followers that reached
+   * the tip take them from here instead of each reading storage.
+   */
+  get lastGroup(): readonly SignedEntry[] {
+    return this.#lastGroup;
   }
 
   get queueLength(): number {
@@ -450,6 +461,7 @@ export class LogSequencer {
       const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
       batch[i]!.resolve({ entry: e, checkpoint, inclusionProof: proof, replayed: false });
     }
+    this.#lastGroup = group.entries;
     this.#hooks.committed?.(this.log, checkpoint, batch.length, startNs);
     this.#wake();
     this.#pump();
