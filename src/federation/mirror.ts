@@ -108,6 +108,8 @@ export class LogMirror {
   #target: Accepted | undefined;
   /** The latest signed note the Watch stream carried, not opened yet. */
   #offered: string | undefined;
+  /** The peer sends checkpoints on its Watch stream (older peers do not: then each is asked for). */
+  #offers = false;
 
   /** `client` reads `origin`'s logs on the peer (LedgerClient.withOrigin unless the peer is the origin). */
   constructor(peer: string, client: LedgerClient, mirrors: MirrorLogs, origin: string, log: string, pinned: Uint8Array, opts: MirrorOptions) {
@@ -137,6 +139,7 @@ export class LogMirror {
     let room: (() => void) | undefined;
     let ended: unknown;
     let done = false;
+    let arrived = 0;
     const stop = new AbortController();
     const onAbort = (): void => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -144,7 +147,11 @@ export class LogMirror {
       try {
         for await (const { entry, checkpointNote } of this.#client.watchWithCheckpoints(this.log, this.#verifier.size, stop.signal)) {
           queue.push(entry);
-          if (checkpointNote) this.#offered = checkpointNote;
+          arrived++;
+          if (checkpointNote) {
+            this.#offered = checkpointNote;
+            this.#offers = true;
+          }
           wake?.();
           if (queue.length >= QUEUED_BATCHES * this.#opts.maxBatch) await new Promise<void>((r) => (room = r));
         }
@@ -158,7 +165,7 @@ export class LogMirror {
     })();
     try {
       // Entries verified before a restart may wait for their checkpoint.
-      if (this.#verifier.size > this.#accepted.size) await this.#apply([], queue);
+      if (this.#verifier.size > this.#accepted.size) await this.#apply([], queue, false);
       while (!signal.aborted) {
         if (queue.length === 0) {
           if (done) throw ended;
@@ -166,12 +173,17 @@ export class LogMirror {
           wake = undefined;
           continue;
         }
-        // One turn for the rest of a burst to arrive: fewer, larger batches (one synced write and one proof each).
+        // One turn for the rest of a burst to arrive: fewer, larger batches (one synced write each).
         await new Promise<void>((r) => setImmediate(r));
         const batch = queue.splice(0, this.#opts.maxBatch);
         room?.();
         room = undefined;
-        await this.#apply(batch, queue);
+        const seen = arrived;
+        if (!(await this.#apply(batch, queue, !done)) && arrived === seen && !done) {
+          // The rest of a group, with its checkpoint, is on its way: wait for it rather than ask for one.
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        }
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -191,11 +203,23 @@ export class LogMirror {
     this.#offered = undefined;
   }
 
-  /** Verifies `batch` (entries from the position on) and stores it with its checkpoint, if it reaches one. */
-  async #apply(batch: SignedEntry[], queue: SignedEntry[]): Promise<void> {
+  /**
+   * Verifies `batch` (entries from the position on) and stores it with its
+   * checkpoint, if it reaches one.
+   * @param canWait the stream is open: entries no checkpoint it sent covers yet may wait for the one that will
+   * @returns false when the batch went back to the queue to wait for its checkpoint
+   */
+  async #apply(batch: SignedEntry[], queue: SignedEntry[], canWait: boolean): Promise<boolean> {
     const v = this.#verifier;
     const end = v.size + batch.length;
-    if (!this.#target || this.#target.size < end) this.#target = this.#takeOffered(end) ?? (await this.#fetchTarget());
+    if (!this.#target || this.#target.size < end) {
+      const offered = this.#takeOffered();
+      if (offered) this.#target = offered;
+      else if (canWait && this.#offers && batch.length > 0) {
+        queue.unshift(...batch);
+        return false;
+      } else this.#target = await this.#fetchTarget();
+    }
     const target = this.#target;
     // The stream ran ahead of the checkpoint just read: the rest waits for the next one.
     if (target.size < end) queue.unshift(...batch.splice(Math.max(0, target.size - v.size)));
@@ -208,7 +232,7 @@ export class LogMirror {
       this.#acceptedAtMs = Date.now();
       this.#target = undefined;
     }
-    if (batch.length === 0 && !checkpoint) return;
+    if (batch.length === 0 && !checkpoint) return true;
     const state = v.state();
     await this.#mirrors.commit(this.origin, this.log, {
       entries: batch,
@@ -217,6 +241,7 @@ export class LogMirror {
       head: { size: state.size, prevHash: state.prevHash, key: state.key, frontier: state.frontier, checkpoint: this.#accepted, acceptedAtMs: this.#acceptedAtMs },
     });
     this.#opts.stored?.(batch.length, checkpoint?.size);
+    return true;
   }
 
   /**
@@ -283,15 +308,15 @@ export class LogMirror {
   }
 
   /**
-   * The checkpoint the Watch stream carried, if it covers the entries up to
-   * `end`: checked like a fetched one, without a consistency proof (the
-   * entries up to its size must rebuild its root on top of the accepted
-   * tree, which {@link #finish} checks before anything is stored).
+   * The checkpoint the Watch stream carried, if it covers entries not
+   * verified yet: checked like a fetched one, without a consistency proof
+   * (the entries up to its size must rebuild its root on top of the
+   * accepted tree, which {@link #finish} checks before anything is stored).
    */
-  #takeOffered(end: number): Accepted | undefined {
+  #takeOffered(): Accepted | undefined {
     const note = this.#offered;
     this.#offered = undefined;
-    if (note === undefined || openedSizeHint(note) < end) return undefined;
+    if (note === undefined || openedSizeHint(note) <= this.#verifier.size) return undefined;
     return this.#checkTarget(note, undefined);
   }
 

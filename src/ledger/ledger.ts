@@ -227,10 +227,10 @@ export class Ledger {
     let next = start;
     while (!signal?.aborted && !this.#closed) {
       const size = s.size;
-      const tip = s.lastGroup;
-      if (next < size && tip.length > 0 && next >= tip[0]!.seq && size === tip[tip.length - 1]!.seq + 1) {
-        // At the tip: the group just made durable, from memory; every follower gets the same objects (encoded once, server/wire.ts).
-        yield tip.slice(next - tip[0]!.seq);
+      // Near the tip: the last groups made durable, from memory; every follower gets the same objects (encoded once, server/wire.ts).
+      const recent = next < size ? s.recentFrom(next) : undefined;
+      if (recent && recent.length > 0 && recent[recent.length - 1]!.seq + 1 === size) {
+        yield recent;
         next = size;
         continue;
       }
