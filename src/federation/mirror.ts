@@ -108,6 +108,8 @@ export class LogMirror {
   #target: Accepted | undefined;
   /** The latest signed note the Watch stream carried, not opened yet. */
   #offered: string | undefined;
+  /** The synced write of the last verified batch, in flight while the next batch is verified. */
+  #committing: Promise<void> = Promise.resolve();
   /** The peer sends checkpoints on its Watch stream (older peers do not: then each is asked for). */
   #offers = false;
 
@@ -190,6 +192,8 @@ export class LogMirror {
       stop.abort();
       room?.();
       await pump;
+      // The last verified batch is stored before the mirror reports it stopped (or a write failure instead).
+      await this.#committing;
     }
   }
 
@@ -234,13 +238,21 @@ export class LogMirror {
     }
     if (batch.length === 0 && !checkpoint) return true;
     const state = v.state();
-    await this.#mirrors.commit(this.origin, this.log, {
+    const write = {
       entries: batch,
       nodes,
       ...(checkpoint ? { checkpoint } : {}),
       head: { size: state.size, prevHash: state.prevHash, key: state.key, frontier: state.frontier, checkpoint: this.#accepted, acceptedAtMs: this.#acceptedAtMs },
+    };
+    // Written in order, each batch in one synced write as before, but the next
+    // batch is verified while this one is written; at most one write waits.
+    const previous = this.#committing;
+    this.#committing = previous.then(async () => {
+      await this.#mirrors.commit(this.origin, this.log, write);
+      this.#opts.stored?.(batch.length, checkpoint?.size);
     });
-    this.#opts.stored?.(batch.length, checkpoint?.size);
+    this.#committing.catch(() => undefined); // surfaced by the next await of it
+    await previous;
     return true;
   }
 
