@@ -398,6 +398,29 @@ t.test('Group commit: 200 concurrent appends get distinct contiguous seqs in few
 
 // ---------------------------------------------------------------- Watch
 
+t.test('Watch carries the signed checkpoint on the last entry of each group, covering it, and on no other', async (t) => {
+  const log = 'watch-checkpoints';
+  for (let i = 0; i < 3; i++) await client.append(base(log, { payloadJson: String(i) }));
+  const ac = new AbortController();
+  const it = client.watchWithCheckpoints(log, 0, ac.signal);
+  const next = async (): Promise<{ entry: SignedEntry; checkpointNote?: string }> => (await nextWithin(it, 5000, 'watched entry')).value as { entry: SignedEntry; checkpointNote?: string };
+  // Entries 0-2 come from storage in one group: only the last carries a checkpoint, of the whole log.
+  const stored = [await next(), await next(), await next()];
+  t.same(stored.map((x) => x.checkpointNote === undefined), [true, true, false], 'only the group\'s last entry carries one');
+  const cp = openLogCheckpoint(stored[2]!.checkpointNote!, log, spki);
+  t.equal(cp.size, 3, 'it covers the entries sent');
+  const v = new LogVerifier(log, spki);
+  for (const x of stored) v.push(x.entry);
+  t.doesNotThrow(() => v.finish(stored[2]!.checkpointNote!), 'the entries sent rebuild its root');
+  // A live group: its one entry carries the checkpoint that covers it.
+  await client.append(base(log, { payloadJson: '3' }));
+  const live = await next();
+  t.equal(live.entry.seq, 3);
+  t.ok((openLogCheckpoint(live.checkpointNote!, log, spki).size) >= 4, 'a live group\'s checkpoint covers its last entry');
+  ac.abort();
+  await it.return(undefined);
+});
+
 t.test('Watch sends entries from start, then live appends, in order and without gaps', async (t) => {
   const log = 'watch-live';
   const before: ClientReceipt[] = [];

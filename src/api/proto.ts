@@ -58,6 +58,8 @@ export interface WireEntry {
   body: Uint8Array;
   signature: Uint8Array;
   hash: Uint8Array;
+  /** Watch only: the latest checkpoint, on the last entry of a group (absent or null elsewhere). */
+  checkpoint?: WireCheckpoint | null;
 }
 export interface WireCheckpoint {
   log: string;

@@ -212,13 +212,17 @@ export class LedgerClient {
     });
   }
 
-  async *#stream(method: string, req: unknown, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
+  #stream(method: string, req: unknown, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
+    return this.#streamOf(method, req, fromWireEntry, signal);
+  }
+
+  async *#streamOf<T>(method: string, req: unknown, convert: (w: WireEntry) => T, signal?: AbortSignal): AsyncGenerator<T> {
     const fn = this.#client[method] as (req: unknown, m: grpc.Metadata) => grpc.ClientReadableStream<WireEntry>;
     const call = fn.call(this.#client, req, this.#metadata());
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      for await (const w of call as AsyncIterable<WireEntry>) yield fromWireEntry(w);
+      for await (const w of call as AsyncIterable<WireEntry>) yield convert(w);
     } catch (err) {
       if ((err as grpc.ServiceError).code === grpc.status.CANCELLED && signal?.aborted) return;
       throw err;
@@ -285,6 +289,16 @@ export class LedgerClient {
 
   watch(log: string, start = 0, signal?: AbortSignal): AsyncGenerator<SignedEntry> {
     return this.#stream('Watch', { log, start: String(start), origin: this.origin }, signal);
+  }
+
+  /**
+   * Like `watch`, with the signed note the server attaches to the last entry
+   * of each group it sends (the log's latest checkpoint, ledger.proto
+   * Entry.checkpoint); unverified here: the caller opens it with its keys.
+   */
+  watchWithCheckpoints(log: string, start = 0, signal?: AbortSignal): AsyncGenerator<{ entry: SignedEntry; checkpointNote?: string }> {
+    const convert = (w: WireEntry): { entry: SignedEntry; checkpointNote?: string } => (w.checkpoint?.note ? { entry: fromWireEntry(w), checkpointNote: w.checkpoint.note } : { entry: fromWireEntry(w) });
+    return this.#streamOf('Watch', { log, start: String(start), origin: this.origin }, convert, signal);
   }
 
   async getCheckpoint(log: string, size = 0): Promise<ClientCheckpoint> {

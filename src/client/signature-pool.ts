@@ -9,12 +9,25 @@
  * verifier found in force at each seq (the pinned key, or one its chain of
  * rotation links leads to). Keys are sent to the workers once each and
  * referred to by index.
+ *
+ * Two ways to use it: `submit`/`settle` for one log read start to end (the
+ * verifiers of verify-log.ts), and `check` for callers that share one pool
+ * among many logs (the federation's mirrors: each batch is checked on its own
+ * and stored only once its signatures verified).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { VerificationError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/bytes.js';
 import type { SignedEntry } from '../core/entry.js';
+
+/** Signatures a worker checks per message at least: fewer cost more in messages than they save. */
+const MIN_CHECK_CHUNK = 32;
+
+/** One thread per core, at most 4 (beyond that the in-order checks on the main thread are the limit). */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
 
 interface Pending {
   firstSeq: number;
@@ -31,14 +44,17 @@ export class SignaturePool {
   #next = 0;
   #rr = 0;
   #firstBad: SignedEntry | undefined;
-  readonly #chunkEntries = new Map<number, SignedEntry[]>();
   /** Keys the workers hold, by index; index 0 is the pinned key. */
   readonly #keys: Uint8Array[];
 
-  constructor(log: string, publicKeySpki: Uint8Array, threads = Math.max(1, Math.min(4, availableParallelism()))) {
+  /**
+   * `publicKeySpki` is the key of entries `submit` gets no key for; a pool
+   * shared by many logs has none, and `check` is given every entry's key.
+   */
+  constructor(log: string, publicKeySpki: Uint8Array | undefined, threads = defaultThreads()) {
     this.#log = log;
     this.#maxPending = threads * 4;
-    this.#keys = [publicKeySpki];
+    this.#keys = publicKeySpki ? [publicKeySpki] : [];
     this.#workers = Array.from({ length: threads }, () => {
       const w = new Worker(new URL('./signature-worker.js', import.meta.url), { workerData: { spki: publicKeySpki } });
       w.on('message', (m: { id: number; bad: number }) => {
@@ -70,6 +86,37 @@ export class SignaturePool {
    */
   async submit(chunk: SignedEntry[], keys?: readonly Uint8Array[]): Promise<void> {
     if (chunk.length === 0) return;
+    this.#pending.push({
+      firstSeq: chunk[0]!.seq,
+      result: this.#post(chunk, keys).then((bad) => {
+        if (bad >= 0) {
+          const e = chunk[bad]!;
+          if (!this.#firstBad || e.seq < this.#firstBad.seq) this.#firstBad = e;
+        }
+        return bad;
+      }),
+    });
+    while (this.#pending.length > this.#maxPending) await this.#pending.shift()!.result;
+  }
+
+  /**
+   * Checks `entries`, entry i under `keys[i]`, apart from `submit`/`settle`
+   * (no state kept): split into one chunk per thread so they run at once.
+   * @returns the lowest-seq entry whose signature does not verify, or undefined
+   */
+  async check(entries: readonly SignedEntry[], keys: readonly Uint8Array[]): Promise<SignedEntry | undefined> {
+    const size = Math.max(MIN_CHECK_CHUNK, Math.ceil(entries.length / this.#workers.length));
+    const parts: Promise<SignedEntry | undefined>[] = [];
+    for (let i = 0; i < entries.length; i += size) {
+      const chunk = entries.slice(i, i + size);
+      parts.push(this.#post(chunk, keys.slice(i, i + size)).then((bad) => (bad >= 0 ? chunk[bad] : undefined)));
+    }
+    for (const bad of await Promise.all(parts)) if (bad) return bad;
+    return undefined;
+  }
+
+  /** Posts one chunk to the next worker; resolves with the index of its first bad signature, or -1. */
+  #post(chunk: readonly SignedEntry[], keys?: readonly Uint8Array[]): Promise<number> {
     let last: Uint8Array | undefined;
     let lastIndex = 0;
     const keyIndexes = chunk.map((_, i) => {
@@ -87,21 +134,8 @@ export class SignaturePool {
       this.#jobs.set(id, resolve);
       this.#failures.set(id, reject);
     });
-    this.#chunkEntries.set(id, chunk);
     w.postMessage({ id, items: chunk.map((e, i) => ({ body: e.body, signature: e.signature, key: keyIndexes[i]! })) });
-    this.#pending.push({
-      firstSeq: chunk[0]!.seq,
-      result: result.then((bad) => {
-        const entries = this.#chunkEntries.get(id)!;
-        this.#chunkEntries.delete(id);
-        if (bad >= 0) {
-          const e = entries[bad]!;
-          if (!this.#firstBad || e.seq < this.#firstBad.seq) this.#firstBad = e;
-        }
-        return bad;
-      }),
-    });
-    while (this.#pending.length > this.#maxPending) await this.#pending.shift()!.result;
+    return result;
   }
 
   /**

@@ -25,6 +25,7 @@ import type { MirrorLogs } from '../ledger/mirror-logs.js';
 import type { MirrorStore } from '../storage/mirror-store.js';
 import { connectPeer, type PeerConfig } from './peers.js';
 import { LogMirror, MirrorConflict, MirrorRejected } from './mirror.js';
+import { SignaturePool } from '../client/signature-pool.js';
 
 export interface FederationHooks {
   /** A verified batch was stored. */
@@ -124,6 +125,8 @@ export class Federation {
   readonly #loops: Promise<void>[] = [];
   readonly #stopped = new Set<string>();
   readonly #equivocations: Equivocation[] = [];
+  /** Signature checks of every mirrored log, on worker threads; started with the first follower. */
+  #signatures: SignaturePool | undefined;
 
   private constructor(o: FederationOptions) {
     this.#o = o;
@@ -195,6 +198,7 @@ export class Federation {
     await Promise.all(this.#loops);
     await Promise.all([...this.#followers.values()].map((f) => f.done));
     for (const c of this.#clients.values()) c.close();
+    await this.#signatures?.close();
   }
 
   /** One peer: check who it is, read its vector, follow what it holds; poll again, or back off after a failure. */
@@ -342,6 +346,7 @@ export class Federation {
       while (!signal.aborted) {
         const m = new LogMirror(peerName, source, this.#o.mirrors, origin, logName, pinned, {
           maxBatch: this.#o.maxBatch,
+          signatures: (this.#signatures ??= new SignaturePool('mirrors', undefined)),
           stored: (n) => this.#o.hooks?.stored?.(origin, n),
           accepted: (note, lines) => this.#noteCosignatures(note, lines, peerName),
         });

@@ -243,6 +243,13 @@ export class Ledger {
     let next = start;
     while (!signal?.aborted && !this.#closed) {
       const size = s.size;
+      // Near the tip: the last groups made durable, from memory; every follower gets the same objects (encoded once, server/wire.ts).
+      const recent = next < size ? s.recentFrom(next) : undefined;
+      if (recent && recent.length > 0 && recent[recent.length - 1]!.seq + 1 === size) {
+        yield recent;
+        next = size;
+        continue;
+      }
       if (next < size) {
         for await (const chunk of this.store.readEntries(log, next, size)) {
           yield chunk;

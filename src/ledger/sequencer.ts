@@ -44,6 +44,9 @@ import type { CommitGroup, Head, LedgerStore } from '../storage/ledger-store.js'
 import type { ChainSigner, EntryFields } from './chain-signer.js';
 import { RequestIds } from './request-ids.js';
 
+/** Entries of the last groups kept for followers near the tip (a few groups at full rate; bounded memory). */
+const RECENT_ENTRIES = 4096;
+
 export interface SignedCheckpoint {
   log: string;
   size: number;
@@ -158,6 +161,9 @@ export class LogSequencer {
   #heldAt = -1;
   #closed = false;
   readonly #waiters = new Set<() => void>();
+  /** The last durable groups' entries, oldest first, for followers near the tip (Ledger.follow); at most about RECENT_ENTRIES. */
+  #recent: (readonly SignedEntry[])[] = [];
+  #recentCount = 0;
 
   private constructor(log: string, store: LedgerStore, chain: ChainSigner, noteSigner: NoteSigner, opts: SequencerOptions, hooks: SequencerHooks, loaded: Loaded) {
     this.log = log;
@@ -174,6 +180,8 @@ export class LogSequencer {
     this.#nextSeq = loaded.state.size;
     this.#lastTimeMs = loaded.state.lastTimeMs;
     this.#committed = loaded.checkpoint;
+    this.#recent = [];
+    this.#recentCount = 0;
     this.#headKey = loaded.headKey;
     this.#broken = loaded.broken;
     chain.reset(log, loaded.state.lastHash);
@@ -236,6 +244,29 @@ export class LogSequencer {
 
   get size(): number {
     return this.#committed.size;
+  }
+
+  /**
+   * The durable entries from `start` to the size, when the last groups
+   * still hold them (undefined otherwise): followers near the tip take them
+   * from here instead of each reading storage, and share the objects.
+   */
+  recentFrom(start: number): SignedEntry[] | undefined {
+    const groups = this.#recent;
+    if (groups.length === 0 || start < groups[0]![0]!.seq) return undefined;
+    const out: SignedEntry[] = [];
+    for (const g of groups) {
+      const first = g[0]!.seq;
+      if (start >= first + g.length) continue;
+      for (let i = Math.max(0, start - first); i < g.length; i++) out.push(g[i]!);
+    }
+    return out;
+  }
+
+  #remember(entries: readonly SignedEntry[]): void {
+    this.#recent.push(entries);
+    this.#recentCount += entries.length;
+    while (this.#recent.length > 1 && this.#recentCount - this.#recent[0]!.length >= RECENT_ENTRIES) this.#recentCount -= this.#recent.shift()!.length;
   }
 
   get queueLength(): number {
@@ -450,6 +481,7 @@ export class LogSequencer {
       const proof = plan.finish(plan.nodes.map((id) => nodes.get(nodeKey(id))!));
       batch[i]!.resolve({ entry: e, checkpoint, inclusionProof: proof, replayed: false });
     }
+    this.#remember(group.entries);
     this.#hooks.committed?.(this.log, checkpoint, batch.length, startNs);
     this.#wake();
     this.#pump();

@@ -23,7 +23,7 @@ import { ReadHandlers } from './read-handlers.js';
 import { KeyHandlers } from './key-handlers.js';
 import { AnchorHandlers } from './anchor-handlers.js';
 import { WitnessHandlers, type CosignatureSource, type WitnessService } from './witness-handlers.js';
-import { wireEntry } from './wire.js';
+import { watchEncoder, wireEntry } from './wire.js';
 import { guardAuthorizationHeaders } from './raw-authorization.js';
 import type { TenantQuotas } from './quotas.js';
 import type { MirrorLogs } from '../ledger/mirror-logs.js';
@@ -75,6 +75,12 @@ function newServer(maxReceiveMessageLength: number): grpc.Server {
   return server;
 }
 
+/** Watch replies arrive encoded already (wire.ts, watchEncoder): grpc-js sends the bytes as they are. */
+function withPreEncodedWatch(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const watch = def.Watch!;
+  return { ...def, Watch: { ...watch, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : watch.responseSerialize(v)) } };
+}
+
 export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, opts: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
   const { access, limits, quotas } = opts;
   const calls = new CallRunner({ access, limits, quotas, log, metrics, requestTimeoutMs: opts.requestTimeoutMs, streamStallMs: opts.streamStallMs });
@@ -86,12 +92,14 @@ export function createGrpcServer(ledger: Ledger, log: Logger, metrics: Metrics, 
   const anchors = new AnchorHandlers(opts.anchorStore ? new StoreAnchorQueries(opts.anchorStore) : undefined, access);
 
   const server = newServer(opts.maxReceiveMessageLength);
-  server.addService(ledgerServiceDefinition(), {
+  const service = withPreEncodedWatch(ledgerServiceDefinition());
+  const encodeWatch = watchEncoder((w) => ledgerServiceDefinition().Watch!.responseSerialize(w));
+  server.addService(service, {
     Append: calls.unary('Append', (req, caller) => appends.append(req, caller), { deadlineHint: APPEND_DEADLINE_HINT }),
     AppendStream: calls.duplex('AppendStream', (call, caller, end) => appends.appendStream(call, caller, end)),
     GetEntry: calls.unary('GetEntry', (req, caller) => reads.getEntry(req, caller)),
     ListEntries: calls.serverStream('ListEntries', (req, signal, caller) => reads.listEntries(req, signal, caller), wireEntry),
-    Watch: calls.serverStream('Watch', (req, signal, caller) => reads.watch(req, signal, caller), wireEntry),
+    Watch: calls.serverStream('Watch', (req, signal, caller) => reads.watch(req, signal, caller), encodeWatch),
     GetCheckpoint: calls.unary('GetCheckpoint', (req, caller) => reads.getCheckpoint(req, caller)),
     GetInclusionProof: calls.unary('GetInclusionProof', (req, caller) => reads.getInclusionProof(req, caller)),
     GetConsistencyProof: calls.unary('GetConsistencyProof', (req, caller) => reads.getConsistencyProof(req, caller)),

@@ -15,14 +15,30 @@ import { mirrorNotFound, type MirrorLogs } from '../ledger/mirror-logs.js';
 import type { Access, Caller } from './access.js';
 import type { CosignatureSource } from './witness-handlers.js';
 import { MAX_COSIGNATURES } from '../core/cosignature.js';
-import { requestLog, wireCheckpoint, wireConsistencyProof, wireEntry, wireInclusionProof, type Req } from './wire.js';
+import { requestLog, wireCheckpoint, wireConsistencyProof, wireEntry, wireInclusionProof, type Req, type WatchItem } from './wire.js';
+
+/**
+ * Attaches the latest checkpoint to the last entry of each group, read once
+ * the group is: it covers at least that entry (the node's own log signs a
+ * checkpoint per durable group; a mirror serves only up to the checkpoint it
+ * accepted), so the follower needs no separate call per group.
+ */
+async function* withCheckpoints(chunks: AsyncGenerator<SignedEntry[]>, latest: () => Promise<SignedCheckpoint>): AsyncGenerator<WatchItem[]> {
+  for await (const chunk of chunks) {
+    if (chunk.length === 0) continue;
+    const cp = await latest();
+    const items: WatchItem[] = chunk.map((entry) => ({ entry }));
+    if (cp.note && cp.size >= chunk[chunk.length - 1]!.seq + 1) items[items.length - 1]!.checkpoint = cp;
+    yield items;
+  }
+}
 
 /**
  * A watch never ends on its own: when the ledger stops following (the node is
  * shutting down) the stream must fail with a retryable status, not end with OK
  * as if the log had no more entries.
  */
-async function* untilShutdown(entries: AsyncGenerator<SignedEntry[]>, signal: AbortSignal): AsyncGenerator<SignedEntry[]> {
+async function* untilShutdown<T>(entries: AsyncGenerator<T[]>, signal: AbortSignal): AsyncGenerator<T[]> {
   yield* entries;
   if (!signal.aborted) throw new CairnError('UNAVAILABLE', 'node is shutting down; watch again from the next seq');
 }
@@ -113,11 +129,12 @@ export class ReadHandlers {
     return src.listEntries(this.#readable(caller, log, src), start, orLatest(end));
   }
 
-  watch(req: Req, signal: AbortSignal, caller: Caller): AsyncGenerator<SignedEntry[]> {
+  watch(req: Req, signal: AbortSignal, caller: Caller): AsyncGenerator<WatchItem[]> {
     const log = requestLog(req);
     const start = u64('start', req.start);
     const src = this.#source(req);
-    return untilShutdown(src.follow(this.#readable(caller, log, src), start, signal), signal);
+    const readable = this.#readable(caller, log, src);
+    return untilShutdown(withCheckpoints(src.follow(readable, start, signal), () => src.getCheckpoint(readable)), signal);
   }
 
   async getCheckpoint(req: Req, caller: Caller): Promise<WireCheckpoint> {

@@ -43,6 +43,30 @@ export function wireEntry(e: SignedEntry): WireEntry {
   return { log: e.log, seq: String(e.seq), body: e.body, signature: e.signature, hash: e.hash };
 }
 
+/** One entry of a Watch reply, the last of each group with the log's latest checkpoint (ledger.proto, Entry.checkpoint). */
+export interface WatchItem {
+  entry: SignedEntry;
+  checkpoint?: SignedCheckpoint;
+}
+
+/**
+ * Encodes Watch replies once per entry object, not once per watcher: the
+ * watchers of a log at its tip share the objects of each new group
+ * (Ledger.follow), so N followers cost one protobuf encoding per entry and
+ * share the bytes. Keyed weakly: an entry no watcher holds is forgotten.
+ */
+export function watchEncoder(serialize: (w: WireEntry) => Buffer): (item: WatchItem) => Buffer {
+  const cache = new WeakMap<SignedEntry, { note: string; bytes: Buffer }>();
+  return (item) => {
+    const note = item.checkpoint?.note ?? '';
+    const hit = cache.get(item.entry);
+    if (hit && hit.note === note) return hit.bytes;
+    const bytes = serialize(item.checkpoint ? { ...wireEntry(item.entry), checkpoint: wireCheckpoint(item.checkpoint) } : wireEntry(item.entry));
+    cache.set(item.entry, { note, bytes });
+    return bytes;
+  };
+}
+
 export function wireCheckpoint(c: SignedCheckpoint): WireCheckpoint {
   return { log: c.log, size: String(c.size), rootHash: c.rootHash, note: c.note };
 }
